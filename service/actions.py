@@ -1,0 +1,49 @@
+"""The typed steps of a plan.
+
+A plan is data: an ordered tuple of actions that the executor can apply and a dry run can
+show. Payloads are what an action writes; they can hold tokens (a ``system:url`` with a
+literal ``jwt_token``), so they are left out of every repr and of ``describe()``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping
+
+Kind = Literal[
+    "create-system",   # POST /systems (bulk when several are ready together)
+    "update-system",   # PUT /systems/{id}/config
+    "delete-system",   # DELETE /systems/{id}
+    "create-pipe",     # POST /pipes (bulk when several are ready together)
+    "update-pipe",     # PUT /pipes/{id}/config
+    "delete-pipe",     # DELETE /pipes/{id}
+    "delete-dataset",  # DELETE /datasets/{id}
+    "reset-pipe",      # POST /pipes/{id}/pump operation=update-last-seen, last-seen=""
+    "disable-pipe",    # POST /pipes/{id}/pump operation=disable
+    "set-env",         # POST /env with the names whose values differ
+]
+
+KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: Kind
+    node: str
+    id: str
+    # What gets written: a component config for create/update, the env values for set-env.
+    payload: Mapping[str, Any] | None = field(default=None, repr=False, hash=False)
+    # Indices (into Plan.actions) of the actions that must have succeeded before this one.
+    after: tuple[int, ...] = ()
+
+    def describe(self) -> dict[str, str]:
+        """The public face of an action: safe to log, report and compare."""
+        return {"kind": self.kind, "node": self.node, "id": self.id}
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...] = ()
+    warnings: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+    # True when a safety check stopped planning (master unreadable or empty): nothing may be written.
+    aborted: bool = False
