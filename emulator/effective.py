@@ -1,0 +1,58 @@
+"""Original config -> effective config, and the config errors Sesam would report."""
+from __future__ import annotations
+
+import copy
+import re
+
+NODE_SYSTEM = "system:sesam-node"
+_ENV = re.compile(r"\$ENV\(([^)]*)\)")
+# Source/sink types served by the node itself rather than by a user system.
+_NODE_TYPES = {"dataset", "embedded", "merge", "union_datasets", "diff_datasets",
+               "merge_datasets", "null"}
+
+
+def expand_env(value: object, env: dict) -> object:
+    """Replace $ENV(name) in every string; a string that is exactly $ENV(x) takes x's value."""
+    if isinstance(value, str):
+        whole = _ENV.fullmatch(value)
+        if whole and whole.group(1) in env:
+            return copy.deepcopy(env[whole.group(1)])
+        return _ENV.sub(lambda m: str(env.get(m.group(1), m.group(0))), value)
+    if isinstance(value, list):
+        return [expand_env(v, env) for v in value]
+    if isinstance(value, dict):
+        return {k: expand_env(v, env) for k, v in value.items()}
+    return value
+
+
+def _error(role: str, msg: str) -> dict:
+    # The PipeConfigError shape of the swagger.
+    return {"elements": f"$['{role}']", "level": "error", "msg": msg}
+
+
+def pipe_effective(original: dict, *, env: dict, systems: set[str]) -> tuple[dict, list[dict]]:
+    """The pipe's effective config and its config errors (empty when valid)."""
+    eff = expand_env(copy.deepcopy(original), env)
+    errors: list[dict] = []
+    eff.setdefault("source", {"type": "embedded", "entities": []})
+    eff.setdefault("sink", {"type": "dataset", "dataset": original["_id"]})
+    eff.setdefault("pump", {})
+    for role in ("source", "sink"):
+        part = eff[role]
+        if not isinstance(part, dict):
+            errors.append(_error(role, f"{role} must be an object"))
+            continue
+        part.setdefault("type", "dataset")
+        if "system" not in part:
+            part["system"] = NODE_SYSTEM if part["type"] in _NODE_TYPES else None
+        if part["system"] is None:
+            errors.append(_error(role, f"{role} of type '{part['type']}' needs a system"))
+        elif not str(part["system"]).startswith("system:") and part["system"] not in systems:
+            errors.append(_error(role, f"unknown system '{part['system']}'"))
+    if isinstance(eff["source"], dict) and eff["source"].get("type") == "dataset":
+        eff["source"].setdefault("dataset", None)
+    return eff, errors
+
+
+def system_effective(original: dict, *, env: dict) -> dict:
+    return expand_env(copy.deepcopy(original), env)

@@ -1,0 +1,74 @@
+"""Fault rules: make chosen /api requests fail (status), vanish (drop) or lag (delay)."""
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+from dataclasses import dataclass
+
+WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+@dataclass
+class Rule:
+    id: int
+    method: str
+    path: re.Pattern
+    writes_only: bool
+    skip: int
+    times: int
+    status: int | None
+    drop: bool
+    delay_ms: int
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.method != "*" and self.method.upper() != method:
+            return False
+        if self.writes_only and method not in WRITES:
+            return False
+        return bool(self.path.search(path))
+
+
+def parse_rule(rule_id: int, body: object) -> Rule:
+    """A Rule from the POST /_emulator/faults body; ValueError on a bad shape."""
+    if not isinstance(body, dict):
+        raise ValueError("fault rule must be a JSON object")
+    status = body.get("status")
+    if status is not None and not isinstance(status, int):
+        raise ValueError("status must be an integer or null")
+    return Rule(id=rule_id, method=str(body.get("method", "*")),
+                path=re.compile(str(body.get("path", ""))),
+                writes_only=bool(body.get("writes_only", False)),
+                skip=int(body.get("skip", 0)), times=int(body.get("times", 1)),
+                status=status, drop=bool(body.get("drop", False)),
+                delay_ms=int(body.get("delay_ms", 0)))
+
+
+class Faults:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rules: list[Rule] = []
+        self._ids = itertools.count(1)
+
+    def add(self, body: object) -> int:
+        rule = parse_rule(next(self._ids), body)
+        with self._lock:
+            self._rules.append(rule)
+        return rule.id
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules.clear()
+
+    def hit(self, method: str, path: str) -> Rule | None:
+        """The first rule that fires for this request; counts skips and hits down."""
+        with self._lock:
+            for rule in self._rules:
+                if rule.times <= 0 or not rule.matches(method, path):
+                    continue
+                if rule.skip > 0:
+                    rule.skip -= 1
+                    continue
+                rule.times -= 1
+                return rule
+        return None

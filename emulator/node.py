@@ -1,0 +1,149 @@
+"""EmulatorNode: one emulated Sesam node in a background thread, plus test helpers."""
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import threading
+import urllib.parse
+from typing import Iterator
+
+from .auth import make_token
+from .server import NodeServer, NodeState, Observer
+
+
+class EmulatorNode:
+    def __init__(self, *, jwt_secret: str = "emulator-secret-0123456789-0123456789",
+                 latency_ms: int = 0,
+                 host: str = "127.0.0.1", port: int = 0) -> None:
+        self._state = NodeState(jwt_secret=jwt_secret, latency_ms=latency_ms)
+        self._host, self._port = host, port
+        self._server: NodeServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- life cycle ---
+    def start(self) -> "EmulatorNode":
+        self._server = NodeServer((self._host, self._port), self._state)
+        self._port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
+                                        name=f"emulator-{self._port}")
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> "EmulatorNode":
+        return self.start() if self._server is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- addresses and knobs ---
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._host}:{self._port}"
+
+    @property
+    def api_url(self) -> str:
+        return self.url + "/api"
+
+    @property
+    def latency_ms(self) -> int:
+        return self._state.latency_ms
+
+    @latency_ms.setter
+    def latency_ms(self, value: int) -> None:
+        self._state.latency_ms = value
+
+    @property
+    def store(self):
+        """The in-memory state, for white-box assertions in tests."""
+        return self._state.store
+
+    def token(self, *, admin: bool = True, expires_in: int = 86400) -> str:
+        return make_token(self._state.jwt_secret, admin=admin, expires_in=expires_in)
+
+    def add_observer(self, fn: Observer) -> None:
+        self._state.observers.append(fn)
+
+    # --- talking to the node over HTTP ---
+    def api(self, method: str, path: str, json: object = None, *,
+            token: str | None = None) -> tuple[int, object]:
+        """One request to `api_url + path` with an admin token; (status, parsed body)."""
+        headers = {"Authorization": "Bearer " + (token or self.token())}
+        return self._request(method, "/api" + path, json, headers)
+
+    def _request(self, method: str, path: str, body: object,
+                 headers: dict[str, str]) -> tuple[int, object]:
+        conn = http.client.HTTPConnection(self._host, self._port, timeout=60)
+        try:
+            data = None
+            if body is not None:
+                data = json_dumps(body)
+                headers = {**headers, "Content-Type": "application/json"}
+            conn.request(method, path, body=data, headers=headers)
+            resp = conn.getresponse()
+            raw = resp.read()
+            return resp.status, (json.loads(raw) if raw else None)
+        finally:
+            conn.close()
+
+    def emulator(self, method: str, path: str, body: object = None) -> tuple[int, object]:
+        """A request to the test-only /_emulator endpoints."""
+        return self._request(method, "/_emulator" + path, body, {})
+
+    def add_fault(self, **rule: object) -> int:
+        status, body = self.emulator("POST", "/faults", rule)
+        assert status == 201, body
+        return body["id"]
+
+    def requests(self) -> list[dict]:
+        return self.emulator("GET", "/requests")[1]
+
+    def seed(self, *, systems: list[dict] = (), pipes: list[dict] = (),
+             env: dict | None = None, secrets: dict | None = None) -> None:
+        """Load config through the API, in the order a user would: env, secrets, systems, pipes."""
+        steps = []
+        if env:
+            steps.append(("POST", "/env", env))
+        if secrets:
+            steps.append(("POST", "/secrets", secrets))
+        if systems:
+            steps.append(("POST", "/systems", list(systems)))
+        if pipes:
+            steps.append(("POST", "/pipes", list(pipes)))
+        for method, path, body in steps:
+            status, answer = self.api(method, path, body)
+            if status not in (200, 201):
+                raise RuntimeError(f"seeding {path} failed: {status} {answer}")
+
+    @staticmethod
+    def quote(component_id: str) -> str:
+        """An id as one URL path segment (slashes too)."""
+        return urllib.parse.quote(component_id, safe="")
+
+
+def json_dumps(body: object) -> bytes:
+    return json.dumps(body).encode("utf-8")
+
+
+@contextlib.contextmanager
+def running_nodes(*node_ids: str, latency_ms: int = 0,
+                  jwt_secret: str = "emulator-secret-0123456789-0123456789",
+                  ) -> Iterator[dict[str, EmulatorNode]]:
+    nodes: dict[str, EmulatorNode] = {}
+    try:
+        for nid in node_ids:
+            nodes[nid] = EmulatorNode(jwt_secret=jwt_secret, latency_ms=latency_ms).start()
+        yield nodes
+    finally:
+        for node in nodes.values():
+            node.stop()

@@ -1,0 +1,170 @@
+"""HTTP server: auth, faults, latency and the request log around the /api routes."""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+
+from . import auth
+from .faults import Faults
+from .routes import ROUTES, Request
+from .store import ApiError, Store
+
+log = logging.getLogger("emulator")
+Observer = Callable[[str, str, int], None]
+
+
+class NodeState:
+    """Everything a request handler needs; one per node."""
+
+    def __init__(self, *, jwt_secret: str, latency_ms: int) -> None:
+        self.jwt_secret = jwt_secret
+        self.latency_ms = latency_ms
+        self.store = Store()
+        self.faults = Faults()
+        self.observers: list[Observer] = []
+        self.requests: list[dict] = []
+        self.log_lock = threading.Lock()
+
+    def record(self, method: str, path: str, query: str, status: int) -> None:
+        with self.log_lock:
+            self.requests.append({"method": method, "path": path, "query": query, "status": status})
+        for observer in list(self.observers):
+            observer(method, path, status)
+
+
+class _Dropped(Exception):
+    """The fault rule says: close the connection without answering."""
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: "NodeServer"
+
+    def log_message(self, format: str, *args: object) -> None:
+        # The default logs to stderr with the request line; we keep it quiet (and token-free).
+        log.debug("%s %s", self.command, self.path.split("?")[0])
+
+    def _send(self, status: int, body: object, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self) -> object:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if not raw:
+            return None
+        ctype = self.headers.get("Content-Type", "")
+        if "application/x-www-form-urlencoded" in ctype:
+            return dict(urllib.parse.parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ApiError(400, "the request body is not valid JSON") from None
+
+    def _dispatch(self) -> None:
+        state = self.server.state
+        parts = urllib.parse.urlsplit(self.path)
+        try:
+            if parts.path.startswith("/_emulator/"):
+                self._emulator(state, parts.path)
+            elif parts.path == "/api" or parts.path.startswith("/api/"):
+                self._api(state, parts)
+            else:
+                self._send(404, {"message": "not found"})
+        except _Dropped:
+            self.close_connection = True
+
+    def _api(self, state: NodeState, parts: urllib.parse.SplitResult) -> None:
+        method = self.command
+        status = 0
+        try:
+            if state.latency_ms:
+                time.sleep(state.latency_ms / 1000)
+            rule = state.faults.hit(method, parts.path)
+            if rule is not None and rule.delay_ms:
+                time.sleep(rule.delay_ms / 1000)
+            if rule is not None and rule.drop:
+                self._body()
+                raise _Dropped()
+            if rule is not None and rule.status is not None:
+                self._body()
+                status = rule.status
+                self._send(status, {"message": "injected fault"})
+                return
+            status, body, headers = self._answer(state, method, parts)
+            self._send(status, body, headers)
+        finally:
+            state.record(method, parts.path, parts.query, status)
+
+    def _answer(self, state: NodeState, method: str,
+                parts: urllib.parse.SplitResult) -> tuple[int, object, dict[str, str]]:
+        try:
+            claims = auth.check(self.headers.get("Authorization"), state.jwt_secret)
+            if claims is None:
+                self._body()
+                raise ApiError(401, "missing, malformed, badly signed or expired token")
+            sub = parts.path[len("/api"):]
+            for route_method, pattern, fn in ROUTES:
+                match = pattern.match(sub)
+                if match and route_method == method:
+                    args = tuple(urllib.parse.unquote(a) for a in match.groups())
+                    query = dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
+                    req = Request(method=method, args=args, query=query, body=self._body(),
+                                  admin=auth.is_admin(claims))
+                    status, body = fn(state.store, req)
+                    return status, body, self._dataset_headers(state, sub, body)
+            self._body()
+            raise ApiError(404, "no such endpoint")
+        except ApiError as exc:
+            return exc.status, {"message": exc.message, "status": exc.status}, {}
+
+    @staticmethod
+    def _dataset_headers(state: NodeState, sub: str, body: object) -> dict[str, str]:
+        # Sesam tells a reader of /entities where the dataset stands.
+        if not sub.endswith("/entities") or not isinstance(body, list):
+            return {}
+        return {"X-Dataset-Entities": str(len(body))}
+
+    def _emulator(self, state: NodeState, path: str) -> None:
+        if path == "/_emulator/requests" and self.command == "GET":
+            with state.log_lock:
+                self._send(200, list(state.requests))
+        elif path == "/_emulator/requests" and self.command == "DELETE":
+            with state.log_lock:
+                state.requests.clear()
+            self._send(200, {})
+        elif path == "/_emulator/faults" and self.command == "POST":
+            try:
+                self._send(201, {"id": state.faults.add(self._body())})
+            except (ValueError, ApiError) as exc:
+                self._send(400, {"message": str(exc)})
+        elif path == "/_emulator/faults" and self.command == "DELETE":
+            state.faults.clear()
+            self._send(200, {})
+        elif path == "/_emulator/config" and self.command == "GET":
+            self._send(200, {"latency_ms": state.latency_ms})
+        else:
+            self._send(404, {"message": "not found"})
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _dispatch
+
+
+class NodeServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], state: NodeState) -> None:
+        super().__init__(address, Handler)
+        self.state = state

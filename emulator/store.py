@@ -1,0 +1,199 @@
+"""One node's in-memory state. Every method takes the node lock, so handlers stay simple."""
+from __future__ import annotations
+
+import copy
+import threading
+from dataclasses import dataclass, field
+
+from .datasets import Dataset
+from .effective import pipe_effective, system_effective
+
+
+class ApiError(Exception):
+    """An HTTP error answer: status plus a one-line message (never a secret)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class Pipe:
+    original: dict
+    effective: dict
+    errors: list[dict]
+    disabled: bool = False
+    last_seen: str | None = None
+    last_run: dict = field(default_factory=dict)
+
+    def as_json(self) -> dict:
+        pid = self.original["_id"]
+        return {"_id": pid,
+                "config": {"original": self.original, "effective": self.effective},
+                "runtime": {"is-running": False, "is-valid-config": not self.errors,
+                            "is-disabled": self.disabled, "config-errors": self.errors,
+                            "dependencies": _dependencies(self.effective),
+                            "last-seen": self.last_seen, "queues": {}}}
+
+
+def _dependencies(effective: dict) -> list[str]:
+    source = effective.get("source")
+    if isinstance(source, dict) and source.get("type") == "dataset" and source.get("dataset"):
+        return [source["dataset"]]
+    return []
+
+
+def _system_json(original: dict, effective: dict) -> dict:
+    return {"_id": original["_id"], "type": original.get("type"),
+            "config": {"original": original, "effective": effective},
+            "runtime": {"is-valid-config": True, "config-errors": []}}
+
+
+def check_config(config: object, *, kind: str) -> dict:
+    """400 unless `config` is a valid pipe/system config object."""
+    if not isinstance(config, dict):
+        raise ApiError(400, f"a {kind} config must be a JSON object")
+    cid = config.get("_id")
+    if not isinstance(cid, str) or not cid:
+        raise ApiError(400, f"a {kind} config needs a string '_id'")
+    ctype = config.get("type")
+    if kind == "pipe" and ctype != "pipe":
+        raise ApiError(400, f"pipe '{cid}': 'type' must be 'pipe'")
+    if kind == "system" and not (isinstance(ctype, str) and ctype.startswith("system:")):
+        raise ApiError(400, f"system '{cid}': 'type' must start with 'system:'")
+    return copy.deepcopy(config)
+
+
+class Store:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.pipes: dict[str, Pipe] = {}
+        self.systems: dict[str, dict] = {}          # id -> original
+        self.system_json: dict[str, dict] = {}      # id -> API object, computed at write time
+        self.pipe_json: dict[str, dict] = {}
+        self.datasets: dict[str, Dataset] = {}
+        self.env: dict[str, object] = {}
+        self.secrets: dict[str, str] = {}
+
+    # --- derived state, recomputed on write so reads are cheap ---
+    def _refresh_pipe(self, original: dict, old: Pipe | None) -> None:
+        eff, errors = pipe_effective(original, env=self.env, systems=set(self.systems))
+        pipe = Pipe(original=original, effective=eff, errors=errors)
+        if old is not None:
+            pipe.disabled, pipe.last_seen, pipe.last_run = old.disabled, old.last_seen, old.last_run
+        self.pipes[original["_id"]] = pipe
+        self.pipe_json[original["_id"]] = pipe.as_json()
+
+    def _refresh_all(self) -> None:
+        for sid, original in self.systems.items():
+            self.system_json[sid] = _system_json(original, system_effective(original, env=self.env))
+        for pid, pipe in list(self.pipes.items()):
+            self._refresh_pipe(pipe.original, pipe)
+
+    def pipe_changed(self, pid: str) -> None:
+        """Runtime fields (disabled, last-seen) changed: rebuild the cached API object."""
+        self.pipe_json[pid] = self.pipes[pid].as_json()
+
+    # --- pipes and systems ---
+    def add(self, kind: str, configs: object) -> list[dict]:
+        if not isinstance(configs, list):
+            configs = [configs]
+        checked = [check_config(c, kind=kind) for c in configs]
+        with self.lock:
+            existing = self.pipes if kind == "pipe" else self.systems
+            seen: set[str] = set()
+            for c in checked:
+                if c["_id"] in existing or c["_id"] in seen:
+                    raise ApiError(409, f"{kind} '{c['_id']}' already exists")
+                seen.add(c["_id"])
+            for c in checked:
+                self._put(kind, c)
+            if kind == "system":
+                self._refresh_all()
+            table = self.pipe_json if kind == "pipe" else self.system_json
+            return [copy.deepcopy(table[c["_id"]]) for c in checked]
+
+    def _put(self, kind: str, config: dict) -> None:
+        if kind == "pipe":
+            self._refresh_pipe(config, self.pipes.get(config["_id"]))
+        else:
+            self.systems[config["_id"]] = config
+            self.system_json[config["_id"]] = _system_json(
+                config, system_effective(config, env=self.env))
+
+    def replace(self, kind: str, cid: str, config: object) -> dict:
+        checked = check_config(config, kind=kind)
+        if checked["_id"] != cid:
+            raise ApiError(400, f"the config's _id does not match the {kind} id in the URL")
+        with self.lock:
+            self.get(kind, cid)
+            self._put(kind, checked)
+            if kind == "system":
+                self._refresh_all()
+            return self.get(kind, cid)
+
+    def get(self, kind: str, cid: str) -> dict:
+        with self.lock:
+            table = self.pipe_json if kind == "pipe" else self.system_json
+            if cid not in table:
+                raise ApiError(404, f"no {kind} with that id")
+            return table[cid]
+
+    def delete(self, kind: str, cid: str) -> dict:
+        with self.lock:
+            found = self.get(kind, cid)
+            if kind == "pipe":
+                del self.pipes[cid], self.pipe_json[cid]
+            else:
+                del self.systems[cid], self.system_json[cid]
+                self._refresh_all()
+            return found
+
+    def listing(self, kind: str) -> list[dict]:
+        with self.lock:
+            table = self.pipe_json if kind == "pipe" else self.system_json
+            return list(table.values())
+
+    # --- env ---
+    def set_env(self, values: object, *, replace: bool) -> dict:
+        if not isinstance(values, dict):
+            raise ApiError(400, "env must be a JSON object")
+        with self.lock:
+            if replace:
+                self.env = {}
+            self.env.update(copy.deepcopy(values))
+            self._refresh_all()
+            return dict(self.env)
+
+    def delete_env(self, name: str) -> None:
+        with self.lock:
+            if name not in self.env:
+                raise ApiError(404, "no env var with that name")
+            del self.env[name]
+            self._refresh_all()
+
+    # --- secrets ---
+    def set_secrets(self, values: object, *, replace: bool) -> list[str]:
+        if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
+            raise ApiError(400, "secrets must be a JSON object of strings")
+        with self.lock:
+            if replace:
+                self.secrets = {}
+            self.secrets.update(values)
+            return sorted(self.secrets)
+
+    def delete_secret(self, name: str) -> None:
+        with self.lock:
+            if name not in self.secrets:
+                raise ApiError(404, "no secret with that name")
+            del self.secrets[name]
+
+    # --- datasets ---
+    def dataset(self, did: str, *, create: bool = False) -> Dataset:
+        with self.lock:
+            if did not in self.datasets:
+                if not create:
+                    raise ApiError(404, "no dataset with that id")
+                self.datasets[did] = Dataset(id=did)
+            return self.datasets[did]
