@@ -25,7 +25,8 @@ class EmulatorNode:
     def start(self) -> "EmulatorNode":
         self._server = NodeServer((self._host, self._port), self._state)
         self._port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
+        # A short poll interval keeps stop() quick; tests start and stop many nodes.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True,
                                         name=f"emulator-{self._port}")
         self._thread.start()
         return self

@@ -1,0 +1,147 @@
+"""Error answers, auth, faults, request log and latency of the emulated node."""
+from __future__ import annotations
+
+import http.client
+import time
+
+import pytest
+
+from emulator import EmulatorNode, make_token, running_nodes
+from tests.conftest import JWT_SECRET
+
+PIPE = {"_id": "p1", "type": "pipe", "source": {"type": "embedded", "entities": []}}
+
+
+@pytest.mark.parametrize("token", [None, "Bearer", "Bearer not-a-jwt",
+                                   "Bearer " + make_token("another-secret-0123456789-0123456789"),
+                                   "Bearer " + make_token(JWT_SECRET, expires_in=-10)])
+def test_bad_tokens_get_401(node: EmulatorNode, token: str | None) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=10)
+    conn.request("GET", "/api/pipes", headers={"Authorization": token} if token else {})
+    resp = conn.getresponse()
+    body = resp.read().decode()
+    assert resp.status == 401
+    assert "not-a-jwt" not in body
+
+
+def test_env_and_secrets_need_admin(node: EmulatorNode) -> None:
+    plain = node.token(admin=False)
+    for method, path, body in [("GET", "/env", None), ("POST", "/env", {"a": 1}),
+                               ("GET", "/secrets", None), ("PUT", "/secrets", {"s": "v"})]:
+        assert node.api(method, path, body, token=plain)[0] == 403
+    assert node.api("GET", "/pipes", token=plain)[0] == 200
+
+
+@pytest.mark.parametrize("config", [[1], ["x"], [{"type": "pipe"}], [{"_id": "a", "type": "x"}],
+                                    [{"_id": "a"}]])
+def test_bad_pipe_configs_get_400(node: EmulatorNode, config: list) -> None:
+    assert node.api("POST", "/pipes", config)[0] == 400
+
+
+def test_bad_system_type_gets_400(node: EmulatorNode) -> None:
+    assert node.api("POST", "/systems", [{"_id": "s", "type": "url"}])[0] == 400
+    assert node.api("POST", "/systems", [{"_id": "s", "type": "system:url"}])[0] == 201
+
+
+def test_bulk_with_one_bad_item_changes_nothing(node: EmulatorNode) -> None:
+    status, _ = node.api("POST", "/pipes", [PIPE, {"_id": "bad", "type": "nope"}])
+    assert status == 400
+    assert node.api("GET", "/pipes")[1] == []
+
+
+def test_duplicate_gets_409_and_unknown_404(node: EmulatorNode) -> None:
+    assert node.api("POST", "/pipes", [PIPE])[0] == 201
+    assert node.api("POST", "/pipes", [PIPE])[0] == 409
+    assert node.api("GET", "/pipes/nope")[0] == 404
+    assert node.api("DELETE", "/systems/nope")[0] == 404
+    assert node.api("GET", "/datasets/nope/entities")[0] == 404
+
+
+@pytest.mark.parametrize("odd_id", ['a/b', 'quote"d', "50%", "with space", "<b>x</b>&amp;"])
+def test_odd_ids_round_trip(node: EmulatorNode, odd_id: str) -> None:
+    assert node.api("POST", "/pipes", [{**PIPE, "_id": odd_id}])[0] == 201
+    status, body = node.api("GET", "/pipes/" + node.quote(odd_id))
+    assert status == 200 and body["_id"] == odd_id
+    assert node.api("DELETE", "/pipes/" + node.quote(odd_id))[0] == 200
+
+
+def test_effective_config_defaults_and_errors(node: EmulatorNode) -> None:
+    node.seed(env={"host": "example.org"},
+              systems=[{"_id": "s", "type": "system:url", "url_pattern": "http://$ENV(host)/%s"}],
+              pipes=[PIPE, {"_id": "q", "type": "pipe",
+                            "source": {"type": "json", "system": "missing", "url": "x"}}])
+    pipe = node.api("GET", "/pipes/p1")[1]
+    assert pipe["config"]["effective"]["sink"] == {"type": "dataset", "dataset": "p1",
+                                                   "system": "system:sesam-node"}
+    assert node.api("GET", "/systems/s")[1]["config"]["effective"]["url_pattern"] == "http://example.org/%s"
+    bad = node.api("GET", "/pipes/q")[1]["runtime"]
+    assert bad["is-valid-config"] is False and "missing" in bad["config-errors"][0]["msg"]
+
+
+def test_env_put_replaces_post_merges(node: EmulatorNode) -> None:
+    node.api("PUT", "/env", {"a": 1, "b": 2})
+    node.api("POST", "/env", {"b": 3, "c": 4})
+    assert node.api("GET", "/env")[1] == {"a": 1, "b": 3, "c": 4}
+    node.api("PUT", "/env", {"z": 0})
+    assert node.api("GET", "/env")[1] == {"z": 0}
+
+
+def test_fault_status_then_passes(node: EmulatorNode) -> None:
+    node.add_fault(method="GET", path="^/api/pipes$", skip=1, times=1, status=503)
+    assert node.api("GET", "/pipes")[0] == 200
+    assert node.api("GET", "/pipes")[0] == 503
+    assert node.api("GET", "/pipes")[0] == 200
+
+
+def test_fault_drop_closes_connection(node: EmulatorNode) -> None:
+    node.add_fault(method="*", path="^/api/systems", drop=True, writes_only=True)
+    with pytest.raises((http.client.HTTPException, ConnectionError)):
+        node.api("POST", "/systems", [{"_id": "s", "type": "system:url"}])
+    assert node.requests()[-1]["status"] == 0
+    assert node.api("GET", "/systems")[1] == []
+
+
+def test_fault_delay_is_applied(node: EmulatorNode) -> None:
+    node.add_fault(method="GET", path="^/api/env$", delay_ms=200)
+    began = time.monotonic()
+    assert node.api("GET", "/env")[0] == 200
+    assert time.monotonic() - began >= 0.2   # a lower bound cannot flake
+
+
+def test_request_log_and_observer(node: EmulatorNode) -> None:
+    seen: list[tuple[str, str, int]] = []
+    node.add_observer(lambda *call: seen.append(call))
+    node.api("GET", "/pipes?fields=_id")
+    node.api("DELETE", "/pipes/x")
+    log = node.requests()
+    assert [(r["method"], r["path"], r["status"]) for r in log] == [
+        ("GET", "/api/pipes", 200), ("DELETE", "/api/pipes/x", 404)]
+    assert log[0]["query"] == "fields=_id"
+    assert seen == [("GET", "/api/pipes", 200), ("DELETE", "/api/pipes/x", 404)]
+    assert node.emulator("DELETE", "/requests")[0] == 200
+    assert node.requests() == []
+
+
+def test_latency_is_configured_and_reported(nodes) -> None:
+    slow = nodes(latency_ms=30)
+    assert slow.latency_ms == 30
+    assert slow.emulator("GET", "/config")[1] == {"latency_ms": 30}
+    began = time.monotonic()
+    slow.api("GET", "/pipes")
+    assert time.monotonic() - began >= 0.03
+
+
+def test_running_nodes_stops_them() -> None:
+    with running_nodes("master", "s1", jwt_secret=JWT_SECRET) as started:
+        assert set(started) == {"master", "s1"}
+        assert started["s1"].api("GET", "/pipes")[0] == 200
+        port = started["s1"].port
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    with pytest.raises(OSError):
+        conn.request("GET", "/api/pipes")
+        conn.getresponse()
+
+
+def test_fields_parameter_trims_listing(node: EmulatorNode) -> None:
+    node.seed(pipes=[PIPE])
+    assert node.api("GET", "/pipes?fields=runtime")[1][0].keys() == {"_id", "runtime"}
