@@ -1,0 +1,80 @@
+"""Entities travel from node A's dataset to node B's over HTTP, as a sync pipe moves them."""
+from __future__ import annotations
+
+from emulator import EmulatorNode
+
+
+def _entities(node: EmulatorNode, dataset: str) -> list[dict]:
+    status, body = node.api("GET", f"/datasets/{dataset}/entities?history=false")
+    assert status == 200
+    return body
+
+
+def test_entities_move_with_jwt_and_since(nodes) -> None:
+    a, b = nodes(), nodes()
+    a.seed(pipes=[{"_id": "people", "type": "pipe",
+                   "source": {"type": "embedded", "entities": [{"_id": "1"}, {"_id": "2"}]}}])
+    assert a.api("POST", "/pipes/people/pump", {"operation": "start"})[0] == 200
+    b.seed(secrets={"a-token": a.token()},
+           systems=[{"_id": "a", "type": "system:url", "authentication": "jwt",
+                     "jwt_token": "$SECRET(a-token)",
+                     "url_pattern": a.api_url + "/datasets/%s/entities?history=false"}],
+           pipes=[{"_id": "people", "type": "pipe",
+                   "source": {"type": "json", "system": "a", "url": "people",
+                              "supports_since": True, "is_chronological": True}}])
+    status, pump = b.api("POST", "/pipes/people/pump", {"operation": "start"})
+    assert status == 200 and pump["runtime"]["success"] is True, pump
+    assert [e["_id"] for e in _entities(b, "people")] == ["1", "2"]
+    assert pump["runtime"]["last-seen"] == "1"
+
+    # A new entity in A: the second run asks only for what came after last-seen.
+    a.api("PUT", "/pipes/people/config", {"_id": "people", "type": "pipe", "source": {
+        "type": "embedded", "entities": [{"_id": "1"}, {"_id": "2"}, {"_id": "3", "x": 1}]}})
+    a.api("POST", "/pipes/people/pump", {"operation": "start"})
+    a.emulator("DELETE", "/requests")
+    status, pump = b.api("POST", "/pipes/people/pump", {"operation": "start"})
+    assert pump["runtime"]["progress"]["processed"] == 1
+    assert [e["_id"] for e in _entities(b, "people")] == ["1", "2", "3"]
+    (request,) = a.requests()
+    assert request["path"] == "/api/datasets/people/entities"
+    assert request["query"] == "history=false&since=1" and request["status"] == 200
+
+    # Resetting last-seen makes the next run read everything again (no new versions though).
+    b.api("POST", "/pipes/people/pump", {"operation": "update-last-seen", "last-seen": ""})
+    pump = b.api("POST", "/pipes/people/pump", {"operation": "start"})[1]
+    assert pump["runtime"]["progress"]["processed"] == 3
+    assert len(b.api("GET", "/datasets/people/entities")[1]) == 3
+
+
+def test_wrong_secret_fails_the_run(nodes) -> None:
+    a, b = nodes(), nodes()
+    a.seed(pipes=[{"_id": "d", "type": "pipe"}])
+    b.seed(secrets={"a-token": "not-a-valid-token"},
+           systems=[{"_id": "a", "type": "system:url", "jwt_token": "$SECRET(a-token)",
+                     "url_pattern": a.api_url + "/datasets/%s/entities"}],
+           pipes=[{"_id": "d", "type": "pipe", "source": {"type": "json", "system": "a", "url": "d"}}])
+    pump = b.api("POST", "/pipes/d/pump", {"operation": "start"})[1]
+    assert pump["runtime"]["success"] is False
+    assert "401" in pump["runtime"]["last-error"]
+    assert "not-a-valid-token" not in str(pump)
+
+
+def test_unsupported_source_fails_with_clear_error(node: EmulatorNode) -> None:
+    node.seed(systems=[{"_id": "db", "type": "system:mssql"}],
+              pipes=[{"_id": "t", "type": "pipe", "source": {"type": "sql", "system": "db"},
+                      "pump": {"mode": "off"}}])
+    assert node.api("GET", "/pipes/t")[1]["config"]["effective"]["pump"] == {"mode": "off"}
+    pump = node.api("POST", "/pipes/t/pump", {"operation": "start"})[1]
+    assert pump["runtime"]["success"] is False and "sql" in pump["runtime"]["last-error"]
+
+
+def test_dataset_sink_only_appends_changes(node: EmulatorNode) -> None:
+    node.seed(pipes=[{"_id": "p", "type": "pipe",
+                      "source": {"type": "embedded", "entities": [{"_id": "1", "v": 1}]}}])
+    node.api("POST", "/pipes/p/pump", {"operation": "start"})
+    node.api("POST", "/pipes/p/pump", {"operation": "start"})
+    assert len(node.api("GET", "/datasets/p/entities")[1]) == 1
+    node.api("DELETE", "/pipes/p")
+    assert node.api("GET", "/datasets/p")[0] == 200      # a pipe's dataset outlives it
+    assert node.api("DELETE", "/datasets/p")[0] == 200
+    assert node.api("GET", "/datasets/p")[0] == 404
