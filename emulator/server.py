@@ -59,9 +59,13 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _body(self) -> object:
+    def _raw(self) -> bytes:
+        # Always read the body, also when we answer without looking at it: keep-alive needs it.
         length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        return self.rfile.read(length) if length else b""
+
+    def _body(self) -> object:
+        raw = self._raw()
         if not raw:
             return None
         ctype = self.headers.get("Content-Type", "")
@@ -87,32 +91,31 @@ class Handler(BaseHTTPRequestHandler):
 
     def _api(self, state: NodeState, parts: urllib.parse.SplitResult) -> None:
         method = self.command
-        status = 0
-        try:
-            if state.latency_ms:
-                time.sleep(state.latency_ms / 1000)
-            rule = state.faults.hit(method, parts.path)
-            if rule is not None and rule.delay_ms:
-                time.sleep(rule.delay_ms / 1000)
-            if rule is not None and rule.drop:
-                self._body()
-                raise _Dropped()
-            if rule is not None and rule.status is not None:
-                self._body()
-                status = rule.status
-                self._send(status, {"message": "injected fault"})
-                return
+        # Each request is logged before its answer goes out, so a client that has its
+        # answer always finds the request in /_emulator/requests.
+        if state.latency_ms:
+            time.sleep(state.latency_ms / 1000)
+        rule = state.faults.hit(method, parts.path)
+        if rule is not None and rule.delay_ms:
+            time.sleep(rule.delay_ms / 1000)
+        if rule is not None and rule.drop:
+            self._raw()
+            state.record(method, parts.path, parts.query, 0)
+            raise _Dropped()
+        if rule is not None and rule.status is not None:
+            self._raw()
+            status, body, headers = rule.status, {"message": "injected fault"}, {}
+        else:
             status, body, headers = self._answer(state, method, parts)
-            self._send(status, body, headers)
-        finally:
-            state.record(method, parts.path, parts.query, status)
+        state.record(method, parts.path, parts.query, status)
+        self._send(status, body, headers)
 
     def _answer(self, state: NodeState, method: str,
                 parts: urllib.parse.SplitResult) -> tuple[int, object, dict[str, str]]:
         try:
             claims = auth.check(self.headers.get("Authorization"), state.jwt_secret)
             if claims is None:
-                self._body()
+                self._raw()
                 raise ApiError(401, "missing, malformed, badly signed or expired token")
             sub = parts.path[len("/api"):]
             for route_method, pattern, fn in ROUTES:
@@ -124,10 +127,13 @@ class Handler(BaseHTTPRequestHandler):
                                   admin=auth.is_admin(claims))
                     status, body = fn(state.store, req)
                     return status, body, self._dataset_headers(state, sub, body)
-            self._body()
+            self._raw()
             raise ApiError(404, "no such endpoint")
         except ApiError as exc:
             return exc.status, {"message": exc.message, "status": exc.status}, {}
+        except Exception:  # a bug in the emulator: answer 500 rather than hang up silently
+            log.exception("internal error on %s %s", method, parts.path)
+            return 500, {"message": "internal emulator error", "status": 500}, {}
 
     @staticmethod
     def _dataset_headers(state: NodeState, sub: str, body: object) -> dict[str, str]:

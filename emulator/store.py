@@ -44,6 +44,16 @@ def _dependencies(effective: dict) -> list[str]:
     return []
 
 
+def _systems_named(original: dict) -> set[str]:
+    # Called on effective configs, so a system named through $ENV(..) counts too.
+    names = set()
+    for role in ("source", "sink"):
+        part = original.get(role)
+        if isinstance(part, dict) and isinstance(part.get("system"), str):
+            names.add(part["system"])
+    return names
+
+
 def _system_json(original: dict, effective: dict) -> dict:
     return {"_id": original["_id"], "type": original.get("type"),
             "config": {"original": original, "effective": effective},
@@ -91,6 +101,15 @@ class Store:
         for pid, pipe in list(self.pipes.items()):
             self._refresh_pipe(pipe.original, pipe)
 
+    def _refresh_system(self, sid: str) -> None:
+        """A system came, changed or went: only pipes that name it can change validity."""
+        if sid in self.systems:
+            original = self.systems[sid]
+            self.system_json[sid] = _system_json(original, system_effective(original, env=self.env))
+        for pipe in list(self.pipes.values()):
+            if sid in _systems_named(pipe.effective):
+                self._refresh_pipe(pipe.original, pipe)
+
     def pipe_changed(self, pid: str) -> None:
         """Runtime fields (disabled, last-seen) changed: rebuild the cached API object."""
         self.pipe_json[pid] = self.pipes[pid].as_json()
@@ -109,8 +128,6 @@ class Store:
                 seen.add(c["_id"])
             for c in checked:
                 self._put(kind, c)
-            if kind == "system":
-                self._refresh_all()
             table = self.pipe_json if kind == "pipe" else self.system_json
             return [copy.deepcopy(table[c["_id"]]) for c in checked]
 
@@ -119,8 +136,7 @@ class Store:
             self._refresh_pipe(config, self.pipes.get(config["_id"]))
         else:
             self.systems[config["_id"]] = config
-            self.system_json[config["_id"]] = _system_json(
-                config, system_effective(config, env=self.env))
+            self._refresh_system(config["_id"])
 
     def replace(self, kind: str, cid: str, config: object) -> dict:
         checked = check_config(config, kind=kind)
@@ -129,8 +145,6 @@ class Store:
         with self.lock:
             self.get(kind, cid)
             self._put(kind, checked)
-            if kind == "system":
-                self._refresh_all()
             return self.get(kind, cid)
 
     def get(self, kind: str, cid: str) -> dict:
@@ -147,7 +161,7 @@ class Store:
                 del self.pipes[cid], self.pipe_json[cid]
             else:
                 del self.systems[cid], self.system_json[cid]
-                self._refresh_all()
+                self._refresh_system(cid)
             return found
 
     def listing(self, kind: str) -> list[dict]:

@@ -145,3 +145,21 @@ def test_running_nodes_stops_them() -> None:
 def test_fields_parameter_trims_listing(node: EmulatorNode) -> None:
     node.seed(pipes=[PIPE])
     assert node.api("GET", "/pipes?fields=runtime")[1][0].keys() == {"_id", "runtime"}
+
+
+def test_adding_a_missing_system_heals_pipes_that_name_it(node: EmulatorNode) -> None:
+    node.seed(env={"sys": "crm"},
+              pipes=[{"_id": "q", "type": "pipe", "source": {"type": "json", "system": "$ENV(sys)"}}])
+    assert node.api("GET", "/pipes/q")[1]["runtime"]["is-valid-config"] is False
+    node.seed(systems=[{"_id": "crm", "type": "system:url"}])
+    assert node.api("GET", "/pipes/q")[1]["runtime"]["is-valid-config"] is True
+    node.api("DELETE", "/systems/crm")
+    assert node.api("GET", "/pipes/q")[1]["runtime"]["is-valid-config"] is False
+
+
+def test_internal_error_answers_500(node: EmulatorNode, monkeypatch) -> None:
+    def broken(*args, **kwargs):
+        raise RuntimeError("bug")
+    monkeypatch.setattr(node.store, "listing", broken)
+    assert node.api("GET", "/pipes")[0] == 500
+    assert node.requests()[-1]["status"] == 500
