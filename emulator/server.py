@@ -126,7 +126,7 @@ class Handler(BaseHTTPRequestHandler):
                     req = Request(method=method, args=args, query=query, body=self._body(),
                                   admin=auth.is_admin(claims))
                     status, body = fn(state.store, req)
-                    return status, body, self._dataset_headers(state, sub, body)
+                    return status, body, {}
             self._raw()
             raise ApiError(404, "no such endpoint")
         except ApiError as exc:
@@ -134,13 +134,6 @@ class Handler(BaseHTTPRequestHandler):
         except Exception:  # a bug in the emulator: answer 500 rather than hang up silently
             log.exception("internal error on %s %s", method, parts.path)
             return 500, {"message": "internal emulator error", "status": 500}, {}
-
-    @staticmethod
-    def _dataset_headers(state: NodeState, sub: str, body: object) -> dict[str, str]:
-        # Sesam tells a reader of /entities where the dataset stands.
-        if not sub.endswith("/entities") or not isinstance(body, list):
-            return {}
-        return {"X-Dataset-Entities": str(len(body))}
 
     def _emulator(self, state: NodeState, path: str) -> None:
         if path == "/_emulator/requests" and self.command == "GET":

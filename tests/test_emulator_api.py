@@ -163,3 +163,22 @@ def test_internal_error_answers_500(node: EmulatorNode, monkeypatch) -> None:
     monkeypatch.setattr(node.store, "listing", broken)
     assert node.api("GET", "/pipes")[0] == 500
     assert node.requests()[-1]["status"] == 500
+
+
+def test_many_concurrent_keep_alive_clients(node: EmulatorNode) -> None:
+    import concurrent.futures
+
+    def client(_: int) -> list[int]:
+        conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=30)
+        statuses = []
+        for _ in range(5):   # several requests on one connection: keep-alive works
+            conn.request("GET", "/api/pipes", headers={"Authorization": f"Bearer {node.token()}"})
+            resp = conn.getresponse()
+            resp.read()
+            statuses.append(resp.status)
+        conn.close()
+        return statuses
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=40) as pool:
+        results = list(pool.map(client, range(40)))
+    assert results == [[200] * 5] * 40
