@@ -19,6 +19,7 @@ Kind = Literal[
     "delete-dataset",  # DELETE /datasets/{id}
     "reset-pipe",      # POST /pipes/{id}/pump operation=update-last-seen, last-seen=""
     "disable-pipe",    # POST /pipes/{id}/pump operation=disable
+    "enable-pipe",     # POST /pipes/{id}/pump operation=enable (a pipe moved back to the master)
     "set-env",         # POST /env with the names whose values differ
 ]
 
@@ -47,3 +48,5 @@ class Plan:
     errors: tuple[str, ...] = ()
     # True when a safety check stopped planning (master unreadable or empty): nothing may be written.
     aborted: bool = False
+    # Where components live once the plan is applied: {slave: {"systems": [..], "pipes": [..]}}.
+    placement: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)

@@ -1,0 +1,144 @@
+"""SesamClient: the only code that speaks HTTP to a Sesam node.
+
+One `requests.Session` per node gives connection pooling; urllib3's `Retry` repeats the
+idempotent calls (GET, PUT, DELETE) with backoff, honouring `Retry-After`; a POST is never
+repeated blindly, because a bulk create that did land would then answer 409 and a pump
+operation would run twice. A semaphore keeps at most `concurrency` requests in flight per
+node. Errors are one line, name the node, method, path and status, and never carry a
+response body or a token.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any, Iterable
+from urllib.parse import quote
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+
+class SesamError(Exception):
+    """One line: `<node> <METHOD> <path>: <what went wrong>`."""
+
+
+class SesamForbidden(SesamError):
+    """403: the token lacks a permission (for /env and /secrets: group:Admin)."""
+
+
+def q(component_id: str) -> str:
+    # Ids may hold '/', '%', spaces or quotes: one path segment each, fully quoted.
+    return quote(component_id, safe="")
+
+
+class SesamClient:
+    def __init__(self, *, node_id: str, api_url: str, token: str, timeout: float = 30.0,
+                 concurrency: int = 8, retries: int = 3, backoff: float = 0.2) -> None:
+        self.node_id = node_id
+        self.api_url = api_url.rstrip("/")
+        self._timeout = (min(timeout, 10.0), timeout)
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self._session = requests.Session()
+        self._session.headers["Authorization"] = f"Bearer {token}"
+        retry = Retry(total=retries, connect=retries, read=retries, status=retries,
+                      backoff_factor=backoff, status_forcelist=(429, 500, 502, 503, 504),
+                      allowed_methods=frozenset({"GET", "PUT", "DELETE"}),
+                      respect_retry_after_header=True, raise_on_status=False,
+                      raise_on_redirect=False, redirect=0)
+        adapter = HTTPAdapter(max_retries=retry, pool_connections=1,
+                              pool_maxsize=max(concurrency, 1))
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+
+    # --- reads ---
+    def list_pipes(self) -> list[dict]:
+        return self._list("/pipes")
+
+    def list_systems(self) -> list[dict]:
+        return self._list("/systems")
+
+    def get_env(self) -> dict:
+        body = self._request("GET", "/env")
+        if not isinstance(body, dict):
+            raise SesamError(f"{self.node_id} GET /env: answer is not a JSON object")
+        return body
+
+    def list_secrets(self) -> list[str]:
+        body = self._request("GET", "/secrets")
+        if not isinstance(body, list) or not all(isinstance(s, str) for s in body):
+            raise SesamError(f"{self.node_id} GET /secrets: answer is not a list of names")
+        return body
+
+    # --- writes ---
+    def create_pipes(self, configs: Iterable[dict]) -> None:
+        self._request("POST", "/pipes", json=list(configs))
+
+    def create_systems(self, configs: Iterable[dict]) -> None:
+        self._request("POST", "/systems", json=list(configs))
+
+    def put_pipe(self, pipe_id: str, config: dict) -> None:
+        self._request("PUT", f"/pipes/{q(pipe_id)}/config", json=config)
+
+    def put_system(self, system_id: str, config: dict) -> None:
+        self._request("PUT", f"/systems/{q(system_id)}/config", json=config)
+
+    def delete_pipe(self, pipe_id: str) -> None:
+        self._request("DELETE", f"/pipes/{q(pipe_id)}", missing_ok=True)
+
+    def delete_system(self, system_id: str) -> None:
+        self._request("DELETE", f"/systems/{q(system_id)}", missing_ok=True)
+
+    def delete_dataset(self, dataset_id: str) -> None:
+        self._request("DELETE", f"/datasets/{q(dataset_id)}", missing_ok=True)
+
+    def pump_operation(self, pipe_id: str, operation: str, **params: str) -> None:
+        # Sesam takes pump operations as form fields, as sesamclient sends them.
+        form = {"operation": operation, **params}
+        self._request("POST", f"/pipes/{q(pipe_id)}/pump", data=form)
+
+    def post_env(self, values: dict[str, Any]) -> None:
+        self._request("POST", "/env", json=values)
+
+    def close(self) -> None:
+        self._session.close()
+
+    # --- plumbing ---
+    def _list(self, path: str) -> list[dict]:
+        body = self._request("GET", path)
+        if not isinstance(body, list) or not all(
+                isinstance(c, dict) and isinstance(c.get("_id"), str) for c in body):
+            raise SesamError(f"{self.node_id} GET {path}: answer is not a list of components")
+        return body
+
+    def _request(self, method: str, path: str, *, missing_ok: bool = False, **kwargs: Any) -> Any:
+        where = f"{self.node_id} {method} {path}"
+        try:
+            with self._slots:
+                response = self._session.request(method, self.api_url + path,
+                                                 timeout=self._timeout, allow_redirects=False,
+                                                 **kwargs)
+        except requests.exceptions.Timeout:
+            raise SesamError(f"{where}: no answer within {self._timeout[1]:g} s") from None
+        except requests.exceptions.RetryError:
+            raise SesamError(f"{where}: still failing after retries") from None
+        except requests.exceptions.ConnectionError:
+            raise SesamError(f"{where}: connection failed or was cut") from None
+        except requests.exceptions.RequestException as exc:
+            raise SesamError(f"{where}: request failed ({type(exc).__name__})") from None
+        status = response.status_code
+        if status == 404 and missing_ok:
+            return None
+        if status == 403:
+            raise SesamForbidden(f"{where}: 403 Forbidden (the token is not allowed to do this; "
+                                 "env vars and secrets require a token issued to group:Admin)")
+        if status == 401:
+            raise SesamError(f"{where}: 401 Unauthorized (the node rejected the jwt_token)")
+        if not 200 <= status < 300:
+            raise SesamError(f"{where}: {status} {response.reason or 'error'}")
+        if method != "GET":
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            kind = response.headers.get("Content-Type", "unknown").split(";")[0]
+            raise SesamError(f"{where}: answer is not valid JSON (content type {kind})") from None

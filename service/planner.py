@@ -1,0 +1,202 @@
+"""Pure: (config, snapshots) -> Plan. No I/O, no clock of its own.
+
+The plan is ordered so that each action's prerequisites come before it, and `after` says
+which ones must have *succeeded*; the executor may run everything else in parallel. The
+orders that keep data safe (contract 3.5, 5, 6) are all expressed here, in one place.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Mapping
+
+from .actions import Action, Kind, Plan
+from .config import Config
+from .desired import Desired, desired_state, marker, roles, secrets_used, user_original
+from .snapshot import NodeSnapshot
+from .tokens import token_warnings
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.actions: list[Action] = []
+
+    def add(self, kind: Kind, node: str, cid: str, payload: Any = None,
+            after: list[int | None] | tuple[int | None, ...] = ()) -> int:
+        deps = tuple(sorted({a for a in after if a is not None}))
+        self.actions.append(Action(kind=kind, node=node, id=cid, payload=payload, after=deps))
+        return len(self.actions) - 1
+
+
+def _is_ours(node: str) -> bool:
+    return not node.startswith("system:")
+
+
+def _with_reset_pending(config: dict[str, Any]) -> dict[str, Any]:
+    meta = dict(config["metadata"])
+    meta["orchestrator"] = {**meta["orchestrator"], "reset_pending": True}
+    return {**config, "metadata": meta}
+
+
+def _checks(config: Config, master: NodeSnapshot, slaves: Mapping[str, NodeSnapshot | None],
+            desired: Desired, now: datetime) -> list[str]:
+    """Warnings a person should see before something breaks (contract 7)."""
+    warnings: list[str] = []
+    for node in config.nodes:
+        warnings += token_warnings(node.id, node.jwt_token.get_secret_value(), now=now,
+                                   needs_admin=True)
+    for snap in (master, *[s for s in slaves.values() if s is not None]):
+        warnings += [f"node {snap.node_id}: {p}" for p in snap.problems]
+    if master.secrets is not None:
+        for node in config.nodes:
+            if node.jwt_secret_key and node.jwt_secret_key not in master.secrets:
+                warnings.append(f"node {node.id}: its jwt_secret_key names secret "
+                                f"'{node.jwt_secret_key}', which the master lacks")
+    for slave_id, snap in sorted(slaves.items()):
+        if snap is None or snap.secrets is None:
+            continue
+        needed = set(master.secrets or ())
+        for part in (desired.slave_systems[slave_id], desired.slave_pipes[slave_id]):
+            for cfg in part.values():
+                needed |= secrets_used(cfg)
+        missing = sorted(needed - snap.secrets)
+        if missing:
+            warnings.append(f"slave {slave_id}: missing secrets {', '.join(missing)} "
+                            "(add them to the slave; the master's secrets must exist there too)")
+    return warnings
+
+
+def _placement(desired: Desired) -> dict[str, dict[str, tuple[str, ...]]]:
+    return {slave: {"systems": tuple(sorted(desired.slave_systems[slave])),
+                    "pipes": tuple(sorted(desired.slave_pipes[slave]))}
+            for slave in sorted(desired.slave_systems)}
+
+
+def plan(config: Config, master: NodeSnapshot | None,
+         slaves: Mapping[str, NodeSnapshot | None], *, now: datetime) -> Plan:
+    """What to do. `slaves[x] is None` means slave x could not be read: nothing is written
+    there, nothing that should move there moves, and nothing there is deleted."""
+    if master is None:
+        return Plan(aborted=True, errors=("master could not be read; nothing was changed",))
+    if not any(map(_is_ours, master.pipes)) or not any(map(_is_ours, master.systems)):
+        return Plan(aborted=True, errors=(
+            f"master {master.node_id} lists no pipes or no systems; refusing to act on what "
+            "looks like an empty or broken answer; nothing was changed",))
+
+    desired = desired_state(config, master)
+    b = _Builder()
+    readable = {sid: snap for sid, snap in slaves.items() if snap is not None}
+
+    # A component whose new slave could not be read stays where the master says it is now.
+    current: dict[tuple[str, str], str | None] = {}
+    for kind, table in (("systems", master.systems), ("pipes", master.pipes)):
+        for cid, comp in table.items():
+            mark = user_original(comp)[1]
+            current[kind, cid] = mark.get("slave") if mark else None
+    blocked: set[tuple[str, str]] = set()
+    for sid, slave in desired.system_slave.items():
+        if slave not in readable:
+            blocked.add(("systems", sid))
+    for pid, placed in desired.pipes.items():
+        if placed.slave is not None and placed.slave not in readable:
+            blocked.add(("pipes", pid))
+    keep: dict[str, set[str]] = {s: set() for s in readable}
+    for (kind, cid) in blocked:
+        was = current.get((kind, cid))
+        if was in keep:
+            keep[was].add(cid)
+
+    # 1. Slaves first: env, then systems, then the pipes that use them (3.5).
+    slave_write: dict[tuple[str, str, str], int] = {}
+    for slave_id, snap in sorted(readable.items()):
+        if master.env is not None and snap.env is not None:
+            diff = {k: v for k, v in sorted(master.env.items()) if snap.env.get(k) != v}
+            if diff:
+                b.add("set-env", slave_id, "env", payload=diff)
+        for sid, want in sorted(desired.slave_systems[slave_id].items()):
+            have = snap.systems.get(sid)
+            if have is None or have.original != want:
+                kind: Kind = "create-system" if have is None else "update-system"
+                slave_write[slave_id, "systems", sid] = b.add(kind, slave_id, sid, want)
+        for pid, want in sorted(desired.slave_pipes[slave_id].items()):
+            have = snap.pipes.get(pid)
+            if have is None or have.original != want:
+                r = roles(pid, want, snap.env or {})
+                after = [slave_write.get((slave_id, "systems", s))
+                         for s in (r.source_system, r.sink_system) if s]
+                kind = "create-pipe" if have is None else "update-pipe"
+                slave_write[slave_id, "pipes", pid] = b.add(kind, slave_id, pid, want, after)
+
+    # 2. The master, once what it will point at exists (3.5); resets after a move (5).
+    master_id = master.node_id
+    master_write: dict[tuple[str, str], list[int]] = {}
+    for sid, want in sorted(desired.master_systems.items()):
+        if ("systems", sid) in blocked or master.systems[sid].original == want:
+            continue
+        slave = desired.system_slave.get(sid)
+        after = [slave_write.get((slave, "systems", sid))] if slave else []
+        master_write["systems", sid] = [b.add("update-system", master_id, sid, want, after)]
+
+    for pid, want in sorted(desired.master_pipes.items()):
+        if ("pipes", pid) in blocked:
+            continue
+        placed = desired.pipes[pid]
+        comp = master.pipes[pid]
+        have = comp.original
+        was = user_original(comp)[1]
+        after = [slave_write.get((placed.slave, "pipes", pid))]
+        after += [slave_write.get((placed.slave, "systems", s)) for s in placed.systems]
+        done: list[int] = []
+        moved = (placed.shape == "sync" and was is not None
+                 and roles(pid, have, {}).source_type in ("json", "binary")
+                 and (was.get("slave") != placed.slave or was.get("reset_pending")))
+        if moved:
+            # Crash-safe move: the flag records "reset still owed" in the master itself.
+            flagged = _with_reset_pending(want)
+            if have != flagged:
+                done.append(b.add("update-pipe", master_id, pid, flagged, after))
+            systems_first = [i for s in placed.systems for i in master_write.get(("systems", s), [])]
+            done.append(b.add("reset-pipe", master_id, pid, None, done + systems_first + after))
+            done.append(b.add("update-pipe", master_id, pid, want, done[-1:]))
+        elif have != want:
+            done.append(b.add("update-pipe", master_id, pid, want, after))
+        disabled = bool(comp.runtime.get("is-disabled"))
+        if placed.shape == "placeholder" and not disabled:
+            done.append(b.add("disable-pipe", master_id, pid, None, done[-1:] or after))
+        elif placed.shape != "placeholder" and disabled and was is not None \
+                and marker(have) is not None and (have.get("pump") or {}).get("mode") == "off":
+            # We disabled it as a placeholder; it runs again now that it is back.
+            done.append(b.add("enable-pipe", master_id, pid, None, done[-1:]))
+        if done:
+            master_write["pipes", pid] = done
+
+    # 3. Clean the slaves, only after the master no longer points at what goes (5, 6).
+    for slave_id, snap in sorted(readable.items()):
+        wanted_pipes = desired.slave_pipes[slave_id]
+        kept_datasets = {roles(pid, cfg, snap.env or {}).sink_dataset
+                         for pid, cfg in wanted_pipes.items()}
+        kept_datasets |= {roles(pid, snap.pipes[pid].original, snap.env or {}).sink_dataset
+                          for pid in keep[slave_id] if pid in snap.pipes}
+        pipe_deletes: list[int] = []
+        for pid, comp in sorted(snap.pipes.items()):
+            if not _is_ours(pid) or pid in wanted_pipes or pid in keep[slave_id]:
+                continue
+            r = roles(pid, comp.original, snap.env or {})
+            after = list(master_write.get(("pipes", pid), []))
+            for s in (r.source_system, r.sink_system):
+                after += master_write.get(("systems", s), []) if s else []
+            i = b.add("delete-pipe", slave_id, pid, None, after)
+            pipe_deletes.append(i)
+            sink = comp.effective.get("sink") if isinstance(comp.effective.get("sink"), dict) else {}
+            dataset = sink.get("dataset") if sink.get("type", "dataset") == "dataset" else None
+            if isinstance(dataset, str) and dataset not in kept_datasets:
+                kept_datasets.add(dataset)   # delete it once, even if two pipes wrote it
+                b.add("delete-dataset", slave_id, dataset, None, [i])
+        for sid in sorted(snap.systems):
+            if not _is_ours(sid) or sid in desired.slave_systems[slave_id] or sid in keep[slave_id]:
+                continue
+            after = pipe_deletes + master_write.get(("systems", sid), [])
+            b.add("delete-system", slave_id, sid, None, after)
+
+    warnings = desired.warnings + _checks(config, master, slaves, desired, now)
+    return Plan(actions=tuple(b.actions), warnings=tuple(warnings),
+                errors=tuple(desired.errors), placement=_placement(desired))

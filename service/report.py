@@ -1,0 +1,30 @@
+"""The record of one run: what was planned or done, and what a person should know.
+
+Built from action descriptions and plain strings only, so it cannot hold a token.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Outcome = Literal["ok", "failed", "aborted"]
+Status = Literal["done", "failed", "skipped", "planned"]
+
+
+@dataclass
+class Report:
+    started: str
+    finished: str | None = None
+    outcome: Outcome | None = None
+    dry_run: bool = False
+    actions: list[dict[str, str]] = field(default_factory=list)   # describe() + status
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    # Which systems and pipes the run left on which slave: {slave: {"systems": [..], "pipes": [..]}}
+    placement: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"outcome": self.outcome, "started": self.started, "finished": self.finished,
+                "dry_run": self.dry_run, "actions": list(self.actions),
+                "warnings": list(self.warnings), "errors": list(self.errors),
+                "placement": self.placement}

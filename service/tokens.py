@@ -1,0 +1,43 @@
+"""What a node's JWT says about itself, read without verifying its signature.
+
+The orchestrator cannot verify a node's token (it does not hold the node's key) and need not:
+it only wants to warn before a token expires or lacks `group:Admin`, not to trust it.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import jwt
+
+ADMIN = "group:Admin"
+EXPIRY_WARNING = timedelta(days=14)
+
+
+def _principals(claims: dict) -> set[str]:
+    # Sesam puts principals either as a list or as {node id: [principals]}.
+    value = claims.get("principals", [])
+    if isinstance(value, dict):
+        return {p for group in value.values() if isinstance(group, list) for p in group}
+    if isinstance(value, list):
+        return {p for p in value if isinstance(p, str)}
+    return set()
+
+
+def token_warnings(node_id: str, token: str, *, now: datetime, needs_admin: bool) -> list[str]:
+    """Warnings about one node's token; never includes the token itself."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return [f"node {node_id}: its jwt_token is not a readable JWT, so its expiry is unknown"]
+    warnings = []
+    exp = claims.get("exp")
+    if isinstance(exp, (int, float)):
+        expires = datetime.fromtimestamp(exp, tz=timezone.utc)
+        if expires <= now:
+            warnings.append(f"node {node_id}: its jwt_token expired at {expires.isoformat()}")
+        elif expires - now <= EXPIRY_WARNING:
+            warnings.append(f"node {node_id}: its jwt_token expires soon, at {expires.isoformat()}")
+    if needs_admin and ADMIN not in _principals(claims):
+        warnings.append(f"node {node_id}: its jwt_token is not issued to {ADMIN}, "
+                        "which copying env vars and reading secrets requires")
+    return warnings
