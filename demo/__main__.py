@@ -198,13 +198,13 @@ def _demo(nodes: dict[str, EmulatorNode], onprem: scenario.OnPremise,
             for sid, (systems, key) in scenario.SLAVES.items()]),
         "UPDATE_INTERVAL": "1800",
     }
-    from service.config import load_config
-    config = load_config(environ)
     try:
+        from service.config import load_config
         from service.orchestrator import run
     except ImportError as exc:
-        _out(f"\nThe orchestrator core is missing (service.orchestrator: {exc}); nothing to demo.")
+        _out(f"\nThe orchestrator core is missing ({exc}); nothing to demo.")
         return 1
+    config = load_config(environ)
 
     t0 = time.monotonic()
     report = run(config).as_json()
