@@ -1,0 +1,91 @@
+"""The HTTP face of the service: a Flask app over a `Runner`.
+
+GET /health, /status, /plan, /metrics and /, POST /sync. When API_TOKEN is configured,
+/sync and /plan (the two that talk to the nodes on request) need `Authorization: Bearer
+<API_TOKEN>`. No response carries a token: /status shows `config.public()`, reports are
+token-free by construction and the Runner scrubs any token that might slip into a message.
+"""
+from __future__ import annotations
+
+import hmac
+from functools import wraps
+from typing import Any, Callable
+
+from flask import Flask, Response, jsonify, render_template, request
+
+from .config import Config
+from .scheduler import Busy, Runner
+
+
+def _bearer_guard(config: Config) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    expected = (config.api_token.get_secret_value().encode("utf-8")
+                if config.api_token is not None else None)
+
+    def guard(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            if expected is not None:
+                scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+                # compare_digest: the time taken does not tell how much of a guess was right.
+                if scheme.lower() != "bearer" or not hmac.compare_digest(
+                        given.strip().encode("utf-8"), expected):
+                    answer = jsonify(error="this endpoint needs 'Authorization: Bearer "
+                                           "<API_TOKEN>'")
+                    answer.status_code = 401
+                    answer.headers["WWW-Authenticate"] = 'Bearer realm="sesam-orchestrator"'
+                    return answer
+            return view(*args, **kwargs)
+        return checked
+    return guard
+
+
+def create_app(*, config: Config, runner: Runner) -> Flask:
+    app = Flask(__name__)
+    app.json.sort_keys = False          # keep reports in the order they were written
+    protected = _bearer_guard(config)
+
+    def status() -> dict[str, Any]:
+        placement, as_of = runner.placement()
+        return {"running": runner.running, "progress": runner.progress(),
+                "next_run": runner.next_run(), "last_report": runner.last_report(),
+                "history": runner.history(), "placement": placement,
+                "placement_as_of": as_of, **runner.attention(), "config": config.public()}
+
+    @app.get("/health")
+    def health() -> Any:
+        # Liveness only: answering at all is the signal; a failed run is not an unhealthy
+        # process (it shows on /status and /metrics instead).
+        return jsonify(status="ok", running=runner.running)
+
+    @app.get("/status")
+    def status_view() -> Any:
+        return jsonify(status())
+
+    @app.post("/sync")
+    @protected
+    def sync() -> Any:
+        try:
+            report = runner.sync(trigger="api")
+        except Busy as busy:
+            answer = jsonify(error="a reconciliation is already in progress; try again when "
+                                   "it has finished", progress=busy.progress)
+            answer.status_code = 409
+            return answer
+        return jsonify(report.as_json())
+
+    @app.get("/plan")
+    @protected
+    def plan() -> Any:
+        return jsonify(runner.plan().as_json())
+
+    @app.get("/metrics")
+    def metrics() -> Any:
+        return Response(runner.metrics.exposition(), mimetype=None,
+                        content_type=runner.metrics.content_type)
+
+    @app.get("/")
+    def index() -> Any:
+        # Jinja autoescapes .html templates: component ids are user input.
+        return render_template("index.html", **status())
+
+    return app

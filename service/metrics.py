@@ -1,0 +1,60 @@
+"""Prometheus collectors for reconciliation runs.
+
+The collectors live on a private CollectorRegistry rather than the process-wide default one,
+so each Runner (and each test) starts from zero and /metrics shows only what we define.
+Only real reconciliations are recorded: a dry run (/plan) changes nothing on the nodes.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
+                               generate_latest)
+
+from .report import Report
+
+OUTCOMES = ("ok", "failed", "aborted")
+PREFIX = "sesam_orchestrator"
+# Runs read every node and may write many components; seconds to tens of minutes.
+DURATION_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, float("inf"))
+
+
+class Metrics:
+    """The service's collectors; `record(report, duration=...)` after each run."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.runs = Counter(f"{PREFIX}_runs", "Reconciliation runs by outcome.",
+                            ["outcome"], registry=self.registry)
+        self.duration = Histogram(f"{PREFIX}_run_duration_seconds",
+                                  "Wall-clock duration of a reconciliation run.",
+                                  buckets=DURATION_BUCKETS, registry=self.registry)
+        self.actions = Counter(f"{PREFIX}_actions", "Actions taken, by kind and status.",
+                               ["kind", "status"], registry=self.registry)
+        self.last_success = Gauge(f"{PREFIX}_last_success_timestamp_seconds",
+                                  "Unix time at which the last run with outcome ok finished "
+                                  "(0 until one has).", registry=self.registry)
+        self.warnings = Gauge(f"{PREFIX}_warnings", "Warnings reported by the last run.",
+                              registry=self.registry)
+        # Every outcome shows from the start, so a rate() over "failed" is 0, not absent.
+        for outcome in OUTCOMES:
+            self.runs.labels(outcome=outcome)
+
+    def record(self, report: Report, *, duration: float) -> None:
+        outcome = report.outcome or "failed"   # a run without an outcome did not finish well
+        self.runs.labels(outcome=outcome).inc()
+        self.duration.observe(max(duration, 0.0))
+        for action in report.actions:
+            self.actions.labels(kind=str(action.get("kind", "?")),
+                                status=str(action.get("status", "?"))).inc()
+        if outcome == "ok":
+            self.last_success.set(self._clock())
+        self.warnings.set(len(report.warnings))
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format of everything above."""
+        return generate_latest(self.registry)

@@ -1,0 +1,84 @@
+"""Serving: CherryPy's WSGI server in front of the Flask app, plus the schedule.
+
+CherryPy rather than Flask's development server: a thread pool, keep-alive, and a clean
+stop. `serve(config)` blocks until SIGTERM (what `docker stop` and Sesam send) or SIGINT.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from types import FrameType
+
+import cherrypy
+
+from .app import create_app
+from .config import Config
+from .scheduler import RunFunction, Runner
+
+log = logging.getLogger("service")
+
+# A run in progress at SIGTERM gets this long to finish; docker stop waits 10 s before
+# SIGKILL. The contract makes every run crash-safe, so cutting one short loses nothing.
+STOP_GRACE_SECONDS = 5.0
+FIRST_RUN_DELAY_SECONDS = 3.0
+
+
+def _configure_logging(level: str) -> None:
+    # Logs go to stdout, one line each. A no-op when the entry point configured logging.
+    logging.basicConfig(stream=sys.stdout, level=level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("service").setLevel(level)
+    # APScheduler logs every job start and end at INFO; our own run lines say more.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def serve(config: Config, *, run: RunFunction | None = None,
+          first_run_delay: float = FIRST_RUN_DELAY_SECONDS) -> None:
+    """Serve on 0.0.0.0:config.port until SIGTERM/SIGINT. `run` defaults to the
+    orchestrator's (injectable so the shell can be exercised with a stand-in)."""
+    _configure_logging(config.log_level)
+    if run is None:
+        from .orchestrator import run as orchestrator_run
+        run = orchestrator_run
+    runner = Runner(config=config, run=run)
+    app = create_app(config=config, runner=runner)
+
+    cherrypy.tree.graft(app, "/")
+    cherrypy.config.update({
+        "server.socket_host": "0.0.0.0",
+        "server.socket_port": config.port,
+        "server.thread_pool": 16,          # /status must answer while a /sync holds a thread
+        "engine.autoreload.on": False,
+        "checker.on": False,
+        "log.screen": False,               # our stdout carries our own log lines
+        "environment": "production",
+    })
+    # CherryPy's engine messages reach our stdout through the root logger; its access log
+    # (a line per /health probe) would drown the run lines, so it stays quiet.
+    cherrypy.log.access_log.propagate = False
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        cherrypy.engine.exit()
+
+    cherrypy.engine.start()
+    if cherrypy.engine.state != cherrypy.engine.states.STARTED:
+        # e.g. the port is taken: CherryPy has logged why; do not schedule runs.
+        cherrypy.engine.exit()
+        raise SystemExit(1)
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("serving on 0.0.0.0:%d", config.port)
+    runner.start(first_delay=first_run_delay)
+    try:
+        cherrypy.engine.block()
+    finally:
+        runner.shutdown()
+        if not runner.wait_idle(STOP_GRACE_SECONDS):
+            # The run's worker thread would keep the interpreter alive until the run ends.
+            log.warning("stopped in the middle of a run; the next start completes it")
+            logging.shutdown()
+            os._exit(0)
+        log.info("stopped")

@@ -1,0 +1,437 @@
+"""The service shell (Runner, Flask app, metrics) driven by a stand-in run function.
+
+No node is contacted here: the stand-in returns scripted reports, and can hold a run open
+so locking, 409 and /status during a run are observed deterministically. The real process
+against emulator nodes is tested in test_service_process.py.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from emulator import make_token
+from service.app import create_app
+from service.config import Config, load_config
+from service.report import Report
+from service.scheduler import Runner
+
+SECRET = "fake-nodes-secret-0123456789-0123456789-abcdef"
+MASTER_TOKEN = make_token(SECRET, expires_in=90 * 86400)
+SLAVE_TOKEN = make_token(SECRET, expires_in=90 * 86400, principals=["group:Admin", "s1"])
+API_TOKEN = "service-api-token-0123456789"
+HOSTILE = '<b>&"x\'</b>'
+
+
+def make_config(*, api_token: str | None = None, master_token: str = MASTER_TOKEN,
+                update_interval: int = 1800) -> Config:
+    env = {
+        "MASTER_NODE": json.dumps({"_id": "master", "endpoint": "http://127.0.0.1:9/",
+                                   "jwt_token": master_token}),
+        "SLAVE_NODES": json.dumps([{"_id": "s1", "endpoint": "http://127.0.0.1:9/api",
+                                    "jwt_token": SLAVE_TOKEN, "managed_systems": ["crm"]}]),
+        "UPDATE_INTERVAL": str(update_interval),
+    }
+    if api_token is not None:
+        env["API_TOKEN"] = api_token
+    return load_config(env)
+
+
+def report(*, outcome: str = "ok", dry_run: bool = False, actions: list[dict] | None = None,
+           warnings: list[str] | None = None, errors: list[str] | None = None,
+           placement: dict | None = None) -> Report:
+    return Report(started="2024-01-01T00:00:00+00:00", finished="2024-01-01T00:00:01+00:00",
+                  outcome=outcome, dry_run=dry_run, actions=list(actions or []),
+                  warnings=list(warnings or []), errors=list(errors or []),
+                  placement=placement if placement is not None else {})
+
+
+ACTIONS = [{"kind": "create-system", "node": "s1", "id": "crm", "status": "done"},
+           {"kind": "create-pipe", "node": "s1", "id": "crm-person", "status": "done"},
+           {"kind": "update-pipe", "node": "master", "id": "crm-person", "status": "skipped"}]
+
+
+class FakeRun:
+    """Stands in for service.orchestrator.run; `hold()` keeps the next runs open."""
+
+    def __init__(self, result: Report | None = None, *, progress_steps: int = 2) -> None:
+        self.result = result or report(actions=ACTIONS, warnings=["node s1: secret 'pw' missing"],
+                                       placement={"s1": {"systems": ["crm"],
+                                                         "pipes": ["crm-person"]}})
+        self.calls: list[dict[str, Any]] = []
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.release.set()
+        self.progress_steps = progress_steps
+        self.error: Exception | None = None
+
+    def hold(self) -> None:
+        self.release.clear()
+
+    def __call__(self, config: Config, *, dry_run: bool = False, progress=None) -> Report:
+        self.calls.append({"dry_run": dry_run})
+        if not dry_run and progress is not None:
+            # Report the first actions as done, as the executor would, then wait.
+            for i, action in enumerate(self.result.actions[:self.progress_steps]):
+                progress(i + 1, len(self.result.actions), action)
+        if not dry_run:
+            self.entered.set()
+            assert self.release.wait(10), "test never released the run"
+        if self.error is not None:
+            raise self.error
+        return report(outcome=self.result.outcome, dry_run=dry_run,
+                      actions=[{**a, "status": "planned"} if dry_run else a
+                               for a in self.result.actions],
+                      warnings=self.result.warnings, errors=self.result.errors,
+                      placement=self.result.placement)
+
+
+def make(*, api_token: str | None = None, fake: FakeRun | None = None, **kw: Any):
+    config = make_config(api_token=api_token, **kw)
+    fake = fake or FakeRun()
+    runner = Runner(config=config, run=fake)
+    app = create_app(config=config, runner=runner)
+    return app.test_client(), runner, fake
+
+
+def in_thread(fn):
+    box: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: box.setdefault("value", fn()), daemon=True)
+    thread.start()
+    return thread, box
+
+
+# --- endpoints ---
+
+def test_health_answers_liveness_json() -> None:
+    client, _, _ = make()
+    answer = client.get("/health")
+    assert answer.status_code == 200
+    assert answer.json == {"status": "ok", "running": False}
+
+
+def test_sync_answers_the_report_and_status_shows_it() -> None:
+    client, _, fake = make()
+    answer = client.post("/sync")
+    assert answer.status_code == 200
+    body = answer.json
+    assert body["outcome"] == "ok" and body["dry_run"] is False
+    assert body["actions"] == ACTIONS
+    assert fake.calls == [{"dry_run": False}]
+
+    status = client.get("/status").json
+    assert status["running"] is False and status["progress"] is None
+    assert status["last_report"]["actions"] == ACTIONS
+    assert status["last_report"]["trigger"] == "api"
+    assert [r["started"] for r in status["history"]] == [body["started"]]
+    assert status["placement"] == {"s1": {"systems": ["crm"], "pipes": ["crm-person"]}}
+    assert status["placement_as_of"] == body["finished"]
+    assert "node s1: secret 'pw' missing" in status["warnings"]
+    assert status["errors"] == []
+    assert status["config"]["master"]["_id"] == "master"
+    assert status["config"]["slaves"][0]["managed_systems"] == ["crm"]
+    assert status["next_run"] is None   # the schedule was not started in this test
+
+
+def test_status_before_any_run() -> None:
+    client, _, _ = make()
+    status = client.get("/status").json
+    assert status["last_report"] is None and status["history"] == []
+    assert status["placement"] == {} and status["warnings"] == []
+
+
+def test_plan_is_a_dry_run_kept_out_of_history_and_metrics() -> None:
+    client, runner, fake = make()
+    answer = client.get("/plan")
+    assert answer.status_code == 200
+    assert answer.json["dry_run"] is True
+    assert {a["status"] for a in answer.json["actions"]} == {"planned"}
+    assert fake.calls == [{"dry_run": True}]
+    assert runner.history() == []
+    assert 'sesam_orchestrator_runs_total{outcome="ok"} 0.0' in client.get("/metrics").text
+    assert client.post("/plan").status_code == 405
+    assert client.get("/sync").status_code == 405
+
+
+def test_history_keeps_the_last_20_newest_first() -> None:
+    client, runner, _ = make()
+    for _ in range(23):
+        assert client.post("/sync").status_code == 200
+    history = client.get("/status").json["history"]
+    assert len(history) == 20
+    assert history[0] == runner.last_report()
+
+
+def test_placement_survives_an_aborted_run() -> None:
+    fake = FakeRun()
+    client, _, _ = make(fake=fake)
+    client.post("/sync")
+    fake.result = report(outcome="aborted", errors=["master: GET /pipes: 500"])
+    client.post("/sync")
+    status = client.get("/status").json
+    assert status["last_report"]["outcome"] == "aborted"
+    assert status["errors"] == ["master: GET /pipes: 500"]
+    assert status["placement"] == {"s1": {"systems": ["crm"], "pipes": ["crm-person"]}}
+
+
+# --- single flight ---
+
+def test_sync_while_running_is_409_and_status_shows_progress() -> None:
+    fake = FakeRun()
+    client, runner, _ = make(fake=fake)
+    fake.hold()
+    thread, box = in_thread(lambda: client.post("/sync"))
+    assert fake.entered.wait(5)
+
+    busy = client.post("/sync")
+    assert busy.status_code == 409
+    assert "in progress" in busy.json["error"]
+    assert busy.json["progress"]["done"] == 2 and busy.json["progress"]["total"] == 3
+
+    status = client.get("/status").json
+    assert status["running"] is True
+    assert status["progress"]["trigger"] == "api"
+    assert status["progress"]["last_action"] == ACTIONS[1]
+    assert client.get("/health").json["running"] is True
+    page = client.get("/")
+    assert "A run is in progress" in page.text and "2 of 3 action(s) done" in page.text
+
+    fake.release.set()
+    thread.join(5)
+    assert box["value"].status_code == 200
+    assert len(fake.calls) == 1
+    assert client.get("/status").json["running"] is False
+
+
+def test_concurrent_syncs_run_exactly_once() -> None:
+    fake = FakeRun()
+    client, _, _ = make(fake=fake)
+    fake.hold()
+    n = 12
+    start = threading.Barrier(n)
+
+    def post() -> int:
+        start.wait()
+        return client.post("/sync").status_code
+
+    with ThreadPoolExecutor(n) as pool:
+        futures = [pool.submit(post) for _ in range(n)]
+        # All but the winner answer 409 without waiting for it.
+        deadline = time.monotonic() + 5
+        while sum(f.done() for f in futures) < n - 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert sum(f.done() for f in futures) == n - 1
+        fake.release.set()
+        codes = sorted(f.result() for f in futures)
+    assert codes == [200] + [409] * (n - 1)
+    assert len(fake.calls) == 1
+
+
+def test_plan_does_not_wait_for_a_run() -> None:
+    fake = FakeRun()
+    client, _, _ = make(fake=fake)
+    fake.hold()
+    thread, box = in_thread(lambda: client.post("/sync"))
+    assert fake.entered.wait(5)
+    # A dry run writes nothing, so it is answered while the real run holds the lock.
+    answer = client.get("/plan")
+    assert answer.status_code == 200 and answer.json["dry_run"] is True
+    assert client.get("/status").json["running"] is True
+    fake.release.set()
+    thread.join(5)
+    assert box["value"].status_code == 200
+
+
+def test_a_crashing_run_is_a_failed_report_without_the_token() -> None:
+    fake = FakeRun()
+    fake.error = RuntimeError(f"boom near {SLAVE_TOKEN}")
+    client, _, _ = make(fake=fake)
+    answer = client.post("/sync")
+    assert answer.status_code == 200
+    assert answer.json["outcome"] == "failed"
+    assert answer.json["errors"] == ["the run stopped on an internal error: RuntimeError: "
+                                     "boom near [redacted]"]
+    assert SLAVE_TOKEN not in client.get("/status").text
+    # The service stays usable after a crash.
+    fake.error = None
+    assert client.post("/sync").json["outcome"] == "ok"
+
+
+# --- API token ---
+
+@pytest.mark.parametrize("method,path", [("POST", "/sync"), ("GET", "/plan")])
+def test_api_token_guards_sync_and_plan(method: str, path: str) -> None:
+    client, _, fake = make(api_token=API_TOKEN)
+    for headers in ({}, {"Authorization": "Bearer wrong"},
+                    {"Authorization": f"Basic {API_TOKEN}"},
+                    {"Authorization": f"Bearer {API_TOKEN}x"},
+                    {"Authorization": f"Bearer {API_TOKEN[:-1]}"},
+                    {"Authorization": "Bearer"}):
+        answer = client.open(path, method=method, headers=headers)
+        assert answer.status_code == 401, headers
+        assert answer.headers["WWW-Authenticate"].startswith("Bearer")
+        assert API_TOKEN not in answer.text
+    assert fake.calls == []
+    answer = client.open(path, method=method, headers={"Authorization": f"Bearer {API_TOKEN}"})
+    assert answer.status_code == 200
+    assert len(fake.calls) == 1
+
+
+def test_without_api_token_sync_and_plan_are_open_and_the_rest_always_is() -> None:
+    client, _, _ = make()
+    assert client.post("/sync").status_code == 200
+    assert client.get("/plan").status_code == 200
+    guarded, _, _ = make(api_token=API_TOKEN)
+    for path in ("/", "/health", "/status", "/metrics"):
+        assert guarded.get(path).status_code == 200, path
+
+
+def test_no_response_carries_a_token() -> None:
+    client, _, _ = make(api_token=API_TOKEN)
+    auth = {"Authorization": f"Bearer {API_TOKEN}"}
+    bodies = [client.post("/sync", headers=auth).text, client.get("/plan", headers=auth).text]
+    bodies += [client.get(p).text for p in ("/", "/health", "/status", "/metrics")]
+    bodies.append(client.post("/sync").text)
+    status = client.get("/status").json
+    assert status["config"]["api_token_required"] is True
+    for body in bodies:
+        for token in (MASTER_TOKEN, SLAVE_TOKEN, API_TOKEN):
+            assert token not in body
+
+
+# --- the page ---
+
+def test_page_shows_placement_runs_and_warnings_escaped() -> None:
+    fake = FakeRun(report(
+        actions=[{"kind": "create-pipe", "node": "s1", "id": f"pipe-{HOSTILE}", "status": "done"}],
+        warnings=[f"node s1: secret '{HOSTILE}' is missing"],
+        errors=[f"pipe 'out-{HOSTILE}' cannot be placed"],
+        placement={"s1": {"systems": [f"sys-{HOSTILE}"], "pipes": [f"pipe-{HOSTILE}"]}}))
+    client, _, _ = make(fake=fake)
+    before = client.get("/")
+    assert before.status_code == 200 and before.mimetype == "text/html"
+    assert "No run yet." in before.text
+    client.post("/sync")
+    page = client.get("/").text
+    escaped = "&lt;b&gt;&amp;&#34;x&#39;&lt;/b&gt;"
+    assert HOSTILE not in page and "<b>" not in page
+    assert f"<code>sys-{escaped}</code>" in page          # placement map
+    assert page.count(f"<code>pipe-{escaped}</code>") == 2  # placement and the run's actions
+    assert f"node s1: secret &#39;{escaped}&#39; is missing" in page
+    assert f"pipe &#39;out-{escaped}&#39; cannot be placed" in page
+    assert 'class="ok">ok<' in page and "1 action(s)" in page
+
+
+def test_expiring_token_shows_before_any_run() -> None:
+    soon = make_token(SECRET, expires_in=3 * 86400)
+    client, _, _ = make(master_token=soon)
+    status = client.get("/status").json
+    assert len(status["warnings"]) == 1
+    assert status["warnings"][0].startswith("node master: its jwt_token expires soon")
+    assert "node master: its jwt_token expires soon" in client.get("/").text
+    assert soon not in client.get("/").text
+
+
+# --- metrics ---
+
+def sample(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def test_metrics_count_runs_actions_duration_and_warnings() -> None:
+    fake = FakeRun()
+    client, _, _ = make(fake=fake)
+    text = client.get("/metrics").text
+    assert sample(text, "sesam_orchestrator_last_success_timestamp_seconds") == 0
+    client.post("/sync")
+    client.post("/sync")
+    fake.result = report(outcome="failed", errors=["x"], warnings=["w1", "w2", "w3"],
+                         actions=[{"kind": "delete-pipe", "node": "s1", "id": "p",
+                                   "status": "failed"}])
+    client.post("/sync")
+    answer = client.get("/metrics")
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"].startswith("text/plain; version=")
+    text = answer.text
+    assert sample(text, 'sesam_orchestrator_runs_total{outcome="ok"}') == 2
+    assert sample(text, 'sesam_orchestrator_runs_total{outcome="failed"}') == 1
+    assert sample(text, 'sesam_orchestrator_runs_total{outcome="aborted"}') == 0
+    assert sample(text, 'sesam_orchestrator_actions_total{kind="create-pipe",status="done"}') == 2
+    assert sample(text,
+                  'sesam_orchestrator_actions_total{kind="update-pipe",status="skipped"}') == 2
+    assert sample(text,
+                  'sesam_orchestrator_actions_total{kind="delete-pipe",status="failed"}') == 1
+    assert sample(text, "sesam_orchestrator_run_duration_seconds_count") == 3
+    assert sample(text, "sesam_orchestrator_warnings") == 3
+    last_ok = sample(text, "sesam_orchestrator_last_success_timestamp_seconds")
+    assert time.time() - 60 < last_ok <= time.time()
+
+
+# --- logging ---
+
+def test_one_log_line_per_action_and_warning_without_tokens(
+        caplog: pytest.LogCaptureFixture) -> None:
+    fake = FakeRun(report(actions=ACTIONS + [{"kind": "create-pipe", "node": "s1",
+                                              "id": "evil\nINFO forged", "status": "done"}],
+                          warnings=["node s1: secret 'pw' missing", f"leak {MASTER_TOKEN}"],
+                          errors=["pipe 'x' cannot be placed"]))
+    client, _, _ = make(fake=fake, api_token=API_TOKEN)
+    with caplog.at_level(logging.INFO, logger="service"):
+        client.post("/sync", headers={"Authorization": f"Bearer {API_TOKEN}"})
+    lines = [r.getMessage() for r in caplog.records]
+    actions = [line for line in lines if line.startswith("action ")]
+    # Two came through progress, the other two from the report: each exactly once.
+    assert actions == ['action create-system node="s1" id="crm": done',
+                       'action create-pipe node="s1" id="crm-person": done',
+                       'action update-pipe node="master" id="crm-person": skipped',
+                       'action create-pipe node="s1" id="evil\\nINFO forged": done']
+    assert "warning: node s1: secret 'pw' missing" in lines
+    assert "warning: leak [redacted]" in lines
+    assert "error: pipe 'x' cannot be placed" in lines
+    assert all("\n" not in line for line in lines)
+    text = "\n".join(lines)
+    for token in (MASTER_TOKEN, SLAVE_TOKEN, API_TOKEN):
+        assert token not in text
+
+
+# --- the schedule ---
+
+def test_scheduler_runs_soon_after_start_then_reports_next_run() -> None:
+    client, runner, fake = make(update_interval=3600)
+    runner.start(first_delay=0.05)
+    try:
+        deadline = time.monotonic() + 5
+        while not runner.history() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        history = client.get("/status").json["history"]
+        assert [r["trigger"] for r in history] == ["schedule"]
+        next_run = client.get("/status").json["next_run"]
+        # The next one is an interval away, not another immediate one.
+        from datetime import datetime, timezone
+        ahead = (datetime.fromisoformat(next_run) - datetime.now(timezone.utc)).total_seconds()
+        assert 3500 < ahead <= 3600
+        assert "Next scheduled run" in client.get("/").text
+    finally:
+        runner.shutdown()
+    assert runner.next_run() is None
+
+
+def test_scheduled_run_is_skipped_while_a_sync_runs() -> None:
+    fake = FakeRun()
+    client, runner, _ = make(fake=fake)
+    fake.hold()
+    thread, box = in_thread(lambda: client.post("/sync"))
+    assert fake.entered.wait(5)
+    runner._scheduled()   # what APScheduler calls; must not raise nor queue
+    fake.release.set()
+    thread.join(5)
+    assert len(fake.calls) == 1
+    assert [r["trigger"] for r in runner.history()] == ["api"]
