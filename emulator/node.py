@@ -69,6 +69,17 @@ class EmulatorNode:
         """The in-memory state, for white-box assertions in tests."""
         return self._state.store
 
+    def save_state(self) -> dict:
+        """A deep copy of everything the node holds (config, datasets, env, secrets)."""
+        return self._state.store.save()
+
+    def restore_state(self, saved: dict) -> None:
+        """Back to a state from save_state(); the request log and fault rules are cleared."""
+        self._state.store.restore(saved)
+        self._state.faults.clear()
+        with self._state.log_lock:
+            self._state.requests.clear()
+
     def token(self, *, admin: bool = True, expires_in: int = 86400) -> str:
         return make_token(self._state.jwt_secret, admin=admin, expires_in=expires_in)
 

@@ -43,6 +43,9 @@ class _Dropped(Exception):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle on, the second waits for the
+    # client's delayed ACK (~40 ms) on every keep-alive request.
+    disable_nagle_algorithm = True
     server: "NodeServer"
 
     def log_message(self, format: str, *args: object) -> None:

@@ -86,6 +86,18 @@ class Store:
         self.env: dict[str, object] = {}
         self.secrets: dict[str, str] = {}
 
+    # --- whole-state copies, so a test can replay a run from the same start many times ---
+    _STATE = ("pipes", "systems", "system_json", "pipe_json", "datasets", "env", "secrets")
+
+    def save(self) -> dict:
+        with self.lock:
+            return copy.deepcopy({name: getattr(self, name) for name in self._STATE})
+
+    def restore(self, saved: dict) -> None:
+        with self.lock:
+            for name, value in copy.deepcopy(saved).items():
+                setattr(self, name, value)
+
     # --- derived state, recomputed on write so reads are cheap ---
     def _refresh_pipe(self, original: dict, old: Pipe | None) -> None:
         eff, errors = pipe_effective(original, env=self.env, systems=set(self.systems))
