@@ -1,0 +1,162 @@
+"""A small Sesam installation for the contract tests: a data source, a master and slaves.
+
+The source node plays "the system only a slave can reach"; the master's `crm` system reads
+its datasets. Every check in the contract tests reads the emulator nodes through their API.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from typing import Any
+
+from emulator import EmulatorNode
+from orchestration import (WRITES, clear_logs, entities, log, meta, originals, pipe_runtime,
+                           start_pipe, writes)
+from service import orchestrator
+from service.config import Config, load_config
+from service.report import Report
+
+YEAR = 365 * 86400   # config tokens that do not trigger the "expires soon" warning
+
+
+def crm_system(src: EmulatorNode) -> dict:
+    return {"_id": "crm", "type": "system:url",
+            "url_pattern": src.url + "/api/datasets/%s/entities",
+            "authentication": "jwt", "jwt_token": src.token(expires_in=YEAR)}
+
+
+ERP = {"_id": "erp", "type": "system:url", "base_url": "http://127.0.0.1:9/"}
+PIPES = [
+    # inbound, sink dataset named after the pipe (the default sink)
+    {"_id": "crm-person", "type": "pipe", "source": {"type": "json", "system": "crm", "url": "people"}},
+    # inbound, sink dataset NOT named after the pipe
+    {"_id": "crm-order", "type": "pipe", "source": {"type": "json", "system": "crm", "url": "orders"},
+     "sink": {"type": "dataset", "dataset": "orders"}},
+    # master-only pipes reading what the inbound pipes write
+    {"_id": "person-report", "type": "pipe", "source": {"type": "dataset", "dataset": "crm-person"}},
+    {"_id": "order-report", "type": "pipe", "source": {"type": "dataset", "dataset": "orders"}},
+    {"_id": "local-data", "type": "pipe",
+     "source": {"type": "embedded", "entities": [{"_id": "x", "v": 1}, {"_id": "y", "v": 2}]}},
+    # outbound: master dataset -> system erp
+    {"_id": "erp-out", "type": "pipe", "source": {"type": "dataset", "dataset": "local-data"},
+     "sink": {"type": "json", "system": "erp", "url": "x"}},
+]
+CRM_PIPES = ("crm-person", "crm-order")
+
+
+class Cluster:
+    """src + master + slaves, all emulator nodes over real HTTP."""
+
+    def __init__(self, nodes, slaves=("s1", "s2"), *, seed: bool = True) -> None:
+        self.src = nodes()
+        self.master = nodes()
+        self.slaves: dict[str, EmulatorNode] = {sid: nodes() for sid in slaves}
+        self.src.seed(pipes=[
+            {"_id": "people", "type": "pipe", "source": {"type": "embedded", "entities": [
+                {"_id": "a", "name": "Ann"}, {"_id": "b", "name": "Bob"}]}},
+            {"_id": "orders", "type": "pipe", "source": {"type": "embedded", "entities": [
+                {"_id": "o1", "total": 10}]}}])
+        start_pipe(self.src, "people")
+        start_pipe(self.src, "orders")
+        self.systems = [crm_system(self.src), copy.deepcopy(ERP)]
+        self.pipes = copy.deepcopy(PIPES)
+        if seed:
+            self.master.seed(systems=self.systems, pipes=self.pipes, env={"region": "eu"})
+        self.order: list[tuple[str, str, str, int]] = []   # global (node, method, path, status)
+        self._lock = threading.Lock()
+        for name, node in self.named().items():
+            node.add_observer(self._observer(name))
+
+    def _observer(self, name: str):
+        def observe(method: str, path: str, status: int) -> None:
+            with self._lock:
+                self.order.append((name, method, path, status))
+        return observe
+
+    def named(self) -> dict[str, EmulatorNode]:
+        return {"master": self.master, **self.slaves}
+
+    def environ(self, managed: dict[str, list[str]], *, master_extra: dict | None = None,
+                slave_extra: dict[str, dict] | None = None,
+                tokens: dict[str, str] | None = None, **variables: str) -> dict[str, str]:
+        tokens = tokens or {}
+        m = {"_id": "master", "endpoint": self.master.url,
+             "jwt_token": tokens.get("master") or self.master.token(expires_in=YEAR),
+             **(master_extra or {})}
+        s = [{"_id": sid, "endpoint": self.slaves[sid].url,
+              "jwt_token": tokens.get(sid) or self.slaves[sid].token(expires_in=YEAR),
+              "managed_systems": systems, **(slave_extra or {}).get(sid, {})}
+             for sid, systems in managed.items()]
+        return {"MASTER_NODE": json.dumps(m), "SLAVE_NODES": json.dumps(s), **variables}
+
+    def config(self, managed: dict[str, list[str]] | None = None, **kwargs: Any) -> Config:
+        if managed is None:
+            managed = {"s1": ["crm"], "s2": ["erp"]}
+        return load_config(self.environ(managed, **kwargs))
+
+    def run(self, config: Config, *, dry_run: bool = False) -> Report:
+        return orchestrator.run(config, dry_run=dry_run)
+
+    def clear(self) -> None:
+        clear_logs(*self.named().values())
+        with self._lock:
+            self.order.clear()
+
+    def writes(self) -> dict[str, list[dict]]:
+        """Write requests per node since the last clear (from the emulators' own logs)."""
+        return {name: writes(log(node)) for name, node in self.named().items()}
+
+    def no_writes(self) -> bool:
+        return not any(self.writes().values())
+
+    def global_writes(self) -> list[tuple[str, str, str, int]]:
+        with self._lock:
+            return [o for o in self.order if o[1] in WRITES]
+
+
+def get(node: EmulatorNode, path: str) -> tuple[int, Any]:
+    return node.api("GET", path)
+
+
+def pipe(node: EmulatorNode, pid: str) -> dict | None:
+    status, body = node.api("GET", f"/pipes/{EmulatorNode.quote(pid)}")
+    return body if status == 200 else None
+
+
+def original(node: EmulatorNode, kind: str, cid: str) -> dict | None:
+    status, body = node.api("GET", f"/{kind}/{EmulatorNode.quote(cid)}")
+    return body["config"]["original"] if status == 200 else None
+
+
+def has_dataset(node: EmulatorNode, did: str) -> bool:
+    status, _ = node.api("GET", f"/datasets/{EmulatorNode.quote(did)}")
+    return status == 200
+
+
+def ids(node: EmulatorNode, kind: str) -> set[str]:
+    return {i for i in originals(node, kind) if not i.startswith("system:")}
+
+
+def put(node: EmulatorNode, kind: str, cid: str, config: dict) -> None:
+    status, body = node.api("PUT", f"/{kind}/{EmulatorNode.quote(cid)}/config", config)
+    assert status == 200, (status, body)
+
+
+def described(report: Report) -> list[tuple[str, str, str]]:
+    return [(a["kind"], a["node"], a["id"]) for a in report.actions]
+
+
+def the_original(master: EmulatorNode, kind: str, cid: str) -> dict | None:
+    """The user's config the master holds for a component: live, or in our metadata."""
+    cfg = original(master, kind, cid)
+    if cfg is None:
+        return None
+    m = meta(cfg)
+    return m["original_configuration"] if m else cfg
+
+
+__all__ = ["YEAR", "Cluster", "CRM_PIPES", "ERP", "PIPES", "crm_system", "described", "entities",
+           "get", "pipe_runtime",
+           "has_dataset", "ids", "meta", "original", "originals", "pipe", "put", "start_pipe",
+           "the_original"]
