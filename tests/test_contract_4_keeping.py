@@ -1,0 +1,115 @@
+"""Contract 4: keeping it that way, every run (self-healing, user re-uploads, zero writes)."""
+from __future__ import annotations
+
+import copy
+
+from contract_helpers import (Cluster, entities, meta, original, originals, put, start_pipe)
+
+
+def test_4_second_run_makes_zero_writes(nodes):
+    c = Cluster(nodes)
+    c.master.seed(secrets={"shared": "v"})
+    c.slaves["s1"].seed(secrets={"shared": "v"}, env={"own": "x"})
+    cfg = c.config()
+    assert c.run(cfg).outcome == "ok"
+    before = {n: (originals(node, "pipes"), originals(node, "systems"))
+              for n, node in c.named().items()}
+    c.clear()
+    report = c.run(cfg)
+    assert report.outcome == "ok"
+    assert c.writes() == {"master": [], "s1": [], "s2": []}
+    assert report.actions == []
+    assert {n: (originals(node, "pipes"), originals(node, "systems"))
+            for n, node in c.named().items()} == before
+
+
+def test_4_zero_writes_after_data_has_flowed(nodes):
+    c = Cluster(nodes)
+    cfg = c.config()
+    assert c.run(cfg).outcome == "ok"
+    start_pipe(c.slaves["s1"], "crm-person")
+    start_pipe(c.master, "crm-person")
+    start_pipe(c.master, "local-data")
+    start_pipe(c.slaves["s2"], "orchestrator-feed-local-data")
+    c.clear()
+    assert c.run(cfg).outcome == "ok"
+    assert c.no_writes(), c.writes()
+
+
+def test_4_hand_edited_master_sync_pipe_is_restored(nodes):
+    c = Cluster(nodes)
+    cfg = c.config()
+    assert c.run(cfg).outcome == "ok"
+    generated = original(c.master, "pipes", "crm-person")
+    edited = copy.deepcopy(generated)          # keeps metadata.orchestrator: still ours
+    edited["pump"]["schedule_interval"] = 5
+    edited["source"]["url"] = "something-else"
+    put(c.master, "pipes", "crm-person", edited)
+    system = copy.deepcopy(original(c.master, "systems", "crm"))
+    generated_system = copy.deepcopy(system)
+    system["verify_ssl"] = False
+    put(c.master, "systems", "crm", system)
+    assert c.run(cfg).outcome == "ok"
+    assert original(c.master, "pipes", "crm-person") == generated
+    assert original(c.master, "systems", "crm") == generated_system
+    # nothing about the user's config changed, so the slave was not touched
+    assert original(c.slaves["s1"], "pipes", "crm-person") == c.pipes[0]
+    c.clear()
+    assert c.run(cfg).outcome == "ok" and c.no_writes()
+
+
+def test_4_hand_edited_slave_pipe_and_system_are_restored(nodes):
+    c = Cluster(nodes)
+    cfg = c.config()
+    assert c.run(cfg).outcome == "ok"
+    s1 = c.slaves["s1"]
+    put(s1, "pipes", "crm-person", {**c.pipes[0], "source": {"type": "embedded", "entities": []}})
+    put(s1, "systems", "crm", {**c.systems[0], "url_pattern": "http://127.0.0.1:9/%s"})
+    put(c.slaves["s2"], "pipes", "orchestrator-feed-local-data",
+        {"_id": "orchestrator-feed-local-data", "type": "pipe"})
+    assert c.run(cfg).outcome == "ok"
+    assert original(s1, "pipes", "crm-person") == c.pipes[0]
+    assert original(s1, "systems", "crm") == c.systems[0]
+    feeder = original(c.slaves["s2"], "pipes", "orchestrator-feed-local-data")
+    assert feeder["source"]["url"] == "local-data"
+    start_pipe(s1, "crm-person")
+    assert {e["_id"] for e in entities(s1, "crm-person")} == {"a", "b"}
+
+
+def test_4_user_reupload_of_a_moved_pipe_is_moved_again(nodes):
+    c = Cluster(nodes)
+    cfg = c.config()
+    assert c.run(cfg).outcome == "ok"
+    # the user uploads a new version of the pipe, without our metadata
+    new = {"_id": "crm-person", "type": "pipe", "comment": "v2",
+           "source": {"type": "json", "system": "crm", "url": "orders"}}
+    put(c.master, "pipes", "crm-person", new)
+    new_system = {**c.systems[0], "comment": "v2"}
+    put(c.master, "systems", "crm", new_system)
+    assert c.run(cfg).outcome == "ok"
+    s1 = c.slaves["s1"]
+    assert original(s1, "pipes", "crm-person") == new
+    assert original(s1, "systems", "crm") == new_system
+    sync = original(c.master, "pipes", "crm-person")
+    assert meta(sync)["original_configuration"] == new
+    assert sync["source"]["type"] == "json" and sync["source"]["url"] == "crm-person"
+    assert meta(original(c.master, "systems", "crm"))["original_configuration"] == new_system
+    # and the new version is what runs: the slave now reads orders into crm-person
+    start_pipe(s1, "crm-person")
+    start_pipe(c.master, "crm-person")
+    assert [e["_id"] for e in entities(c.master, "crm-person")] == ["o1"]
+    c.clear()
+    assert c.run(cfg).outcome == "ok" and c.no_writes()
+
+
+def test_4_user_reupload_of_an_outbound_pipe_is_moved_again(nodes):
+    c = Cluster(nodes)
+    cfg = c.config()
+    assert c.run(cfg).outcome == "ok"
+    new = {**c.pipes[5], "comment": "v2"}
+    put(c.master, "pipes", "erp-out", new)
+    assert c.run(cfg).outcome == "ok"
+    assert original(c.slaves["s2"], "pipes", "erp-out") == new
+    assert meta(original(c.master, "pipes", "erp-out"))["original_configuration"] == new
+    c.clear()
+    assert c.run(cfg).outcome == "ok" and c.no_writes()
