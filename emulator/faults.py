@@ -20,6 +20,8 @@ class Rule:
     status: int | None
     drop: bool
     delay_ms: int
+    # The request is carried out, then the connection is cut: the client never learns it landed.
+    drop_after: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         if self.method != "*" and self.method.upper() != method:
@@ -41,7 +43,8 @@ def parse_rule(rule_id: int, body: object) -> Rule:
                 writes_only=bool(body.get("writes_only", False)),
                 skip=int(body.get("skip", 0)), times=int(body.get("times", 1)),
                 status=status, drop=bool(body.get("drop", False)),
-                delay_ms=int(body.get("delay_ms", 0)))
+                delay_ms=int(body.get("delay_ms", 0)),
+                drop_after=bool(body.get("drop_after", False)))
 
 
 class Faults:

@@ -110,6 +110,9 @@ class Handler(BaseHTTPRequestHandler):
             status, body, headers = rule.status, {"message": "injected fault"}, {}
         else:
             status, body, headers = self._answer(state, method, parts)
+        if rule is not None and rule.drop_after:
+            state.record(method, parts.path, parts.query, 0)
+            raise _Dropped()
         state.record(method, parts.path, parts.query, status)
         self._send(status, body, headers)
 

@@ -101,6 +101,14 @@ def test_fault_drop_closes_connection(node: EmulatorNode) -> None:
     assert node.api("GET", "/systems")[1] == []
 
 
+def test_fault_drop_after_carries_the_request_out_then_cuts(node: EmulatorNode) -> None:
+    node.add_fault(method="POST", path="^/api/systems$", drop_after=True)
+    with pytest.raises((http.client.HTTPException, ConnectionError)):
+        node.api("POST", "/systems", [{"_id": "s", "type": "system:url"}])
+    assert node.requests()[-1]["status"] == 0
+    assert [s["_id"] for s in node.api("GET", "/systems")[1]] == ["s"]
+
+
 def test_fault_delay_is_applied(node: EmulatorNode) -> None:
     node.add_fault(method="GET", path="^/api/env$", delay_ms=200)
     began = time.monotonic()

@@ -1,5 +1,6 @@
 """Issue 5, faults at every step: any one write failing, as a 500 or a cut connection, at
-any point of a run with every kind of move, leaves nothing lost; the next run converges to
+any point of a run with every kind of move (500, connection cut before the node acts, or
+cut after it acted so the answer is lost), leaves nothing lost; the next run converges to
 exactly the state a fault-free run reaches.
 """
 from __future__ import annotations
@@ -38,7 +39,7 @@ def test_a_fault_at_any_write_loses_nothing_and_the_next_run_converges(nodes, ca
     cases = 0
     for nid, count in writes_per_node.items():
         for k in range(count):
-            for fault in ({"status": 500}, {"drop": True}):
+            for fault in ({"status": 500}, {"drop": True}, {"drop_after": True}):
                 sc.restore(start)
                 sc.nodes[nid].add_fault(method="*", path="^/api/", writes_only=True, skip=k,
                                         times=1, **fault)
@@ -52,6 +53,6 @@ def test_a_fault_at_any_write_loses_nothing_and_the_next_run_converges(nodes, ca
                 assert end_state(sc) == target, case
                 assert not violations, (case, violations[:3])
                 cases += 1
-    assert cases == 2 * sum(writes_per_node.values())
+    assert cases == 3 * sum(writes_per_node.values())
     with capsys.disabled():
-        print(f"\n  fault cases run: {cases} ({writes_per_node} writes per node, x2 kinds)")
+        print(f"\n  fault cases run: {cases} ({writes_per_node} writes per node, x3 kinds: 500, cut before, cut after the write landed)")
