@@ -11,10 +11,10 @@ from typing import Any
 
 from emulator import EmulatorNode
 from service import orchestrator
-from service.config import Config
+from service.config import Config, load_config
 from service.desired import user_original
 
-from orchestration import config_for, start_pipe
+from orchestration import environ, start_pipe
 
 SECRET = "scenario-jwt-secret-0123456789-0123456789-xyz"
 FIRST = {"s1": ["a", "c", "d"], "s2": ["b"]}
@@ -32,12 +32,15 @@ class Scenario:
     def nodes(self) -> dict[str, EmulatorNode]:
         return {"master": self.master, "s1": self.s1, "s2": self.s2}
 
-    def config(self, placement: dict[str, list[str]], **kwargs: Any) -> Config:
-        return config_for(self.master, {sid: (getattr(self, sid), managed)
-                                        for sid, managed in placement.items()},
-                          master_extra={"jwt_secret_key": "master-key"},
-                          slave_extra={"s1": {"jwt_secret_key": "s1-key"},
-                                       "s2": {"jwt_secret_key": "s2-key"}}, **kwargs)
+    def environ(self, placement: dict[str, list[str]], **variables: str) -> dict[str, str]:
+        return environ(self.master, {sid: (getattr(self, sid), managed)
+                                     for sid, managed in placement.items()},
+                       master_extra={"jwt_secret_key": "master-key"},
+                       slave_extra={"s1": {"jwt_secret_key": "s1-key"},
+                                    "s2": {"jwt_secret_key": "s2-key"}}, **variables)
+
+    def config(self, placement: dict[str, list[str]], **variables: str) -> Config:
+        return load_config(self.environ(placement, **variables))
 
     def save(self) -> dict[str, dict]:
         return {nid: node.save_state() for nid, node in self.nodes.items()}

@@ -14,6 +14,7 @@ from scenarios import FIRST, NEXT, build, end_state, holds_every_original, lates
 def test_a_fault_at_any_write_loses_nothing_and_the_next_run_converges(nodes, capsys):
     sc = build(nodes)
     start = sc.save()
+    sc.restore(start)   # also clears the request logs: count this run's writes only
     expected = latest_originals(sc.master)
     config = sc.config(NEXT)
 
@@ -45,6 +46,8 @@ def test_a_fault_at_any_write_loses_nothing_and_the_next_run_converges(nodes, ca
                                         times=1, **fault)
                 first = orchestrator.run(config)
                 assert first.outcome in ("ok", "failed"), first.as_json()
+                hit = [r for r in sc.nodes[nid].requests() if r["status"] in (0, 500)]
+                assert hit, f"the fault on {nid} never fired"
                 for node in sc.nodes.values():
                     node.emulator("DELETE", "/faults")
                 again = orchestrator.run(config)
