@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from types import FrameType
 
 import cherrypy
@@ -50,6 +51,9 @@ def serve(config: Config, *, run: RunFunction | None = None,
         "server.socket_host": "0.0.0.0",
         "server.socket_port": config.port,
         "server.thread_pool": 16,          # /status must answer while a /sync holds a thread
+        # CherryPy's default listen backlog is 5: a burst of clients beyond it has its SYNs
+        # dropped and retried a second later (a late POST /sync would then start a 2nd run).
+        "server.socket_queue_size": 128,
         "engine.autoreload.on": False,
         "checker.on": False,
         "log.screen": False,               # our stdout carries our own log lines
@@ -59,26 +63,36 @@ def serve(config: Config, *, run: RunFunction | None = None,
     # (a line per /health probe) would drown the run lines, so it stays quiet.
     cherrypy.log.access_log.propagate = False
 
+    stopping = threading.Event()
+
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("received %s, stopping", signal.Signals(signum).name)
-        cherrypy.engine.exit()
+        stopping.set()
+        # During start-up the engine cannot exit yet; the flag is checked once it is up.
+        if cherrypy.engine.state == cherrypy.engine.states.STARTED:
+            cherrypy.engine.exit()
 
+    def stop_runs() -> None:
+        # Before CherryPy joins the remaining threads, which would include a run's thread.
+        runner.shutdown()
+        if not runner.wait_idle(STOP_GRACE_SECONDS):
+            log.warning("stopped in the middle of a run; the next start completes it")
+            logging.shutdown()
+            os._exit(0)
+
+    # Installed before the server listens: a SIGTERM right after start is still clean.
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    cherrypy.engine.subscribe("stop", stop_runs, priority=10)
     cherrypy.engine.start()
     if cherrypy.engine.state != cherrypy.engine.states.STARTED:
         # e.g. the port is taken: CherryPy has logged why; do not schedule runs.
         cherrypy.engine.exit()
         raise SystemExit(1)
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    log.info("serving on 0.0.0.0:%d", config.port)
-    runner.start(first_delay=first_run_delay)
-    try:
-        cherrypy.engine.block()
-    finally:
-        runner.shutdown()
-        if not runner.wait_idle(STOP_GRACE_SECONDS):
-            # The run's worker thread would keep the interpreter alive until the run ends.
-            log.warning("stopped in the middle of a run; the next start completes it")
-            logging.shutdown()
-            os._exit(0)
-        log.info("stopped")
+    if stopping.is_set():
+        cherrypy.engine.exit()
+    else:
+        log.info("serving on 0.0.0.0:%d", config.port)
+        runner.start(first_delay=first_run_delay)
+    cherrypy.engine.block()
+    log.info("stopped")
