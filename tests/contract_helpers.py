@@ -63,6 +63,8 @@ class Cluster:
         self.pipes = copy.deepcopy(PIPES)
         if seed:
             self.master.seed(systems=self.systems, pipes=self.pipes, env={"region": "eu"})
+        # One token per node for the whole test: a new token would change generated configs.
+        self.tokens = {name: node.token(expires_in=YEAR) for name, node in self.named().items()}
         self.order: list[tuple[str, str, str, int]] = []   # global (node, method, path, status)
         self._lock = threading.Lock()
         for name, node in self.named().items():
@@ -80,12 +82,11 @@ class Cluster:
     def environ(self, managed: dict[str, list[str]], *, master_extra: dict | None = None,
                 slave_extra: dict[str, dict] | None = None,
                 tokens: dict[str, str] | None = None, **variables: str) -> dict[str, str]:
-        tokens = tokens or {}
-        m = {"_id": "master", "endpoint": self.master.url,
-             "jwt_token": tokens.get("master") or self.master.token(expires_in=YEAR),
+        tokens = {**self.tokens, **(tokens or {})}
+        m = {"_id": "master", "endpoint": self.master.url, "jwt_token": tokens["master"],
              **(master_extra or {})}
         s = [{"_id": sid, "endpoint": self.slaves[sid].url,
-              "jwt_token": tokens.get(sid) or self.slaves[sid].token(expires_in=YEAR),
+              "jwt_token": tokens[sid],
               "managed_systems": systems, **(slave_extra or {}).get(sid, {})}
              for sid, systems in managed.items()]
         return {"MASTER_NODE": json.dumps(m), "SLAVE_NODES": json.dumps(s), **variables}
