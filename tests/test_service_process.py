@@ -300,3 +300,14 @@ def test_sigterm_stops_the_service_cleanly(cluster: Cluster) -> None:
     assert not listening(service.port)
     assert "Traceback" not in service.log()
     assert "received SIGTERM, stopping" in service.log()
+
+
+def test_the_docker_healthcheck_command_passes_against_the_service(service: Service) -> None:
+    from tests.test_packaging import healthcheck_command
+    command = [sys.executable, *healthcheck_command()[1:]]
+    ok = subprocess.run(command, env={**os.environ, "PORT": str(service.port)},
+                        capture_output=True, timeout=20)
+    assert ok.returncode == 0, ok.stderr
+    down = subprocess.run(command, env={**os.environ, "PORT": str(free_port())},
+                          capture_output=True, timeout=20)
+    assert down.returncode != 0
