@@ -22,6 +22,10 @@ class Rule:
     delay_ms: int
     # The request is carried out, then the connection is cut: the client never learns it landed.
     drop_after: bool = False
+    # A raw answer instead of the node's: e.g. an HTML error page or truncated JSON.
+    body: str | None = None
+    content_type: str = "application/json"
+    headers: dict[str, str] | None = None
 
     def matches(self, method: str, path: str) -> bool:
         if self.method != "*" and self.method.upper() != method:
@@ -44,7 +48,10 @@ def parse_rule(rule_id: int, body: object) -> Rule:
                 skip=int(body.get("skip", 0)), times=int(body.get("times", 1)),
                 status=status, drop=bool(body.get("drop", False)),
                 delay_ms=int(body.get("delay_ms", 0)),
-                drop_after=bool(body.get("drop_after", False)))
+                drop_after=bool(body.get("drop_after", False)),
+                body=None if body.get("body") is None else str(body["body"]),
+                content_type=str(body.get("content_type", "application/json")),
+                headers={str(k): str(v) for k, v in (body.get("headers") or {}).items()})
 
 
 class Faults:

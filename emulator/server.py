@@ -53,9 +53,12 @@ class Handler(BaseHTTPRequestHandler):
         log.debug("%s %s", self.command, self.path.split("?")[0])
 
     def _send(self, status: int, body: object, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode("utf-8")
+        self._send_raw(status, json.dumps(body).encode("utf-8"), "application/json", headers)
+
+    def _send_raw(self, status: int, data: bytes, content_type: str,
+                  headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
@@ -105,11 +108,17 @@ class Handler(BaseHTTPRequestHandler):
             self._raw()
             state.record(method, parts.path, parts.query, 0)
             raise _Dropped()
-        if rule is not None and rule.status is not None:
+        if rule is not None and (rule.status is not None or rule.body is not None):
             self._raw()
-            status, body, headers = rule.status, {"message": "injected fault"}, {}
-        else:
-            status, body, headers = self._answer(state, method, parts)
+            status = rule.status if rule.status is not None else 200
+            state.record(method, parts.path, parts.query, status)
+            if rule.body is not None:
+                self._send_raw(status, rule.body.encode("utf-8"), rule.content_type,
+                               rule.headers or {})
+            else:
+                self._send(status, {"message": "injected fault"}, rule.headers or {})
+            return
+        status, body, headers = self._answer(state, method, parts)
         if rule is not None and rule.drop_after:
             state.record(method, parts.path, parts.query, 0)
             raise _Dropped()

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
 
@@ -121,7 +122,11 @@ class SesamClient:
             raise SesamError(f"{where}: no answer within {self._timeout[1]:g} s") from None
         except requests.exceptions.RetryError:
             raise SesamError(f"{where}: still failing after retries") from None
-        except requests.exceptions.ConnectionError:
+        except requests.exceptions.ConnectionError as exc:
+            # After retries, requests reports a read timeout as a ConnectionError.
+            reason = getattr(exc.args[0] if exc.args else None, "reason", None)
+            if isinstance(reason, ReadTimeoutError):
+                raise SesamError(f"{where}: no answer within {self._timeout[1]:g} s") from None
             raise SesamError(f"{where}: connection failed or was cut") from None
         except requests.exceptions.RequestException as exc:
             raise SesamError(f"{where}: request failed ({type(exc).__name__})") from None
