@@ -1,0 +1,167 @@
+"""Contract 6: removing things, moving systems back, and the safety stops."""
+from __future__ import annotations
+
+import pytest
+
+from contract_helpers import (CRM_PIPES, Cluster, entities, has_dataset, ids, meta, original,
+                              originals, pipe_runtime, start_pipe)
+
+
+def _stray(slave):
+    """Things a user put into a slave by hand: the orchestrator did not put them there."""
+    slave.seed(systems=[{"_id": "stray-system", "type": "system:url", "base_url": "http://127.0.0.1:9/"}],
+               pipes=[{"_id": "stray-pipe", "type": "pipe", "source": {"type": "embedded", "entities": [
+                   {"_id": "z"}]}, "sink": {"type": "dataset", "dataset": "stray-data"}}])
+    start_pipe(slave, "stray-pipe")
+    assert has_dataset(slave, "stray-data")
+
+
+def test_6_slave_holds_only_what_the_orchestrator_put_there(nodes):
+    c = Cluster(nodes)
+    s1 = c.slaves["s1"]
+    _stray(s1)
+    assert c.run(c.config()).outcome == "ok"
+    assert ids(s1, "systems") == {"crm"}
+    assert ids(s1, "pipes") == set(CRM_PIPES)
+    assert not has_dataset(s1, "stray-data")
+
+
+def test_6_pipe_gone_from_master_is_deleted_in_slave_with_its_dataset(nodes):
+    c = Cluster(nodes)
+    cfg = c.config()
+    assert c.run(cfg).outcome == "ok"
+    s1 = c.slaves["s1"]
+    start_pipe(s1, "crm-order")
+    start_pipe(s1, "crm-person")
+    assert has_dataset(s1, "orders")
+    status, _ = c.master.api("DELETE", "/pipes/crm-order")
+    assert status == 200
+    assert c.run(cfg).outcome == "ok"
+    assert ids(s1, "pipes") == {"crm-person"}
+    assert not has_dataset(s1, "orders")
+    assert has_dataset(s1, "crm-person")
+    assert "crm" in ids(s1, "systems")
+    c.clear()
+    assert c.run(cfg).outcome == "ok" and c.no_writes()
+
+
+def test_6_system_no_longer_managed_is_moved_back_to_the_master(nodes):
+    c = Cluster(nodes)
+    assert c.run(c.config()).outcome == "ok"
+    s1, s2 = c.slaves["s1"], c.slaves["s2"]
+    start_pipe(s1, "crm-person")
+    c.clear()
+    cfg = c.config({"s1": [], "s2": []})
+    report = c.run(cfg)
+    assert report.outcome == "ok", report.errors
+    # the master holds the user's originals again, live
+    assert originals(c.master, "systems") == {s["_id"]: s for s in c.systems}
+    assert originals(c.master, "pipes") == {p["_id"]: p for p in c.pipes}
+    assert pipe_runtime(c.master, "erp-out")["is-disabled"] is False
+    # the slaves are clean, datasets included
+    for slave in (s1, s2):
+        assert ids(slave, "systems") == set() and ids(slave, "pipes") == set()
+    assert not has_dataset(s1, "crm-person")
+    # each slave copy was deleted only after the master had that component's original back
+    order = c.global_writes()
+    restored = {p: i for i, (n, m, p, _) in enumerate(order) if n == "master" and m == "PUT"}
+    deleted = [(p, i) for i, (n, m, p, _) in enumerate(order) if n != "master" and m == "DELETE"]
+    copies = [(p, i) for p, i in deleted if not p.startswith("/api/datasets/")
+              and p.split("/")[-1] in {x["_id"] for x in c.pipes + c.systems}]
+    assert len(copies) == 5, deleted      # crm, erp, crm-person, crm-order, erp-out
+    for path, i in copies:
+        assert restored[path + "/config"] < i, (path, order)
+    for cid in ("crm", "erp"):
+        system_deleted = dict(deleted)[f"/api/systems/{cid}"]
+        assert max(restored.values()) < system_deleted
+    # the master runs the pipe itself again
+    start_pipe(c.master, "crm-person")
+    assert {e["_id"] for e in entities(c.master, "crm-person")} == {"a", "b"}
+    c.clear()
+    assert c.run(cfg).outcome == "ok" and c.no_writes()
+
+
+def test_6_managed_system_absent_from_the_master_is_reported_and_nothing_else(nodes):
+    c = Cluster(nodes, seed=False)
+    c.master.seed(systems=c.systems, pipes=c.pipes)
+    c.clear()
+    before = {n: (originals(node, "pipes"), originals(node, "systems"))
+              for n, node in c.named().items()}
+    report = c.run(c.config({"s1": ["no-such-system"]}))
+    assert report.outcome == "ok", report.errors
+    assert any("no-such-system" in w for w in report.warnings), report.warnings
+    assert c.no_writes(), c.writes()
+    assert {n: (originals(node, "pipes"), originals(node, "systems"))
+            for n, node in c.named().items()} == before
+
+
+def _everything(c: Cluster) -> dict:
+    return {n: (originals(node, "pipes"), originals(node, "systems"),
+                sorted(d["_id"] for d in node.api("GET", "/datasets")[1]))
+            for n, node in c.named().items()}
+
+
+def _armed(nodes) -> Cluster:
+    """An installation where a run would write and delete a lot, on every node."""
+    c = Cluster(nodes)
+    assert c.run(c.config()).outcome == "ok"
+    for slave in c.slaves.values():
+        _stray(slave)
+    c.clear()
+    return c
+
+
+def test_6_master_answering_500_aborts_before_any_write(nodes):
+    c = _armed(nodes)
+    before = _everything(c)
+    c.master.add_fault(method="GET", path="^/api/pipes$", status=500, times=10)
+    report = c.run(c.config({"s1": [], "s2": ["crm"]}))
+    assert report.outcome == "aborted"
+    assert c.no_writes(), c.writes()
+    c.master.emulator("DELETE", "/faults")
+    assert _everything(c) == before
+
+
+@pytest.mark.parametrize("empty", ["pipes", "systems"])
+def test_6_master_listing_no_pipes_or_no_systems_aborts_before_any_write(nodes, empty):
+    c = _armed(nodes)
+    for cid in ids(c.master, empty):
+        status, _ = c.master.api("DELETE", f"/{empty}/{cid}")
+        assert status == 200
+    c.clear()
+    before = _everything(c)
+    report = c.run(c.config({"s1": [], "s2": ["crm"]}))
+    assert report.outcome == "aborted"
+    assert c.no_writes(), c.writes()
+    c.master.emulator("DELETE", "/faults")
+    assert _everything(c) == before
+
+
+def test_6_master_answering_something_that_is_not_a_list_aborts(nodes):
+    c = _armed(nodes)
+    before = _everything(c)
+    # the node answers 200, but not with a list of pipes
+    c.master.add_fault(method="GET", path="^/api/pipes$", status=200, times=10)
+    report = c.run(c.config({"s1": [], "s2": ["crm"]}))
+    assert report.outcome == "aborted"
+    assert c.no_writes(), c.writes()
+    c.master.emulator("DELETE", "/faults")
+    assert _everything(c) == before
+
+
+def test_6_nothing_deleted_in_a_slave_that_could_not_be_read(nodes):
+    c = _armed(nodes)
+    s1, s2 = c.slaves["s1"], c.slaves["s2"]
+    before_s1 = (originals(s1, "pipes"), originals(s1, "systems"))
+    c.clear()
+    s1.add_fault(method="GET", path="^/api/pipes$", status=500, times=10)
+    report = c.run(c.config())
+    s1.emulator("DELETE", "/faults")
+    assert report.outcome == "failed"
+    assert any("s1" in e for e in report.errors), report.errors
+    assert c.writes()["s1"] == []
+    assert (originals(s1, "pipes"), originals(s1, "systems")) == before_s1
+    assert has_dataset(s1, "stray-data")
+    # the readable slave was reconciled as usual
+    assert "stray-pipe" not in ids(s2, "pipes") and not has_dataset(s2, "stray-data")
+    assert meta(original(c.master, "systems", "crm"))["slave"] == "s1"
