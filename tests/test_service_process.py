@@ -168,6 +168,8 @@ def test_first_run_is_scheduled_and_status_shows_it(service: Service, cluster: C
     assert set(originals(cluster.s1, "systems")) == {"crm"}
     assert set(originals(cluster.s2, "pipes")) >= {f"{HOSTILE}-order"}
     assert any(GHOST in w and "does not exist in the master" in w for w in status["warnings"])
+    # The test tokens expire in a day: a person is told before they break anything.
+    assert any(w.startswith("node s1: its jwt_token expires soon") for w in status["warnings"])
     assert status["config"]["slaves"][1]["managed_systems"] == [HOSTILE, GHOST]
     assert status["config"]["api_token_required"] is True
     ahead = (datetime.fromisoformat(status["next_run"])
@@ -186,6 +188,7 @@ def test_page_shows_placement_and_warnings_escaped(service: Service) -> None:
     assert "<h3>s1</h3>" in page and "<code>crm-person</code>" in page
     assert f"managed system {ESCAPED_GHOST} does not exist in the master" in page
     assert 'class="ok">ok<' in page                                    # the last runs
+    assert "node master: its jwt_token expires soon" in page
 
 
 def test_sync_and_plan_need_the_api_token(service: Service, cluster: Cluster) -> None:
@@ -262,8 +265,12 @@ def test_no_token_in_any_response_or_log_line(service: Service, cluster: Cluster
                service.post("/sync", headers=service.auth).text,
                service.post("/sync").text]
     log = service.log()
-    assert 'action create-system node="s1" id="crm": done' in log
-    assert "does not exist in the master" in log
+    # One line per action and per warning, naming node and component id.
+    assert log.count('action create-system node="s1" id="crm": done') == 1
+    assert log.count(f'action create-pipe node="s2" id={json.dumps(HOSTILE + "-order")}: done') == 1
+    assert log.count(f"warning: slave s2: managed system {GHOST} does not exist") >= 2  # 2+ runs
+    assert log.count(f"managed system {GHOST} does not exist") == log.count(
+        f"warning: slave s2: managed system {GHOST} does not exist")
     for token in cluster.tokens:
         for text in bodies + [log]:
             assert token not in text
