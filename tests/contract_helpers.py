@@ -17,6 +17,7 @@ from service import orchestrator
 from service.config import Config, load_config
 from service.report import Report
 
+KEY = "contract-test-key-of-more-than-32-characters-"
 YEAR = 365 * 86400   # config tokens that do not trigger the "expires soon" warning
 
 
@@ -49,9 +50,10 @@ class Cluster:
     """src + master + slaves, all emulator nodes over real HTTP."""
 
     def __init__(self, nodes, slaves=("s1", "s2"), *, seed: bool = True) -> None:
-        self.src = nodes()
-        self.master = nodes()
-        self.slaves: dict[str, EmulatorNode] = {sid: nodes() for sid in slaves}
+        # Each node its own JWT key, so no two nodes ever share a token.
+        self.src = nodes(jwt_secret=KEY + "src")
+        self.master = nodes(jwt_secret=KEY + "master")
+        self.slaves: dict[str, EmulatorNode] = {sid: nodes(jwt_secret=KEY + sid) for sid in slaves}
         self.src.seed(pipes=[
             {"_id": "people", "type": "pipe", "source": {"type": "embedded", "entities": [
                 {"_id": "a", "name": "Ann"}, {"_id": "b", "name": "Bob"}]}},

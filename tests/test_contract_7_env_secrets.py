@@ -1,0 +1,121 @@
+"""Contract 7: env vars copied to slaves, secrets compared by name, tokens read as JWTs."""
+from __future__ import annotations
+
+import json
+
+from contract_helpers import YEAR, Cluster, entities, ids, original, start_pipe
+
+
+def _env(node) -> dict:
+    status, body = node.api("GET", "/env")
+    assert status == 200
+    return body
+
+
+def _about(report, node_id: str) -> list[str]:
+    return [w for w in report.warnings if f" {node_id}:" in w or f" {node_id} " in w]
+
+
+def test_7_env_copied_overwriting_same_names_and_keeping_slave_only_vars(nodes):
+    c = Cluster(nodes)
+    c.master.seed(env={"region": "eu", "shared": "from-master"})
+    c.slaves["s1"].seed(env={"shared": "old", "own": "mine"})
+    cfg = c.config()
+    assert c.run(cfg).outcome == "ok"
+    assert _env(c.slaves["s1"]) == {"region": "eu", "shared": "from-master", "own": "mine"}
+    assert _env(c.slaves["s2"]) == {"region": "eu", "shared": "from-master"}
+    c.clear()
+    assert c.run(cfg).outcome == "ok" and c.no_writes()
+    # a change in the master is copied on the next run
+    c.master.seed(env={"region": "us"})
+    assert c.run(cfg).outcome == "ok"
+    assert _env(c.slaves["s1"])["region"] == "us" and _env(c.slaves["s1"])["own"] == "mine"
+
+
+def test_7_env_without_group_admin_is_reported_in_those_words_and_the_run_goes_on(nodes):
+    c = Cluster(nodes)
+    c.master.seed(env={"region": "eu"})
+    weak = c.slaves["s1"].token(admin=False, expires_in=YEAR)
+    report = c.run(c.config(tokens={"s1": weak}))
+    assert report.outcome == "ok", report.errors
+    s1_warnings = _about(report, "s1")
+    assert any("group:Admin" in w for w in s1_warnings), report.warnings
+    assert weak not in json.dumps(report.as_json())
+    # the run went on: s1 got its system and pipes, s2 its env
+    assert ids(c.slaves["s1"], "systems") == {"crm"}
+    assert ids(c.slaves["s1"], "pipes") == {"crm-person", "crm-order"}
+    assert _env(c.slaves["s2"]) == {"region": "eu"}
+    assert _env(c.slaves["s1"]) == {}
+    assert not _about(report, "s2") and not _about(report, "master")
+
+
+def test_7_missing_secrets_are_reported_per_slave(nodes):
+    c = Cluster(nodes, seed=False)
+    crm = {**c.systems[0], "jwt_token": "$SECRET(crm-pw)"}
+    c.master.seed(systems=[crm, c.systems[1]], pipes=c.pipes, secrets={"shared": "x", "crm-pw": "y"})
+    c.slaves["s1"].seed(secrets={"shared": "x"})
+    c.slaves["s2"].seed(secrets={"crm-pw": "y", "unrelated": "z"})
+    report = c.run(c.config())
+    assert report.outcome == "ok", report.errors
+    s1 = [w for w in _about(report, "s1") if "secret" in w]
+    s2 = [w for w in _about(report, "s2") if "secret" in w]
+    assert s1 and "crm-pw" in " ".join(s1) and "shared" not in " ".join(s1), report.warnings
+    assert s2 and "shared" in " ".join(s2) and "crm-pw" not in " ".join(s2), report.warnings
+    assert "secret" not in " ".join(_about(report, "master"))
+    # secret values never appear
+    assert not any(v in json.dumps(report.as_json()) for v in ('"x"', '"y"', '"z"'))
+    # and nothing is reported once the slaves have them
+    c.slaves["s1"].seed(secrets={"crm-pw": "y"})
+    c.slaves["s2"].seed(secrets={"shared": "x"})
+    report = c.run(c.config())
+    assert not [w for w in report.warnings if "secret" in w], report.warnings
+
+
+def test_7_jwt_secret_key_becomes_secret_reference_in_generated_systems(nodes):
+    c = Cluster(nodes)
+    # the master holds every secret, and so does each slave (contract 7)
+    secrets = {"s1-token": c.tokens["s1"], "master-token": c.tokens["master"]}
+    for node in c.named().values():
+        node.seed(secrets=secrets)
+    cfg = c.config(master_extra={"jwt_secret_key": "master-token"},
+                   slave_extra={"s1": {"jwt_secret_key": "s1-token"}})
+    report = c.run(cfg)
+    assert report.outcome == "ok", report.errors
+    assert original(c.master, "systems", "crm")["jwt_token"] == "$SECRET(s1-token)"
+    feeder_system = original(c.slaves["s2"], "systems", "orchestrator-master")
+    assert feeder_system["jwt_token"] == "$SECRET(master-token)"
+    # no token written as a literal anywhere in the generated configs
+    for node in c.named().values():
+        for kind in ("pipes", "systems"):
+            assert not any(t in json.dumps(node.api("GET", f"/{kind}")[1])
+                           for t in (c.tokens["master"], c.tokens["s1"]))
+    # and the secrets work: data flows both ways through them
+    start_pipe(c.slaves["s1"], "crm-person")
+    start_pipe(c.master, "crm-person")
+    assert {e["_id"] for e in entities(c.master, "crm-person")} == {"a", "b"}
+    start_pipe(c.master, "local-data")
+    start_pipe(c.slaves["s2"], "orchestrator-feed-local-data")
+    assert {e["_id"] for e in entities(c.slaves["s2"], "local-data")} == {"x", "y"}
+    assert not [w for w in report.warnings if "secret" in w.lower()], report.warnings
+
+
+def test_7_jwt_secret_key_the_master_lacks_is_reported(nodes):
+    c = Cluster(nodes)
+    report = c.run(c.config(slave_extra={"s1": {"jwt_secret_key": "s1-token"}},
+                            master_extra={"jwt_secret_key": "master-token"}))
+    text = " ".join(report.warnings)
+    assert "s1-token" in text and "master-token" in text, report.warnings
+    # the slave that needs the master's secret (for its feeder) is told so
+    assert any("master-token" in w for w in _about(report, "s2")), report.warnings
+
+
+def test_7_token_expiring_within_14_days_is_warned(nodes):
+    c = Cluster(nodes)
+    soon = c.slaves["s2"].token(expires_in=7 * 86400)
+    later = c.slaves["s1"].token(expires_in=20 * 86400)
+    report = c.run(c.config(tokens={"s2": soon, "s1": later}))
+    assert report.outcome == "ok", report.errors
+    s2 = [w for w in _about(report, "s2") if "expire" in w]
+    assert len(s2) == 1, report.warnings
+    assert not [w for w in report.warnings if "expire" in w and " s2" not in w], report.warnings
+    assert soon not in json.dumps(report.as_json())
