@@ -23,7 +23,7 @@ def _wait_for_writes(node, count: int, proc: subprocess.Popen) -> None:
         time.sleep(0.005)
 
 
-def test_killed_mid_run_then_restarted_converges(nodes):
+def test_killed_mid_run_then_restarted_converges(nodes, capsys):
     sc = build(nodes)
     start = sc.save()
     sc.restore(start)   # also clears the request logs: count this run's writes only
@@ -58,3 +58,5 @@ def test_killed_mid_run_then_restarted_converges(nodes):
         report = orchestrator.run(sc.config(NEXT))
         assert report.outcome == "ok", ((nid, k), report.as_json())
         assert end_state(sc) == target, (nid, k)
+    with capsys.disabled():
+        print(f"\n  crash points run: {len(points)} ({counts} writes per node)")
