@@ -113,3 +113,28 @@ def test_4_user_reupload_of_an_outbound_pipe_is_moved_again(nodes):
     assert meta(original(c.master, "pipes", "erp-out"))["original_configuration"] == new
     c.clear()
     assert c.run(cfg).outcome == "ok" and c.no_writes()
+
+
+def test_4_slave_component_deleted_by_hand_is_put_back(nodes):
+    c = Cluster(nodes)
+    cfg = c.config()
+    assert c.run(cfg).outcome == "ok"
+    s1, s2 = c.slaves["s1"], c.slaves["s2"]
+    assert s1.api("DELETE", "/pipes/crm-order")[0] == 200
+    assert s2.api("DELETE", "/systems/orchestrator-master")[0] == 200
+    assert c.run(cfg).outcome == "ok"
+    assert original(s1, "pipes", "crm-order") == c.pipes[1]
+    assert original(s2, "systems", "orchestrator-master")["url_pattern"].startswith(c.master.url)
+    c.clear()
+    assert c.run(cfg).outcome == "ok" and c.no_writes()
+
+
+def test_4_placeholder_enabled_by_hand_is_disabled_again(nodes):
+    c = Cluster(nodes)
+    cfg = c.config()
+    assert c.run(cfg).outcome == "ok"
+    status, _ = c.master.api("POST", "/pipes/erp-out/pump", {"operation": "enable"})
+    assert status == 200
+    assert c.run(cfg).outcome == "ok"
+    status, body = c.master.api("GET", "/pipes/erp-out")
+    assert body["runtime"]["is-disabled"] is True

@@ -129,3 +129,23 @@ def test_5_nothing_deleted_in_a_when_b_cannot_take_the_system(nodes):
     # the master still reads A
     assert meta(original(c.master, "systems", "crm"))["slave"] == "s1"
     assert not any(w["method"] == "DELETE" for w in c.writes()["s1"])
+
+
+def test_5_nothing_moves_to_a_slave_that_cannot_be_read(nodes):
+    c = Cluster(nodes)
+    _synced_on_a(c)
+    a, b = c.slaves["s1"], c.slaves["s2"]
+    c.clear()
+    b.add_fault(method="GET", path="^/api/systems$", times=10, status=500)
+    report = c.run(c.config(A_TO_B))
+    b.emulator("DELETE", "/faults")
+    assert report.outcome == "failed"
+    assert c.writes()["s2"] == [] and c.writes()["s1"] == []
+    assert meta(original(c.master, "systems", "crm"))["slave"] == "s1"
+    for pid in CRM_PIPES:
+        assert meta(original(c.master, "pipes", pid))["slave"] == "s1"
+    assert "crm" in ids(a, "systems") and has_dataset(a, "crm-person")
+    # once B answers again, the move happens
+    assert c.run(c.config(A_TO_B)).outcome == "ok"
+    assert meta(original(c.master, "systems", "crm"))["slave"] == "s2"
+    assert "crm" not in ids(a, "systems")

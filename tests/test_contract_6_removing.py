@@ -165,3 +165,22 @@ def test_6_nothing_deleted_in_a_slave_that_could_not_be_read(nodes):
     # the readable slave was reconciled as usual
     assert "stray-pipe" not in ids(s2, "pipes") and not has_dataset(s2, "stray-data")
     assert meta(original(c.master, "systems", "crm"))["slave"] == "s1"
+
+
+def test_6_outbound_pipe_gone_from_master_takes_its_feeder_with_it(nodes):
+    c = Cluster(nodes)
+    cfg = c.config()
+    assert c.run(cfg).outcome == "ok"
+    s2 = c.slaves["s2"]
+    start_pipe(c.master, "local-data")
+    start_pipe(s2, "orchestrator-feed-local-data")
+    assert has_dataset(s2, "local-data")
+    assert c.master.api("DELETE", "/pipes/erp-out")[0] == 200
+    assert c.run(cfg).outcome == "ok"
+    assert ids(s2, "pipes") == set()
+    assert ids(s2, "systems") == {"erp"}
+    assert not has_dataset(s2, "local-data")
+    # the master's own dataset is not touched
+    assert {e["_id"] for e in entities(c.master, "local-data")} == {"x", "y"}
+    c.clear()
+    assert c.run(cfg).outcome == "ok" and c.no_writes()
