@@ -1,0 +1,131 @@
+"""`make bench`: run the scenarios, check the budget, write bench/results.json, print a table.
+
+    .venv/bin/python -m bench [--latency-ms 20] [--concurrency 8] [--repeat 3]
+                              [--only initial,steady,move,scale] [--output bench/results.json]
+
+Exits 1 when a figure misses the budget (each miss is printed), 0 otherwise.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import scenarios
+from .budget import check
+
+LATENCY_NAMES = ("initial", "steady", "move")
+ALL = (*LATENCY_NAMES, "scale")
+
+
+def _fmt_requests(by_node: dict[str, dict[str, int]]) -> str:
+    parts = []
+    for node, methods in by_node.items():
+        if methods:
+            parts.append(f"{node} " + " ".join(f"{m}={n}" for m, n in methods.items()))
+    return "; ".join(parts)
+
+
+def table(results: dict[str, dict], misses: dict[str, list[str]]) -> str:
+    lines = []
+    head = (f"{'scenario':<9} {'wall ms':>9} {'bound ms':>9} {'ratio':>6} {'rounds':>7} "
+            f"{'reads':>6} {'writes':>7}  budget")
+    lines += [head, "-" * len(head)]
+    for name in LATENCY_NAMES:
+        r = results.get(name)
+        if r is None:
+            continue
+        b = r["bound"]
+        ratio = r["wall_ms"] / b["bound_ms"] if b["bound_ms"] else float("nan")
+        verdict = "ok" if not misses.get(name) else "MISS"
+        lines.append(f"{name:<9} {r['wall_ms']:>9.1f} {b['bound_ms']:>9.1f} {ratio:>6.2f} "
+                     f"{b['rounds']:>7} {sum(r['reads'].values()):>6} "
+                     f"{sum(r['writes'].values()):>7}  {verdict}: {r['budget']}")
+    s = results.get("scale")
+    if s is not None:
+        verdict = "ok" if not misses.get("scale") else "MISS"
+        lines += ["", f"{'scenario':<9} {'plan ms':>9} {'run ms':>9} {'peak RSS MB':>12}  budget",
+                  "-" * len(head),
+                  f"{'scale':<9} {s['plan_ms']:>9.1f} {s['wall_ms']:>9.1f} "
+                  f"{s['peak_rss_mb']:>12.1f}  {verdict}: {s['budget']}"]
+    lines.append("")
+    for name in ("initial", "move"):
+        r = results.get(name)
+        if r is not None:
+            lines.append(f"{name} bound: {r['bound']['rounds']} rounds x {r['latency_ms']} ms "
+                         f"(reads {r['bound']['read_rounds']}, dependent rounds "
+                         f"{r['bound']['dependent_rounds']}; set by {r['bound']['limiting']})")
+            lines.append(f"{name} requests: {_fmt_requests(r['requests'])}")
+    for name in LATENCY_NAMES:
+        r = results.get(name)
+        if r is not None and len(r.get("wall_ms_runs", [])) > 1:
+            lines.append(f"{name} wall ms per repetition: {r['wall_ms_runs']} (median shown)")
+    if s is not None:
+        lines.append(f"scale: {s['pipes']} pipes, {s['systems']} systems, {s['slaves']} slaves; "
+                     f"requests {s['requests_total']} (incl. the plan timing's own reads)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--latency-ms", type=int, default=20)
+    parser.add_argument("--concurrency", type=int, default=8,
+                        help="per-node concurrency (PER_NODE_CONCURRENCY)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="repetitions of initial/steady/move (median wall time)")
+    parser.add_argument("--only", default=",".join(ALL))
+    parser.add_argument("--in-process", action="store_true",
+                        help="run the orchestrator in this process, beside the emulators")
+    parser.add_argument("--output", default=str(Path(__file__).with_name("results.json")))
+    args = parser.parse_args(argv)
+    wanted = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = set(wanted) - set(ALL)
+    if unknown:
+        parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+
+    started = time.perf_counter()
+    results: dict[str, dict] = {}
+    if set(wanted) & set(LATENCY_NAMES):
+        print(f"initial/steady/move: latency {args.latency_ms} ms, concurrency "
+              f"{args.concurrency}, {args.repeat} repetition(s) ...", flush=True)
+        got = scenarios.latency_scenarios(latency_ms=args.latency_ms,
+                                          concurrency=args.concurrency, repeat=args.repeat,
+                                          in_process=args.in_process)
+        results.update({k: v for k, v in got.items() if k in wanted})
+    if "scale" in wanted:
+        print("scale: 10,000 pipes, 500 systems, 50 slaves, no latency ...", flush=True)
+        results["scale"] = scenarios.scale(concurrency=args.concurrency)
+
+    misses = {name: check(name, r) for name, r in results.items()}
+    for name, r in results.items():
+        r["budget_misses"] = misses[name]
+    out = {
+        "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                    "platform": platform.platform()},
+        "settings": {"latency_ms": args.latency_ms, "concurrency": args.concurrency,
+                     "repeat": args.repeat, "orchestrator": "in-process" if args.in_process
+                     else "child process (bench/child.py)"},
+        "seconds": round(time.perf_counter() - started, 1),
+        "scenarios": [results[n] for n in ALL if n in results],
+    }
+    Path(args.output).write_text(json.dumps(out, indent=2) + "\n")
+    print()
+    print(table(results, misses))
+    print(f"\nwrote {args.output}")
+    failed = False
+    for name, problems in misses.items():
+        for problem in problems:
+            print(f"BUDGET MISS {name}: {problem}")
+            failed = True
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
