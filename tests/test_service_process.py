@@ -54,6 +54,7 @@ class Service:
     url: str
     port: int
     output: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
     auth: dict[str, str] = field(default_factory=lambda: {"Authorization": f"Bearer {API_TOKEN}"})
 
     def get(self, path: str, **kw) -> requests.Response:
@@ -65,6 +66,12 @@ class Service:
     def log(self) -> str:
         return "".join(self.output)
 
+    def read_output(self) -> None:
+        # Drain the output as it comes, so a full pipe never blocks the service.
+        self.reader = threading.Thread(
+            target=lambda: self.output.extend(iter(self.proc.stdout.readline, "")), daemon=True)
+        self.reader.start()
+
 
 def start_service(env: dict[str, str]) -> Service:
     port = free_port()
@@ -73,9 +80,7 @@ def start_service(env: dict[str, str]) -> Service:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     service = Service(proc=proc, url=f"http://127.0.0.1:{port}", port=port)
-    # Drain the output as it comes, so a full pipe never blocks the service.
-    threading.Thread(target=lambda: service.output.extend(iter(proc.stdout.readline, "")),
-                     daemon=True).start()
+    service.read_output()
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         assert proc.poll() is None, f"service exited {proc.returncode}: {service.log()}"
@@ -96,6 +101,8 @@ def stop_service(service: Service) -> int:
         except subprocess.TimeoutExpired:
             os.killpg(service.proc.pid, signal.SIGKILL)
             service.proc.wait()
+    if service.reader is not None:
+        service.reader.join(5)      # the last lines, written just before the exit
     return service.proc.returncode
 
 
@@ -318,3 +325,46 @@ def test_the_docker_healthcheck_command_passes_against_the_service(service: Serv
     down = subprocess.run(command, env={**os.environ, "PORT": str(free_port())},
                           capture_output=True, timeout=20)
     assert down.returncode != 0
+
+
+STUCK_SERVICE = """
+import os, threading
+import service.server
+from service.config import load_config
+
+def stuck(config, *, dry_run=False, progress=None):
+    print("run entered", flush=True)
+    threading.Event().wait()          # a run that never ends, e.g. a node that hangs
+
+service.server.STOP_GRACE_SECONDS = 0.5
+service.server.serve(load_config(os.environ), run=stuck, first_run_delay=0.1)
+"""
+
+
+def test_sigterm_during_a_run_that_does_not_end_still_stops_after_the_grace(
+        cluster: Cluster) -> None:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", STUCK_SERVICE], cwd=ROOT,
+                            env={**os.environ, **cluster.env, "PORT": str(port)},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    service = Service(proc=proc, url=f"http://127.0.0.1:{port}", port=port)
+    service.read_output()
+    try:
+        deadline = time.monotonic() + 15
+        while "run entered" not in service.log():
+            assert time.monotonic() < deadline and proc.poll() is None, service.log()
+            time.sleep(0.05)
+        status = service.get("/status").json()
+        assert status["running"] is True and status["progress"]["trigger"] == "schedule"
+        assert service.post("/sync", headers=service.auth).status_code == 409
+        t0 = time.monotonic()
+        code = stop_service(service)
+        assert code == 0, service.log()
+        assert time.monotonic() - t0 < 4
+        assert "stopped in the middle of a run; the next start completes it" in service.log()
+        assert not listening(port)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
