@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from contract_helpers import (CRM_PIPES, Cluster, entities, has_dataset, ids, meta, original,
-                              originals, pipe_runtime, start_pipe)
+                              originals, pipe_runtime, put, start_pipe, the_original)
 
 
 def _stray(slave):
@@ -182,5 +182,50 @@ def test_6_outbound_pipe_gone_from_master_takes_its_feeder_with_it(nodes):
     assert not has_dataset(s2, "local-data")
     # the master's own dataset is not touched
     assert {e["_id"] for e in entities(c.master, "local-data")} == {"x", "y"}
+    c.clear()
+    assert c.run(cfg).outcome == "ok" and c.no_writes()
+
+
+def test_6_move_back_that_breaks_halfway_loses_nothing_and_finishes_next_run(nodes):
+    c = Cluster(nodes)
+    assert c.run(c.config()).outcome == "ok"
+    s1 = c.slaves["s1"]
+    start_pipe(s1, "crm-person")
+    cfg = c.config({"s1": [], "s2": ["erp"]})
+    c.master.add_fault(method="PUT", path="^/api/", skip=1, times=1000, status=500)
+    assert c.run(cfg).outcome == "failed"
+    c.master.emulator("DELETE", "/faults")
+    # every original is still in the master, live or in the metadata
+    for cfg_ in c.systems:
+        assert the_original(c.master, "systems", cfg_["_id"]) == cfg_
+    for cfg_ in c.pipes:
+        assert the_original(c.master, "pipes", cfg_["_id"]) == cfg_
+    # whatever the master still reads from s1 is still in s1
+    for pid in CRM_PIPES:
+        if meta(original(c.master, "pipes", pid)):
+            assert pid in ids(s1, "pipes")
+    if meta(original(c.master, "systems", "crm")):
+        assert "crm" in ids(s1, "systems")
+    assert has_dataset(s1, "crm-person") or not meta(original(c.master, "pipes", "crm-person"))
+    assert c.run(cfg).outcome == "ok"
+    assert originals(c.master, "systems")["crm"] == c.systems[0]
+    assert ids(s1, "systems") == set() and ids(s1, "pipes") == set()
+
+
+def test_6_pipe_reuploaded_for_an_unmanaged_system_leaves_the_slave(nodes):
+    c = Cluster(nodes)
+    cfg = c.config()
+    assert c.run(cfg).outcome == "ok"
+    s1 = c.slaves["s1"]
+    start_pipe(s1, "crm-person")
+    other = {"_id": "other", "type": "system:url", "base_url": "http://127.0.0.1:9/"}
+    assert c.master.api("POST", "/systems", [other])[0] in (200, 201)
+    new = {"_id": "crm-person", "type": "pipe", "source": {"type": "json", "system": "other",
+                                                           "url": "people"}}
+    put(c.master, "pipes", "crm-person", new)
+    assert c.run(cfg).outcome == "ok"
+    assert original(c.master, "pipes", "crm-person") == new
+    assert ids(s1, "pipes") == {"crm-order"}
+    assert not has_dataset(s1, "crm-person")
     c.clear()
     assert c.run(cfg).outcome == "ok" and c.no_writes()
