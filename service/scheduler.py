@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 import traceback
-from collections import deque
+from collections import Counter, deque
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Protocol
 
@@ -61,6 +61,10 @@ def _iso(moment: datetime) -> str:
 def _one_line(text: str) -> str:
     # Component ids are user input: a newline in one must not forge a second log line.
     return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def _key(action: dict[str, Any]) -> tuple[Any, ...]:
+    return (action.get("kind"), action.get("node"), action.get("id"), action.get("status"))
 
 
 def _quoted(value: object) -> str:
@@ -122,10 +126,10 @@ class Runner:
         duration = self._clock() - t0
         # Actions the core reported without calling progress (e.g. skipped ones) get their
         # log line now, so the log holds every action exactly once.
-        remaining = list(logged)
+        seen = Counter(_key(a) for a in logged)     # a Counter: runs may hold 10,000s
         for action in report.actions:
-            if action in remaining:
-                remaining.remove(action)
+            if seen[_key(action)] > 0:
+                seen[_key(action)] -= 1
             else:
                 self._log_action(action)
         for warning in report.warnings:

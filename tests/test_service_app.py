@@ -435,3 +435,14 @@ def test_scheduled_run_is_skipped_while_a_sync_runs() -> None:
     thread.join(5)
     assert len(fake.calls) == 1
     assert [r["trigger"] for r in runner.history()] == ["api"]
+
+
+def test_page_lists_at_most_200_actions_per_run_and_status_has_all() -> None:
+    many = [{"kind": "create-pipe", "node": "s1", "id": f"p{i}", "status": "done"}
+            for i in range(250)]
+    client, _, _ = make(fake=FakeRun(report(actions=many), progress_steps=100))
+    client.post("/sync")
+    page = client.get("/").text
+    assert "<code>p199</code>" in page and "<code>p200</code>" not in page
+    assert "and 50 more (see /status)" in page
+    assert len(client.get("/status").json["last_report"]["actions"]) == 250
