@@ -36,6 +36,7 @@ class SesamClient:
     def __init__(self, *, node_id: str, api_url: str, token: str, timeout: float = 30.0,
                  concurrency: int = 8, retries: int = 3, backoff: float = 0.2) -> None:
         self.node_id = node_id
+        self.concurrency = max(1, concurrency)   # the executor schedules by it, too
         self.api_url = api_url.rstrip("/")
         self._timeout = (min(timeout, 10.0), timeout)
         self._slots = threading.BoundedSemaphore(concurrency)

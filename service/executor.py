@@ -3,12 +3,15 @@
 An action starts as soon as every action in its `after` has succeeded; one whose
 prerequisite failed (or was skipped) is skipped, so a failure never lets a later, dependent
 step (a delete, say) run on a false premise. Creations on one node that become ready
-together go out as one bulk POST. The clients cap requests in flight per node.
+together go out as one bulk POST. At most `client.concurrency` requests are in flight per
+node (the clients' own semaphores enforce the same cap for every other caller).
 """
 from __future__ import annotations
 
+import heapq
 import logging
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+import queue
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
@@ -17,6 +20,7 @@ from .client import SesamClient, SesamError
 
 log = logging.getLogger(__name__)
 BULK = 100   # components per bulk POST: big enough to save round trips, small enough to send
+_CREATES = ("create-pipe", "create-system")
 
 
 @dataclass(frozen=True)
@@ -60,11 +64,35 @@ def _apply(client: SesamClient, batch: Sequence[Action]) -> None:
 
 def execute(plan: Plan, clients: Mapping[str, SesamClient], *, workers: int = 32,
             progress: Progress | None = None) -> list[Result]:
-    """Run the plan; results in plan order. Never raises for a node's error."""
+    """Run the plan; results in plan order. Never raises for a node's error.
+
+    Each node gets at most its client's `concurrency` requests handed to the thread pool at
+    once; the rest wait in that node's ready queue (plan order), so a node with thousands of
+    ready actions neither holds every worker (starving the other nodes) nor costs a future
+    apiece. Completions arrive on a queue and only the dependents of a finished action are
+    looked at again, so the bookkeeping is linear in the size of the plan.
+    """
     actions = plan.actions
-    results: dict[int, Result] = {}
-    waiting = set(range(len(actions)))
-    running: dict[Future, list[int]] = {}
+    results: list[Result | None] = [None] * len(actions)
+    dependents: list[list[int]] = [[] for _ in actions]
+    missing = [0] * len(actions)          # prerequisites not yet done
+    for i, a in enumerate(actions):
+        deps = set(a.after)
+        missing[i] = len(deps)
+        for d in deps:
+            dependents[d].append(i)
+    limit = {node: max(1, getattr(client, "concurrency", 8)) for node, client in clients.items()}
+    in_flight: dict[str, int] = {}
+    ready_single: dict[str, list[int]] = {}                  # node -> heap of indices
+    ready_create: dict[tuple[str, str], list[int]] = {}      # (node, kind) -> indices
+    completed: queue.SimpleQueue = queue.SimpleQueue()
+
+    def make_ready(i: int) -> None:
+        a = actions[i]
+        if a.kind in _CREATES:
+            ready_create.setdefault((a.node, a.kind), []).append(i)
+        else:
+            heapq.heappush(ready_single.setdefault(a.node, []), i)
 
     def finish(result: Result) -> None:
         results[result.index] = result
@@ -75,47 +103,79 @@ def execute(plan: Plan, clients: Mapping[str, SesamClient], *, workers: int = 32
         if progress is not None:
             progress(result)
 
-    def run(batch: list[int]) -> None:
-        _apply(clients[actions[batch[0]].node], [actions[i] for i in batch])
+    def settle(result: Result) -> None:
+        """Record a result; release its dependents, or skip them (and theirs) if it failed."""
+        finish(result)
+        if result.status == "done":
+            for j in dependents[result.index]:
+                missing[j] -= 1
+                if missing[j] == 0 and results[j] is None:
+                    make_ready(j)
+            return
+        stack = list(dependents[result.index])
+        while stack:
+            j = stack.pop()
+            if results[j] is None:
+                finish(Result(j, actions[j], "skipped", "a step it depends on did not succeed"))
+                stack.extend(dependents[j])
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sesam") as pool:
-        while waiting or running:
-            ready: list[int] = []
-            for i in sorted(waiting):
-                deps = [results.get(d) for d in actions[i].after]
-                if any(r is not None and r.status != "done" for r in deps):
-                    waiting.discard(i)
-                    finish(Result(i, actions[i], "skipped", "a step it depends on did not succeed"))
-                elif all(r is not None for r in deps):
-                    ready.append(i)
-            if not ready and not running:
-                if waiting:
-                    continue   # skipped actions just settled others; look again
-                break
-            waiting.difference_update(ready)
-            bulk: dict[tuple[str, str], list[int]] = {}
-            for i in ready:
-                a = actions[i]
-                if a.kind in ("create-pipe", "create-system"):
-                    bulk.setdefault((a.node, a.kind), []).append(i)
-                else:
-                    running[pool.submit(run, [i])] = [i]
-            for group in bulk.values():
-                for start in range(0, len(group), BULK):
-                    chunk = group[start:start + BULK]
-                    running[pool.submit(run, chunk)] = chunk
-            if not running:
-                continue
-            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for future in done:
-                batch = running.pop(future)
-                exc = future.exception()
+    def run(batch: list[int]) -> None:
+        try:
+            _apply(clients[actions[batch[0]].node], [actions[i] for i in batch])
+        except BaseException as exc:  # noqa: BLE001 - reported as the batch's failure
+            completed.put((batch, exc))
+        else:
+            completed.put((batch, None))
+
+    def dispatch(pool: ThreadPoolExecutor) -> int:
+        """Hand ready work to the pool, up to each node's limit; returns batches sent."""
+        sent = 0
+        nodes = sorted({n for n, h in ready_single.items() if h}
+                       | {n for (n, _), g in ready_create.items() if g})
+        for node in nodes:
+            cap = limit.get(node, 1)
+            # Creations first: they are what other steps wait for; one bulk POST per 100.
+            for kind in _CREATES:
+                group = ready_create.get((node, kind))
+                while group and in_flight.get(node, 0) < cap:
+                    chunk, group[:] = group[:BULK], group[BULK:]
+                    in_flight[node] = in_flight.get(node, 0) + 1
+                    pool.submit(run, chunk)
+                    sent += 1
+            heap = ready_single.get(node)
+            while heap and in_flight.get(node, 0) < cap:
+                in_flight[node] = in_flight.get(node, 0) + 1
+                pool.submit(run, [heapq.heappop(heap)])
+                sent += 1
+        return sent
+
+    for i in range(len(actions)):
+        if missing[i] == 0:
+            make_ready(i)
+    running = 0
+    pool_size = max(1, min(workers, sum(limit.values()) or 1))
+    with ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="sesam") as pool:
+        running += dispatch(pool)
+        while running:
+            batch, exc = completed.get()
+            while True:
+                running -= 1
+                node = actions[batch[0]].node
+                in_flight[node] -= 1
                 for i in batch:
                     if exc is None:
-                        finish(Result(i, actions[i], "done"))
+                        settle(Result(i, actions[i], "done"))
                     elif isinstance(exc, SesamError):
-                        finish(Result(i, actions[i], "failed", str(exc)))
+                        settle(Result(i, actions[i], "failed", str(exc)))
                     else:
-                        finish(Result(i, actions[i], "failed",
+                        settle(Result(i, actions[i], "failed",
                                       f"{actions[i].node}: unexpected {type(exc).__name__}"))
-    return [results[i] for i in range(len(actions))]
+                try:   # take every completion already in, so their dependents batch together
+                    batch, exc = completed.get_nowait()
+                except queue.Empty:
+                    break
+            running += dispatch(pool)
+    for i, result in enumerate(results):
+        if result is None:   # unreachable with a well-formed plan (after points backwards)
+            results[i] = Result(i, actions[i], "skipped", "its prerequisites never completed")
+    return results  # type: ignore[return-value]
