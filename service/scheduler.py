@@ -189,9 +189,11 @@ class Runner:
             return None if self._progress is None else dict(self._progress)
 
     def history(self) -> list[dict[str, Any]]:
-        """The last reports of real runs, newest first."""
+        """The last reports of real runs, newest first; without their placement, which
+        /status shows once (20 copies of a 10,000-pipe map would swamp the answer)."""
         with self._state_lock:
-            return list(reversed(self._history))
+            return [{k: v for k, v in entry.items() if k != "placement"}
+                    for entry in reversed(self._history)]
 
     def last_report(self) -> dict[str, Any] | None:
         with self._state_lock:
