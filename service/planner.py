@@ -146,16 +146,26 @@ def plan(config: Config, master: NodeSnapshot | None,
         after = [slave_write.get((placed.slave, "pipes", pid))]
         after += [slave_write.get((placed.slave, "systems", s)) for s in placed.systems]
         done: list[int] = []
-        moved = (placed.shape == "sync" and was is not None
-                 and roles(pid, have, {}).source_type in ("json", "binary")
-                 and (was.get("slave") != placed.slave or was.get("reset_pending")))
-        if moved:
-            # Crash-safe move: the flag records "reset still owed" in the master itself.
+        # Offsets are only meaningful against the source they came from: a pipe that starts
+        # reading another source (a new slave, or its first slave after having run in the
+        # master) is reset, and so is a sync pipe given back its original source.
+        is_sync = was is not None and roles(pid, have, {}).source_type in ("json", "binary")
+        has_offset = comp.runtime.get("last-seen") not in (None, "")
+        to_new_source = placed.shape == "sync" and (
+            (is_sync and (was.get("slave") != placed.slave or was.get("reset_pending")))
+            or (not is_sync and has_offset))
+        if to_new_source:
+            # Crash-safe: the flag records "reset still owed" in the master itself.
             flagged = _with_reset_pending(want)
             if have != flagged:
                 done.append(b.add("update-pipe", master_id, pid, flagged, after))
             systems_first = [i for s in placed.systems for i in master_write.get(("systems", s), [])]
             done.append(b.add("reset-pipe", master_id, pid, None, done + systems_first + after))
+            done.append(b.add("update-pipe", master_id, pid, want, done[-1:]))
+        elif placed.shape == "master" and is_sync and has_offset:
+            # Moving back: reset while it still is a sync pipe, then restore. A crash in
+            # between costs a full re-read from the slave, never a wrong offset.
+            done.append(b.add("reset-pipe", master_id, pid, None, after))
             done.append(b.add("update-pipe", master_id, pid, want, done[-1:]))
         elif have != want:
             done.append(b.add("update-pipe", master_id, pid, want, after))
@@ -169,7 +179,10 @@ def plan(config: Config, master: NodeSnapshot | None,
         if done:
             master_write["pipes", pid] = done
 
-    # 3. Clean the slaves, only after the master no longer points at what goes (5, 6).
+    # 3. Clean the slaves, only after the master no longer points at what goes (5, 6). The
+    # barrier is the whole of the master's part: simpler to reason about than per component,
+    # and deletes are the last round anyway.
+    master_done = [i for writes in master_write.values() for i in writes]
     for slave_id, snap in sorted(readable.items()):
         wanted_pipes = desired.slave_pipes[slave_id]
         kept_datasets = {roles(pid, cfg, snap.env or {}).sink_dataset
@@ -180,22 +193,19 @@ def plan(config: Config, master: NodeSnapshot | None,
         for pid, comp in sorted(snap.pipes.items()):
             if not _is_ours(pid) or pid in wanted_pipes or pid in keep[slave_id]:
                 continue
-            r = roles(pid, comp.original, snap.env or {})
-            after = list(master_write.get(("pipes", pid), []))
-            for s in (r.source_system, r.sink_system):
-                after += master_write.get(("systems", s), []) if s else []
-            i = b.add("delete-pipe", slave_id, pid, None, after)
-            pipe_deletes.append(i)
+            after = list(master_done)
             sink = comp.effective.get("sink") if isinstance(comp.effective.get("sink"), dict) else {}
             dataset = sink.get("dataset") if sink.get("type", "dataset") == "dataset" else None
             if isinstance(dataset, str) and dataset not in kept_datasets:
                 kept_datasets.add(dataset)   # delete it once, even if two pipes wrote it
-                b.add("delete-dataset", slave_id, dataset, None, [i])
+                # The dataset goes first: only the pipe tells us the dataset exists, so a crash
+                # between the two deletes must leave the pipe, for the next run to finish.
+                after = [b.add("delete-dataset", slave_id, dataset, None, after)]
+            pipe_deletes.append(b.add("delete-pipe", slave_id, pid, None, after))
         for sid in sorted(snap.systems):
             if not _is_ours(sid) or sid in desired.slave_systems[slave_id] or sid in keep[slave_id]:
                 continue
-            after = pipe_deletes + master_write.get(("systems", sid), [])
-            b.add("delete-system", slave_id, sid, None, after)
+            b.add("delete-system", slave_id, sid, None, pipe_deletes + master_done)
 
     warnings = desired.warnings + _checks(config, master, slaves, desired, now)
     return Plan(actions=tuple(b.actions), warnings=tuple(warnings),

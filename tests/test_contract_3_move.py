@@ -223,10 +223,6 @@ def test_3_5_master_untouched_when_the_slave_write_fails(nodes):
     assert not any(w["path"].startswith("/api/pipes/crm-") for w in got), got
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core bug: the first move keeps the master pipe's pre-move last-seen (an offset in the "
-    "source system), so the synchronising pipe skips the slave dataset's entities below it; "
-    "the reset that contract 5 requires for a move between slaves is needed here too"))
 def test_3_3_first_move_syncs_the_slave_dataset_from_its_start(nodes):
     c = Cluster(nodes)
     # the master ran its pipe against the source for a while before the orchestrator came
