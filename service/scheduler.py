@@ -221,8 +221,9 @@ class Runner:
         now = self._now()
         warnings: list[str] = []
         for node in self._config.nodes:
+            # Every node needs group:Admin: env vars are copied to the slaves from the master.
             warnings += token_warnings(node.id, node.jwt_token.get_secret_value(), now=now,
-                                       needs_admin=False)
+                                       needs_admin=True)
         last = self.last_report()
         if last is not None:
             warnings += last.get("warnings", [])

@@ -448,3 +448,12 @@ def test_page_lists_at_most_200_actions_per_run_and_status_has_all() -> None:
     assert "<code>p199</code>" in page and "<code>p200</code>" not in page
     assert "and 50 more (see /status)" in page
     assert len(client.get("/status").json["last_report"]["actions"]) == 250
+
+
+def test_token_without_group_admin_shows_before_any_run() -> None:
+    plain = make_token(SECRET, expires_in=90 * 86400, principals=["someone"])
+    client, _, _ = make(master_token=plain)
+    status = client.get("/status").json
+    assert status["warnings"] == ["node master: its jwt_token is not issued to group:Admin, "
+                                  "which copying env vars and reading secrets requires"]
+    assert "is not issued to group:Admin" in client.get("/").text
