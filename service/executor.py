@@ -67,7 +67,9 @@ def execute(plan: Plan, clients: Mapping[str, SesamClient], *, workers: int = 32
     """Run the plan; results in plan order. Never raises for a node's error.
 
     Each node gets at most its client's `concurrency` requests handed to the thread pool at
-    once; the rest wait in that node's ready queue (plan order), so a node with thousands of
+    once; the rest wait in that node's ready queue, longest chain of dependent steps still
+    to follow first (then plan order): the step that holds up most goes out first, so a
+    move's first PUTs are not queued behind other pipes' resets. A node with thousands of
     ready actions neither holds every worker (starving the other nodes) nor costs a future
     apiece. Completions arrive on a queue and only the dependents of a finished action are
     looked at again, so the bookkeeping is linear in the size of the plan.
@@ -81,9 +83,15 @@ def execute(plan: Plan, clients: Mapping[str, SesamClient], *, workers: int = 32
         missing[i] = len(deps)
         for d in deps:
             dependents[d].append(i)
+    # Steps that must still follow each action (its longest chain of dependents).
+    tail = [0] * len(actions)
+    for i in range(len(actions) - 1, -1, -1):
+        for j in dependents[i]:
+            if j > i:   # `after` points backwards in a well-formed plan
+                tail[i] = max(tail[i], tail[j] + 1)
     limit = {node: max(1, getattr(client, "concurrency", 8)) for node, client in clients.items()}
     in_flight: dict[str, int] = {}
-    ready_single: dict[str, list[int]] = {}                  # node -> heap of indices
+    ready_single: dict[str, list[tuple[int, int]]] = {}      # node -> heap of (-tail, index)
     ready_create: dict[tuple[str, str], list[int]] = {}      # (node, kind) -> indices
     completed: queue.SimpleQueue = queue.SimpleQueue()
 
@@ -92,7 +100,7 @@ def execute(plan: Plan, clients: Mapping[str, SesamClient], *, workers: int = 32
         if a.kind in _CREATES:
             ready_create.setdefault((a.node, a.kind), []).append(i)
         else:
-            heapq.heappush(ready_single.setdefault(a.node, []), i)
+            heapq.heappush(ready_single.setdefault(a.node, []), (-tail[i], i))
 
     def finish(result: Result) -> None:
         results[result.index] = result
@@ -145,7 +153,7 @@ def execute(plan: Plan, clients: Mapping[str, SesamClient], *, workers: int = 32
             heap = ready_single.get(node)
             while heap and in_flight.get(node, 0) < cap:
                 in_flight[node] = in_flight.get(node, 0) + 1
-                pool.submit(run, [heapq.heappop(heap)])
+                pool.submit(run, [heapq.heappop(heap)[1]])
                 sent += 1
         return sent
 
