@@ -29,6 +29,9 @@ class SesamForbidden(SesamError):
     """403: the token lacks a permission (for /env and /secrets: group:Admin)."""
 
 
+_SHARE_ABOVE = 1_000_000   # bytes
+
+
 def _shared_strings(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     # A node's list answers repeat the same short values thousands of times ("pipe",
     # "dataset", system ids, each in original and effective config): one shared object per
@@ -153,7 +156,10 @@ class SesamClient:
         if method != "GET":
             return None
         try:
-            return json.loads(response.content, object_pairs_hook=_shared_strings)
+            body = response.content
+            # Sharing strings pays for itself in memory only on big answers; it costs CPU.
+            hook = _shared_strings if len(body) > _SHARE_ABOVE else None
+            return json.loads(body, object_pairs_hook=hook)
         except ValueError:
             kind = response.headers.get("Content-Type", "unknown").split(";")[0]
             raise SesamError(f"{where}: answer is not valid JSON (content type {kind})") from None
