@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -34,7 +35,7 @@ def _fmt_requests(by_node: dict[str, dict[str, int]]) -> str:
 def table(results: dict[str, dict], misses: dict[str, list[str]]) -> str:
     lines = []
     head = (f"{'scenario':<9} {'wall ms':>9} {'bound ms':>9} {'ratio':>6} {'rounds':>7} "
-            f"{'reads':>6} {'writes':>7}  budget")
+            f"{'reads':>6} {'writes':>7} {'read/plan/exec ms':>18}  budget")
     lines += [head, "-" * len(head)]
     for name in LATENCY_NAMES:
         r = results.get(name)
@@ -43,9 +44,11 @@ def table(results: dict[str, dict], misses: dict[str, list[str]]) -> str:
         b = r["bound"]
         ratio = r["wall_ms"] / b["bound_ms"] if b["bound_ms"] else float("nan")
         verdict = "ok" if not misses.get(name) else "MISS"
+        ph = r.get("phases_ms") or {}
+        phases = "/".join(f"{ph[k]:.0f}" if k in ph else "-" for k in ("read", "plan", "execute"))
         lines.append(f"{name:<9} {r['wall_ms']:>9.1f} {b['bound_ms']:>9.1f} {ratio:>6.2f} "
                      f"{b['rounds']:>7} {sum(r['reads'].values()):>6} "
-                     f"{sum(r['writes'].values()):>7}  {verdict}: {r['budget']}")
+                     f"{sum(r['writes'].values()):>7} {phases:>18}  {verdict}: {r['budget']}")
     s = results.get("scale")
     if s is not None:
         verdict = "ok" if not misses.get("scale") else "MISS"
@@ -69,6 +72,19 @@ def table(results: dict[str, dict], misses: dict[str, list[str]]) -> str:
         lines.append(f"scale: {s['pipes']} pipes, {s['systems']} systems, {s['slaves']} slaves; "
                      f"requests {s['requests_total']} (incl. the plan timing's own reads)")
     return "\n".join(lines)
+
+
+def git_state() -> dict[str, object]:
+    """Which code was measured: the commit, and whether service/ differs from it."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                                text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "service", "emulator"],
+                               cwd=root, capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "service_modified": None}
+    return {"commit": commit or None, "service_modified": bool(dirty.strip())}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     out = {
         "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "code": git_state(),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                     "platform": platform.platform()},
         "settings": {"latency_ms": args.latency_ms, "concurrency": args.concurrency,
@@ -118,7 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.output).write_text(json.dumps(out, indent=2) + "\n")
     print()
     print(table(results, misses))
-    print(f"\nwrote {args.output}")
+    code = out["code"]
+    print(f"\nwrote {args.output} (commit {str(code['commit'])[:12]}"
+          f"{', service/ or emulator/ modified' if code['service_modified'] else ''})")
     failed = False
     for name, problems in misses.items():
         for problem in problems:
