@@ -68,6 +68,22 @@ def test_bound_counts_rounds_and_per_node_concurrency():
                          latency_ms=20).rounds == 1 + 5
 
 
+def test_bound_counts_concurrency_inside_chains_behind_a_barrier():
+    """16 master PUTs (2 rounds at 8 in flight); then, on slave s, 10 dataset deletes
+    waiting for all of them, each pipe delete after its dataset, the system after every
+    pipe. Best schedule: m, m | 8 ds | 2 ds + 6 pipes | 4 pipes | system = 6 rounds.
+    Chains alone give 4, per-node load on the plain levels 5; step 5 finds the 6."""
+    a = [Action("update-pipe", "m", f"p{i}") for i in range(16)]
+    barrier = tuple(range(16))
+    a += [Action("delete-dataset", "s", f"d{i}", after=barrier) for i in range(10)]   # 16..25
+    a += [Action("delete-pipe", "s", f"p{i}", after=(16 + i,)) for i in range(10)]    # 26..35
+    a += [Action("delete-system", "s", "sys", after=tuple(range(26, 36)))]
+    b = critical_path(a, ["m", "s"], concurrency=8, latency_ms=10)
+    assert b.dependent_rounds == 4
+    assert b.rounds == 1 + 6 and b.bound_ms == 70
+    assert "stretched" in b.limiting
+
+
 def test_bound_refuses_a_forward_dependency():
     with pytest.raises(ValueError):
         levels([Action("update-pipe", "m", "a", after=(1,)), Action("update-pipe", "m", "b")])
