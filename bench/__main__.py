@@ -1,6 +1,6 @@
 """`make bench`: run the scenarios, check the budget, write bench/results.json, print a table.
 
-    .venv/bin/python -m bench [--latency-ms 20] [--concurrency 8] [--repeat 3]
+    .venv/bin/python -m bench [--latency-ms 20] [--concurrency 8] [--repeat 5]
                               [--only initial,steady,move,scale] [--output bench/results.json]
 
 Exits 1 when a figure misses the budget (each miss is printed), 0 otherwise.
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=8,
                         help="per-node concurrency (PER_NODE_CONCURRENCY)")
-    parser.add_argument("--repeat", type=int, default=3,
+    parser.add_argument("--repeat", type=int, default=5,
                         help="repetitions of initial/steady/move (median wall time)")
     parser.add_argument("--only", default=",".join(ALL))
     parser.add_argument("--in-process", action="store_true",
