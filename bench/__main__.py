@@ -74,6 +74,13 @@ def table(results: dict[str, dict], misses: dict[str, list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _loadavg() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
 def git_state() -> dict[str, object]:
     """Which code was measured: the commit, and whether service/ differs from it."""
     root = Path(__file__).resolve().parent.parent
@@ -105,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
 
     started = time.perf_counter()
+    load_before = _loadavg()
     results: dict[str, dict] = {}
     if set(wanted) & set(LATENCY_NAMES):
         print(f"initial/steady/move: latency {args.latency_ms} ms, concurrency "
@@ -130,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
                      "repeat": args.repeat, "orchestrator": "in-process" if args.in_process
                      else "child process (bench/child.py)"},
         "seconds": round(time.perf_counter() - started, 1),
+        # Other processes share the CPUs; wall times are only comparable at similar load.
+        "load_average_1min": {"before": load_before, "after": _loadavg()},
         "scenarios": [results[n] for n in ALL if n in results],
     }
     Path(args.output).write_text(json.dumps(out, indent=2) + "\n")
@@ -137,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results, misses))
     code = out["code"]
     print(f"\nwrote {args.output} (commit {str(code['commit'])[:12]}"
-          f"{', service/ or emulator/ modified' if code['service_modified'] else ''})")
+          f"{', service/ or emulator/ modified' if code['service_modified'] else ''}; "
+          f"load average {out['load_average_1min']['before']} -> "
+          f"{out['load_average_1min']['after']} on {os.cpu_count()} CPUs)")
     failed = False
     for name, problems in misses.items():
         for problem in problems:
