@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 from pydantic import (BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator,
                       model_validator)
 
+from .names import FEEDER_SYSTEM
+
 DAY = 86_400
 # Node ids end up in generated names and in metadata; keep them to what Sesam accepts in ids.
 _NODE_ID = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$"
@@ -75,6 +77,11 @@ class SlaveNode(Node):
     def _systems(cls, value: list[str]) -> list[str]:
         if any(s.startswith("system:") for s in value):
             raise ValueError("ids starting with 'system:' are Sesam's own and cannot be managed")
+        if any(not s.isprintable() for s in value):
+            raise ValueError("a system id holds a control character (newline, tab, ...)")
+        if FEEDER_SYSTEM in value:
+            raise ValueError(f"'{FEEDER_SYSTEM}' is the name of the system the orchestrator "
+                             "creates in slaves; rename that system in the master")
         if len(set(value)) != len(value):
             raise ValueError("names a system twice")
         return value
@@ -105,6 +112,13 @@ class Config(BaseModel):
             if slave.id in seen:
                 raise ValueError(f"SLAVE_NODES[{i}]._id: node id '{slave.id}' is used twice")
             seen.add(slave.id)
+        # Two entries for one node would have one's cleanup delete the other's components.
+        endpoints = {self.master.endpoint.lower(): "MASTER_NODE"}
+        for i, slave in enumerate(self.slaves):
+            other = endpoints.setdefault(slave.endpoint.lower(), f"SLAVE_NODES[{i}]")
+            if other != f"SLAVE_NODES[{i}]":
+                raise ValueError(f"SLAVE_NODES[{i}].endpoint: is the endpoint of {other}; "
+                                 "each node may be listed once")
         owner: dict[str, int] = {}
         for i, slave in enumerate(self.slaves):
             for system in slave.managed_systems:

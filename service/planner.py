@@ -12,6 +12,7 @@ from typing import Any, Mapping
 from .actions import Action, Kind, Plan
 from .config import Config
 from .desired import Desired, desired_state, marker, roles, secrets_used, user_original
+from .names import FEEDER_PREFIX, FEEDER_SYSTEM
 from .snapshot import NodeSnapshot
 from .tokens import token_warnings
 
@@ -104,12 +105,23 @@ def plan(config: Config, master: NodeSnapshot | None,
         was = current.get((kind, cid))
         if was in keep:
             keep[was].add(cid)
+    # What the run cannot judge is kept on every slave (deleting it could lose its only copy).
+    for slave_id in keep:
+        keep[slave_id] |= desired.untouched | set(desired.missing_systems)
+    for slave_id, snap in readable.items():
+        for pid in list(keep[slave_id]):
+            # A kept outbound pipe keeps the feeder that gives it its data.
+            if pid in snap.pipes:
+                source = roles(pid, snap.pipes[pid].effective, {}).source_dataset
+                if source and FEEDER_PREFIX + source in snap.pipes:
+                    keep[slave_id] |= {FEEDER_PREFIX + source, FEEDER_SYSTEM}
 
     # 1. Slaves first: env, then systems, then the pipes that use them (3.5).
     slave_write: dict[tuple[str, str, str], int] = {}
     for slave_id, snap in sorted(readable.items()):
         if master.env is not None and snap.env is not None:
-            diff = {k: v for k, v in sorted(master.env.items()) if snap.env.get(k) != v}
+            diff = {k: v for k, v in sorted(master.env.items())
+                    if k not in snap.env or snap.env[k] != v}
             if diff:
                 b.add("set-env", slave_id, "env", payload=diff)
         for sid, want in sorted(desired.slave_systems[slave_id].items()):
@@ -152,7 +164,8 @@ def plan(config: Config, master: NodeSnapshot | None,
         is_sync = was is not None and roles(pid, have, {}).source_type in ("json", "binary")
         has_offset = comp.runtime.get("last-seen") not in (None, "")
         to_new_source = placed.shape == "sync" and (
-            (is_sync and (was.get("slave") != placed.slave or was.get("reset_pending")))
+            (is_sync and (was.get("slave") != placed.slave or was.get("reset_pending")
+                          or have.get("source", {}).get("url") != want["source"]["url"]))
             or (not is_sync and has_offset))
         if to_new_source:
             # Crash-safe: the flag records "reset still owed" in the master itself.
@@ -173,6 +186,7 @@ def plan(config: Config, master: NodeSnapshot | None,
         if placed.shape == "placeholder" and not disabled:
             done.append(b.add("disable-pipe", master_id, pid, None, done[-1:] or after))
         elif placed.shape != "placeholder" and disabled and was is not None \
+                and not was.get("disabled") \
                 and marker(have) is not None and (have.get("pump") or {}).get("mode") == "off":
             # We disabled it as a placeholder; it runs again now that it is back.
             done.append(b.add("enable-pipe", master_id, pid, None, done[-1:]))
@@ -185,10 +199,14 @@ def plan(config: Config, master: NodeSnapshot | None,
     master_done = [i for writes in master_write.values() for i in writes]
     for slave_id, snap in sorted(readable.items()):
         wanted_pipes = desired.slave_pipes[slave_id]
-        kept_datasets = {roles(pid, cfg, snap.env or {}).sink_dataset
+        # Datasets that pipes staying on the slave write: named by the master's env (what
+        # the slave's will be once copied) and by the slave's own effective configs.
+        kept_datasets = {roles(pid, cfg, master.env or snap.env or {}).sink_dataset
                          for pid, cfg in wanted_pipes.items()}
-        kept_datasets |= {roles(pid, snap.pipes[pid].original, snap.env or {}).sink_dataset
-                          for pid in keep[slave_id] if pid in snap.pipes}
+        kept_datasets |= {roles(pid, snap.pipes[pid].effective, {}).sink_dataset
+                          for pid in set(wanted_pipes) | keep[slave_id] if pid in snap.pipes}
+        # A name still holding $ENV(..) could be any dataset: delete none on this slave.
+        unsure = any(d and "$ENV(" in d for d in kept_datasets)
         pipe_deletes: list[int] = []
         for pid, comp in sorted(snap.pipes.items()):
             if not _is_ours(pid) or pid in wanted_pipes or pid in keep[slave_id]:
@@ -196,7 +214,7 @@ def plan(config: Config, master: NodeSnapshot | None,
             after = list(master_done)
             sink = comp.effective.get("sink") if isinstance(comp.effective.get("sink"), dict) else {}
             dataset = sink.get("dataset") if sink.get("type", "dataset") == "dataset" else None
-            if isinstance(dataset, str) and dataset not in kept_datasets:
+            if isinstance(dataset, str) and dataset not in kept_datasets and not unsure:
                 kept_datasets.add(dataset)   # delete it once, even if two pipes wrote it
                 # The dataset goes first: only the pipe tells us the dataset exists, so a crash
                 # between the two deletes must leave the pipe, for the next run to finish.

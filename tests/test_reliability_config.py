@@ -20,8 +20,10 @@ def _master(url, **over):
 
 
 def _slave(url, sid="s1", managed=("a",), **over):
-    return {"_id": sid, "endpoint": url, "jwt_token": TOKEN, "managed_systems": managed if isinstance(managed, str) else list(managed),
-            **over}
+    # The same emulator under another name: each node must have an endpoint of its own.
+    endpoint = url.replace("127.0.0.1", "localhost") + ("" if sid == "s1" else f"/{sid}")
+    return {"_id": sid, "endpoint": endpoint, "jwt_token": TOKEN,
+            "managed_systems": managed if isinstance(managed, str) else list(managed), **over}
 
 
 def cases(url: str) -> list[tuple[str, dict, str]]:
@@ -60,6 +62,9 @@ def cases(url: str) -> list[tuple[str, dict, str]]:
          "MASTER_NODE.endpoint"),
         ("duplicate slave ids", with_slaves(_slave(url), _slave(url, managed=("b",))),
          "SLAVE_NODES[1]._id"),
+        ("a slave at the master's endpoint", with_slaves(_slave(url), {**_slave(url, sid="s2"),
+                                                                      "endpoint": url + "/api/"}),
+         "SLAVE_NODES[1].endpoint"),
         ("slave with the master's id", with_slaves(_slave(url, sid="m")), "SLAVE_NODES[0]._id"),
         ("one system on two slaves", with_slaves(_slave(url), _slave(url, sid="s2")),
          "SLAVE_NODES[1].managed_systems"),
@@ -117,7 +122,7 @@ def test_at_least_25_bad_configurations_are_covered():
 
 
 def test_the_real_process_exits_2_before_listening(node):
-    environ = cases(node.url)[18][1]     # one system on two slaves
+    environ = next(e for n, e, _ in cases(node.url) if n == "one system on two slaves")
     env = {k: v for k, v in os.environ.items() if k not in ("MASTER_NODE", "SLAVE_NODES")}
     proc = subprocess.run([sys.executable, "-m", "service"], env={**env, **environ,
                           "PYTHONPATH": ROOT, "PORT": "5999"}, cwd=ROOT, capture_output=True,

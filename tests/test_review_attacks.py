@@ -1,9 +1,8 @@
 """Review attacks: inputs and sequences meant to break the orchestrator.
 
 Each test asserts the behaviour the contract (or a user's reasonable expectation) asks for.
-A test marked xfail(strict=True) is a bug the review found and left in place: it will start
-passing (and so fail strictly) once the bug is fixed. The others are attacks the
-implementation survived, kept as regression tests.
+The first group are bugs the review found (then xfail, now fixed); each asserts the correct
+behaviour. The others are attacks the implementation survived, kept as regression tests.
 """
 from __future__ import annotations
 
@@ -34,12 +33,9 @@ def _all_originals_kept(c: Cluster, systems: list[dict], pipes: list[dict]) -> N
 
 
 # --------------------------------------------------------------------------------------
-# Bugs (xfail strict): each asserts the correct behaviour.
+# Bugs the review found, fixed since: each asserts the correct behaviour.
 # --------------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="bug: a managed system deleted from the master makes "
-                   "the run delete the slave's system (the last copy of its config), its "
-                   "pipes and their datasets; contract 6 says report it and nothing else")
 def test_managed_system_deleted_from_master_after_move_deletes_nothing(nodes):
     c = Cluster(nodes)
     cfg = c.config()
@@ -56,9 +52,6 @@ def test_managed_system_deleted_from_master_after_move_deletes_nothing(nodes):
     assert has_dataset(s1, "crm-person")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: when the master's /env cannot be read (403), "
-                   "pipes whose system is named through $ENV(..) are judged unmanaged: they "
-                   "are moved back and the slave's pipe and dataset are deleted")
 def test_master_env_unreadable_does_not_move_env_named_pipes_back(nodes):
     c = Cluster(nodes, seed=False)
     via_env = {"_id": "env-person", "type": "pipe",
@@ -77,28 +70,16 @@ def test_master_env_unreadable_does_not_move_env_named_pipes_back(nodes):
     assert meta(original(c.master, "pipes", "env-person"))["slave"] == "s1"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a user system named 'orchestrator-master' that a "
-                   "slave manages is silently replaced in that slave by the feeder system "
-                   "(pointing at the master); no error is reported")
 def test_user_system_named_like_the_feeder_system(nodes):
+    # A slave may not manage a system named like the feeder system: refused up front, in
+    # one line naming the field, before the slave's copy could be replaced by the feeder.
     c = Cluster(nodes, seed=False)
-    mine = {"_id": "orchestrator-master", "type": "system:url",
-            "base_url": "http://127.0.0.1:9/mine/"}
-    reader = {"_id": "mine-in", "type": "pipe",
-              "source": {"type": "json", "system": "orchestrator-master", "url": "x"}}
-    c.master.seed(systems=[*c.systems, mine], pipes=[*c.pipes, reader])
-    report = c.run(c.config({"s1": ["crm"], "s2": ["erp", "orchestrator-master"]}))
-    s2 = c.slaves["s2"]
-    # Either the clash is refused loudly, or the slave holds the user's system.
-    assert (any("orchestrator-master" in e for e in report.errors)
-            or original(s2, "systems", "orchestrator-master") == mine), report.errors
-    _all_originals_kept(c, [mine], [reader])
+    with pytest.raises(ConfigError) as exc:
+        c.config({"s1": ["crm"], "s2": ["erp", "orchestrator-master"]})
+    assert str(exc.value).startswith("SLAVE_NODES[1].managed_systems: 'orchestrator-master'")
+    assert "\n" not in str(exc.value)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: an outbound pipe whose source dataset is written "
-                   "by an inbound pipe on the same slave gets a feeder that writes the same "
-                   "slave dataset from the master's copy: two writers, and a loop through the "
-                   "master")
 def test_no_feeder_for_a_dataset_the_slave_itself_produces(nodes):
     c = Cluster(nodes, seed=False)
     back = {"_id": "crm-back", "type": "pipe",
@@ -114,8 +95,6 @@ def test_no_feeder_for_a_dataset_the_slave_itself_produces(nodes):
     assert writers == ["crm-person"], writers
 
 
-@pytest.mark.xfail(strict=True, reason="bug: an outbound pipe the user had disabled is enabled "
-                   "by the orchestrator when its system is moved back to the master")
 def test_user_disabled_outbound_pipe_stays_disabled_after_move_back(nodes):
     c = Cluster(nodes)
     assert c.master.api("POST", "/pipes/erp-out/pump", {"operation": "disable"})[0] == 200
@@ -127,10 +106,6 @@ def test_user_disabled_outbound_pipe_stays_disabled_after_move_back(nodes):
     assert pipe_runtime(c.master, "erp-out")["is-disabled"] is True
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the sink dataset kept on a slave is computed "
-                   "from the slave's env; when that env cannot be read (token without "
-                   "group:Admin, allowed by contract 7) a dataset written as $ENV(..) by a "
-                   "pipe that stays is deleted with another pipe that wrote it too")
 def test_dataset_kept_on_slave_when_its_writer_names_it_through_env(nodes):
     c = Cluster(nodes, seed=False)
     p1 = {"_id": "p1", "type": "pipe", "source": {"type": "json", "system": "crm",
@@ -155,9 +130,6 @@ def test_dataset_kept_on_slave_when_its_writer_names_it_through_env(nodes):
     assert has_dataset(s1, "shared")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a sync pipe whose source dataset changes (user "
-                   "edits original_configuration's sink) keeps the old dataset's last-seen: "
-                   "the master skips the new dataset's entities")
 def test_sync_pipe_reset_when_its_dataset_changes(nodes):
     c = Cluster(nodes)
     cfg = c.config()
@@ -186,9 +158,6 @@ def test_sync_pipe_reset_when_its_dataset_changes(nodes):
     assert {e["_id"] for e in entities(c.master, "orders2")} == {"o1"}
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the sync pipe's source url is the dataset id "
-                   "unquoted, substituted into url_pattern: a dataset id with '/', '?', '#', "
-                   "'%' or a space never reaches the master")
 @pytest.mark.parametrize("dataset", ["a/b", "q?x", "with space"])
 def test_odd_dataset_id_flows_through_the_sync_pipe(nodes, dataset):
     c = Cluster(nodes, seed=False)
@@ -203,8 +172,6 @@ def test_odd_dataset_id_flows_through_the_sync_pipe(nodes, dataset):
     assert {e["_id"] for e in entities(c.master, dataset)} == {"a", "b"}
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a managed system id holding a newline makes the "
-                   "configuration error (and the run's warnings) span two lines")
 def test_config_error_is_one_line_for_an_id_with_a_newline():
     def slave(sid: str) -> dict:
         return {"_id": sid, "endpoint": "http://127.0.0.1:1", "jwt_token": "t" * 20,
@@ -214,11 +181,10 @@ def test_config_error_is_one_line_for_an_id_with_a_newline():
            "SLAVE_NODES": json.dumps([slave("s1"), slave("s2")])}
     with pytest.raises(ConfigError) as exc:
         load_config(env)
-    assert "\n" not in str(exc.value) and "SLAVE_NODES[1].managed_systems" in str(exc.value)
+    # Refused for its control character, at the first slave naming it.
+    assert "\n" not in str(exc.value) and "SLAVE_NODES[0].managed_systems" in str(exc.value)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a master env var whose value is null is never "
-                   "copied to a slave that lacks it (missing compares equal to None)")
 def test_env_var_with_null_value_is_copied(nodes):
     c = Cluster(nodes)
     assert c.master.api("POST", "/env", {"optional": None})[0] == 200
@@ -227,9 +193,6 @@ def test_env_var_with_null_value_is_copied(nodes):
     assert status == 200 and "optional" in env and env["optional"] is None
 
 
-@pytest.mark.xfail(strict=True, reason="bug: metadata.orchestrator.slave of a wrong shape "
-                   "(a list) crashes the planner with TypeError when the target slave is "
-                   "unreadable, instead of one clear line in a report")
 def test_marker_with_list_slave_and_unreadable_slave_does_not_crash(nodes):
     c = Cluster(nodes)
     cfg = c.config()
@@ -243,9 +206,6 @@ def test_marker_with_list_slave_and_unreadable_slave_does_not_crash(nodes):
     assert any("s1" in e for e in report.errors)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a slave whose endpoint is the master's (or another "
-                   "slave's) is accepted; its cleanup then deletes every pipe, system and "
-                   "dataset of the node it shares, the master included")
 def test_slave_endpoint_equal_to_the_masters_deletes_nothing_in_the_master(nodes):
     c = Cluster(nodes)
     env = c.environ({"s1": ["crm"], "s2": []})
@@ -264,9 +224,6 @@ def test_slave_endpoint_equal_to_the_masters_deletes_nothing_in_the_master(nodes
     assert has_dataset(c.master, "local-data")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: when an outbound pipe's new slave cannot be read, "
-                   "the pipe is kept on its current slave but that slave's feeder (pipe, "
-                   "dataset and orchestrator-master system) is deleted under it")
 def test_outbound_pipe_kept_on_old_slave_keeps_its_feeder(nodes):
     c = Cluster(nodes)
     assert c.run(c.config()).outcome == "ok"

@@ -33,7 +33,7 @@ def make_config(*, api_token: str | None = None, master_token: str = MASTER_TOKE
     env = {
         "MASTER_NODE": json.dumps({"_id": "master", "endpoint": "http://127.0.0.1:9/",
                                    "jwt_token": master_token}),
-        "SLAVE_NODES": json.dumps([{"_id": "s1", "endpoint": "http://127.0.0.1:9/api",
+        "SLAVE_NODES": json.dumps([{"_id": "s1", "endpoint": "http://127.0.0.1:10/api",
                                     "jwt_token": SLAVE_TOKEN, "managed_systems": ["crm"]}]),
         "UPDATE_INTERVAL": str(update_interval),
     }
