@@ -79,7 +79,8 @@ class Roles:
 def roles(pipe_id: str, config: Mapping[str, Any], env: Mapping[str, Any]) -> Roles:
     """Sesam's defaults, applied to an original: a missing sink writes the dataset named after
     the pipe, a missing source is an empty embedded one, a missing type is `dataset`."""
-    eff = expand_env(config, env)
+    # Only source and sink matter here: expanding whole configs (transforms) costs CPU.
+    eff = {role: expand_env(config[role], env) for role in ("source", "sink") if role in config}
     source = eff.get("source") if isinstance(eff.get("source"), dict) else (
         {"type": "embedded"} if "source" not in eff else {})
     sink = eff.get("sink") if isinstance(eff.get("sink"), dict) else (

@@ -193,10 +193,10 @@ def plan(config: Config, master: NodeSnapshot | None,
         if done:
             master_write["pipes", pid] = done
 
-    # 3. Clean the slaves, only after the master no longer points at what goes (5, 6). The
-    # barrier is the whole of the master's part: simpler to reason about than per component,
-    # and deletes are the last round anyway.
-    master_done = [i for writes in master_write.values() for i in writes]
+    # 3. Clean the slaves, each copy only after the master no longer points at it (5, 6): a
+    # pipe after the master's writes of that pipe and of the systems it uses, a system after
+    # the master's writes of it and after the slave's pipes using it are gone. (Per component,
+    # not one barrier for all: the dependencies stay linear in the number of components.)
     for slave_id, snap in sorted(readable.items()):
         wanted_pipes = desired.slave_pipes[slave_id]
         # Datasets that pipes staying on the slave write: named by the master's env (what
@@ -207,11 +207,15 @@ def plan(config: Config, master: NodeSnapshot | None,
                           for pid in set(wanted_pipes) | keep[slave_id] if pid in snap.pipes}
         # A name still holding $ENV(..) could be any dataset: delete none on this slave.
         unsure = any(d and "$ENV(" in d for d in kept_datasets)
-        pipe_deletes: list[int] = []
+        pipe_deletes: dict[str, list[int]] = {}    # system -> deletes of pipes using it
         for pid, comp in sorted(snap.pipes.items()):
             if not _is_ours(pid) or pid in wanted_pipes or pid in keep[slave_id]:
                 continue
-            after = list(master_done)
+            r = roles(pid, comp.effective, {})
+            used = {s for s in (r.source_system, r.sink_system) if s}
+            after = list(master_write.get(("pipes", pid), []))
+            for system in sorted(used):
+                after += master_write.get(("systems", system), [])
             sink = comp.effective.get("sink") if isinstance(comp.effective.get("sink"), dict) else {}
             dataset = sink.get("dataset") if sink.get("type", "dataset") == "dataset" else None
             if isinstance(dataset, str) and dataset not in kept_datasets and not unsure:
@@ -219,11 +223,14 @@ def plan(config: Config, master: NodeSnapshot | None,
                 # The dataset goes first: only the pipe tells us the dataset exists, so a crash
                 # between the two deletes must leave the pipe, for the next run to finish.
                 after = [b.add("delete-dataset", slave_id, dataset, None, after)]
-            pipe_deletes.append(b.add("delete-pipe", slave_id, pid, None, after))
+            i = b.add("delete-pipe", slave_id, pid, None, after)
+            for system in used:
+                pipe_deletes.setdefault(system, []).append(i)
         for sid in sorted(snap.systems):
             if not _is_ours(sid) or sid in desired.slave_systems[slave_id] or sid in keep[slave_id]:
                 continue
-            b.add("delete-system", slave_id, sid, None, pipe_deletes + master_done)
+            b.add("delete-system", slave_id, sid, None,
+                  pipe_deletes.get(sid, []) + master_write.get(("systems", sid), []))
 
     warnings = desired.warnings + _checks(config, master, slaves, desired, now)
     return Plan(actions=tuple(b.actions), warnings=tuple(warnings),
