@@ -12,6 +12,9 @@ from typing import Any, Mapping
 from .client import SesamClient, SesamError
 
 
+RUNTIME_FIELDS = ("is-disabled", "last-seen")
+
+
 @dataclass(frozen=True)
 class Component:
     id: str
@@ -35,7 +38,10 @@ def _component(item: dict[str, Any]) -> Component:
     original = config.get("original") if isinstance(config.get("original"), dict) else {}
     effective = config.get("effective") if isinstance(config.get("effective"), dict) else original
     runtime = item.get("runtime") if isinstance(item.get("runtime"), dict) else {}
-    return Component(id=item["_id"], original=original, effective=effective, runtime=runtime)
+    # Only what the planner reads: a node with 10,000 pipes sends a lot of runtime we would
+    # otherwise hold for the whole run (the container has 128 MB).
+    kept = {k: runtime[k] for k in RUNTIME_FIELDS if k in runtime}
+    return Component(id=item["_id"], original=original, effective=effective, runtime=kept)
 
 
 def read_node(client: SesamClient, node_id: str) -> NodeSnapshot:
