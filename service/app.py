@@ -12,6 +12,7 @@ from functools import wraps
 from typing import Any, Callable
 
 from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
 
 from .config import Config
 from .scheduler import Busy, Runner
@@ -50,6 +51,15 @@ def create_app(*, config: Config, runner: Runner) -> Flask:
                 "next_run": runner.next_run(), "last_report": runner.last_report(),
                 "history": runner.history(), "placement": placement,
                 "placement_as_of": as_of, **runner.attention(), "config": config.public()}
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Any:
+        # 404, 405, ...: the same one-line JSON as 401 and 409, not Flask's HTML page.
+        answer = jsonify(error=f"{error.code} {error.name}: {error.description}")
+        answer.status_code = error.code or 500
+        if error.code == 405 and error.valid_methods:
+            answer.headers["Allow"] = ", ".join(error.valid_methods)
+        return answer
 
     @app.get("/health")
     def health() -> Any:

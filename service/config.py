@@ -100,10 +100,18 @@ class Config(BaseModel):
     slaves: tuple[SlaveNode, ...] = Field(min_length=1, max_length=1000)
     update_interval: Interval = 1800
     port: Annotated[int, Field(ge=1, le=65535)] = 5000
-    api_token: SecretStr | None = None
+    # Printable ASCII: HTTP headers carry bytes, and a token a client cannot send is a lockout.
+    api_token: SecretStr | None = Field(default=None, min_length=16, max_length=4096)
     per_node_concurrency: Annotated[int, Field(ge=1, le=64)] = 8
     request_timeout: Annotated[float, Field(gt=0, le=600)] = 30.0
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+
+    @field_validator("api_token")
+    @classmethod
+    def _api_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(r"[\x21-\x7e]+", value.get_secret_value()):
+            raise ValueError("must be printable ASCII without spaces")
+        return value
 
     @model_validator(mode="after")
     def _unique(self) -> "Config":
@@ -175,6 +183,9 @@ def load_config(environ: Mapping[str, str]) -> Config:
     raw: dict[str, Any] = {}
     for var, (field, is_json) in _VARIABLES.items():
         value = environ.get(var)
+        if value is not None and var == "API_TOKEN" and not value.strip():
+            # A security switch fails closed: set but blank is a mistake, not "no token".
+            raise ConfigError("API_TOKEN: is set but blank; unset it to leave the API open")
         if value is None or (not is_json and value.strip() == "" and var not in _REQUIRED):
             if var in _REQUIRED:
                 raise ConfigError(f"{var}: is required")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 from types import FrameType
@@ -39,11 +40,24 @@ def _configure_logging(level: str) -> None:
         logging.getLogger(core).setLevel(logging.CRITICAL)
 
 
+def _check_port_free(port: int) -> None:
+    # CherryPy reports a taken port with pages of tracebacks and os._exit(70); say it in one
+    # line instead, before anything starts.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("0.0.0.0", port))
+        except OSError as exc:
+            print(f"cannot listen on port {port}: {exc.strerror or exc}", file=sys.stderr)
+            raise SystemExit(1) from None
+
+
 def serve(config: Config, *, run: RunFunction | None = None,
           first_run_delay: float = FIRST_RUN_DELAY_SECONDS) -> None:
     """Serve on 0.0.0.0:config.port until SIGTERM/SIGINT. `run` defaults to the
     orchestrator's (injectable so the shell can be exercised with a stand-in)."""
     _configure_logging(config.log_level)
+    _check_port_free(config.port)
     if run is None:
         from .orchestrator import run as orchestrator_run
         run = orchestrator_run

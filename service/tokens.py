@@ -31,8 +31,15 @@ def token_warnings(node_id: str, token: str, *, now: datetime, needs_admin: bool
         return [f"node {node_id}: its jwt_token is not a readable JWT, so its expiry is unknown"]
     warnings = []
     exp = claims.get("exp")
+    expires = None
     if isinstance(exp, (int, float)):
-        expires = datetime.fromtimestamp(exp, tz=timezone.utc)
+        try:
+            expires = datetime.fromtimestamp(exp, tz=timezone.utc)
+        except (ValueError, OverflowError, OSError):
+            # e.g. an exp in milliseconds: the node may still accept it; only we cannot read it.
+            warnings.append(f"node {node_id}: its jwt_token has an expiry that is not a date "
+                            "(exp out of range), so when it expires is unknown")
+    if expires is not None:
         if expires <= now:
             warnings.append(f"node {node_id}: its jwt_token expired at {expires.isoformat()}")
         elif expires - now <= EXPIRY_WARNING:

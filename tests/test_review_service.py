@@ -2,8 +2,8 @@
 HTML escaping, /status and /metrics under load, the scheduler, crashing runs, SIGTERM,
 PORT handling and the log.
 
-Tests marked `xfail(strict=True, reason="bug: ...")` assert the CORRECT behaviour and fail
-today; the others are attacks the service survives, kept as regression tests.
+The first group are bugs the review found (fixed since); each asserts the correct
+behaviour. The others are attacks the service survived, kept as regression tests.
 """
 from __future__ import annotations
 
@@ -153,9 +153,6 @@ def _far_token(exp: float) -> str:
     return jwt.encode({"exp": exp, "principals": ["group:Admin"]}, SECRET, algorithm="HS256")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: tokens.token_warnings calls datetime.fromtimestamp("
-                   "exp) unguarded; a token whose exp is in milliseconds (or any year > 9999) "
-                   "raises ValueError/OverflowError, so /status and / answer 500 for ever")
 @pytest.mark.parametrize("exp", [int(time.time() * 1000), 1e300], ids=["milliseconds", "1e300"])
 def test_status_and_page_survive_a_token_with_an_out_of_range_exp(exp: float) -> None:
     client, _, _ = make(master_token=_far_token(exp))
@@ -163,9 +160,6 @@ def test_status_and_page_survive_a_token_with_an_out_of_range_exp(exp: float) ->
         assert client.get(path).status_code == 200, path
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the planner calls token_warnings, which raises on a "
-                   "token exp beyond year 9999; every run ends in an internal error and nothing "
-                   "is ever reconciled although the node accepts the token")
 def test_a_token_with_exp_in_milliseconds_does_not_stop_every_run(nodes) -> None:
     master, s1 = nodes(), nodes()
     master.seed(systems=[{"_id": "crm", "type": "system:url", "base_url": "http://x/"}],
@@ -184,8 +178,6 @@ def test_a_token_with_exp_in_milliseconds_does_not_stop_every_run(nodes) -> None
     assert "crm-person" in originals(s1, "pipes")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: 404 and 405 are Flask's default HTML pages, while "
-                   "401 and 409 are one-line JSON; an API client gets HTML to parse")
 @pytest.mark.parametrize("method,path,code", [("GET", "/nope", 404), ("POST", "/plan", 405),
                                               ("GET", "/sync", 405), ("DELETE", "/status", 405)])
 def test_404_and_405_answers_are_json_one_line(real, method: str, path: str, code: int) -> None:
@@ -196,9 +188,6 @@ def test_404_and_405_answers_are_json_one_line(real, method: str, path: str, cod
     assert "error" in assert_json_one_line(body)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the guard re-encodes the WSGI (latin-1 decoded) "
-                   "header as UTF-8, so a non-ASCII API_TOKEN sent by a UTF-8 client (curl) never "
-                   "matches: the API is locked for good; config accepts such a token")
 def test_a_non_ascii_api_token_can_be_presented() -> None:
     token = "jeton-secret-ø-☃-0123456789"
     try:
@@ -210,9 +199,6 @@ def test_a_non_ascii_api_token_can_be_presented() -> None:
     assert client.post("/sync", headers={"Authorization": wire}).status_code == 200
 
 
-@pytest.mark.xfail(strict=True, reason="bug: API_TOKEN set to an empty or blank string is taken "
-                   "as unset and silently opens POST /sync and GET /plan (README: 'When set, ... "
-                   "require'); a security switch should fail closed")
 @pytest.mark.parametrize("value", ["", "   "])
 def test_a_blank_api_token_does_not_open_the_api(value: str) -> None:
     env = json.loads(json.dumps({
@@ -227,8 +213,6 @@ def test_a_blank_api_token_does_not_open_the_api(value: str) -> None:
     assert config.api_token is not None and config.public()["api_token_required"] is True
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a taken PORT ends in CherryPy's os._exit(70) after "
-                   "~30 lines of tracebacks; server.py's one-line SystemExit(1) path is dead code")
 def test_a_taken_port_exits_with_one_clear_line(real) -> None:
     cluster, _ = real
     with socket.socket() as taken:
