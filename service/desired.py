@@ -43,6 +43,8 @@ def user_original(component: Component) -> tuple[dict[str, Any], dict[str, Any] 
 
 def expand_env(value: Any, env: Mapping[str, Any]) -> Any:
     if isinstance(value, str):
+        if "$ENV(" not in value:      # the common case, and the planner asks often
+            return value
         whole = _ENV.fullmatch(value)
         if whole and whole.group(1) in env:
             return env[whole.group(1)]
