@@ -22,4 +22,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis bench/results.json
+	rm -rf $(VENV) .pytest_cache .hypothesis
