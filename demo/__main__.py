@@ -221,7 +221,8 @@ def _demo(nodes: dict[str, EmulatorNode], onprem: scenario.OnPremise,
         _out(line)
 
     _out()
-    _out("4. The data flows: slave pipes, then the master's synchronising pipes, then the feeders")
+    _out("4. The data flows: slave pipes, the master's synchronising pipes, the feeders, "
+         "and the outbound pipe")
     problems = _flow(nodes, after, master_id, slave_ids, onprem)
 
     # A second run with nothing changed must write nothing (counted from the request logs).
@@ -290,13 +291,24 @@ def _flow(nodes: dict[str, EmulatorNode], after: dict, master_id: str, slave_ids
             if (_meta(pipe) or {}).get("feeder"):
                 fed[f"{sid}/{_sink_dataset(pipe)}"] = step(
                     sid, pid, lambda d, n: f"{n} entities in {sid}'s copy of the master dataset {d} (feeder)")
-    # 4e. Outbound pipes write to a system the emulator cannot play; say so.
+    # 4e. Outbound pipes, in the slave that can reach their system, push the fed copy there.
+    pushed: dict[str, int] = {}
     for sid in slave_ids:
         for pid, pipe in sorted(slave_pipes[sid].items()):
             if _meta(pipe) is None and not _sink_dataset(pipe):
                 sink = pipe["config"]["effective"].get("sink", {})
-                _out(f"  {sid}  {pid:{w}}  not run: its {sink.get('type')} sink to {sink.get('system')} "
-                     "is beyond the emulator (in Sesam it posts to the CRM from here)")
+                ok, processed, error = _run_pipe(nodes[sid], pid)
+                if ok:
+                    pushed[f"{sid}/{pid}"] = processed
+                    _out(f"  {sid}  {pid:{w}}  {processed} entities pushed to {sink.get('system')} "
+                         "(on-premise) from the slave")
+                else:
+                    _out(f"  {sid}  {pid:{w}}  FAILED: {error}")
+                    problems.append(f"{sid} pipe {pid} failed: {error}")
+    received = ", ".join(f"{path} x{n}" for path, n in sorted(onprem.received.items())) or "nothing"
+    _out(f"  on-premise stand-in received: {received}")
+    if not pushed or not any(pushed.values()):
+        problems.append("no outbound pipe pushed entities to the on-premise system")
     served = ", ".join(f"{path} x{n}" for path, n in sorted(onprem.served.items())) or "nothing"
     _out(f"  on-premise stand-in served: {served}")
 

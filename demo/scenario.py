@@ -82,15 +82,18 @@ def master_pipes() -> list[dict]:
 
 
 class OnPremise:
-    """A tiny read-only HTTP server standing in for the on-premise systems.
+    """A tiny HTTP server standing in for the on-premise systems.
 
     `GET /oracle/customers` answers the JSON array in ONPREM_DATA; anything else is 404.
-    It counts what it served, so the demo can show the slaves (not the master) read it.
+    `POST /crm/customers` takes a JSON array of entities (what an outbound pipe's JSON push
+    sink sends) and counts them. It counts what it served and received, so the demo can show
+    that the slaves (not the master) talk to it.
     """
 
     def __init__(self, data: dict[str, list[dict]]) -> None:
         served: dict[str, int] = {}
-        self.served = served
+        received: dict[str, int] = {}
+        self.served, self.received = served, received
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -109,6 +112,14 @@ class OnPremise:
                 self.send_header("Content-Length", str(len(raw)))
                 self.end_headers()
                 self.wfile.write(raw)
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                path = urllib.parse.urlsplit(self.path).path.strip("/")
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                received[path] = received.get(path, 0) + (len(body) if isinstance(body, list) else 0)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True

@@ -43,31 +43,55 @@ def _resolve_secrets(value: str, secrets: dict[str, str]) -> str:
     return _SECRET.sub(one, value)
 
 
-def _read_http(store: Store, source: dict, since: str | None) -> list[dict]:
-    # json and binary sources both read a system:url; the emulator speaks JSON for both.
+def _http_request(store: Store, part: dict, *, since: str | None = None,
+                  body: bytes | None = None) -> urllib.request.Request:
+    """A request to the system:url that a json/binary source or a json sink names."""
     with store.lock:
-        system = store.system_json.get(source.get("system"), {}).get("config", {}).get("effective")
+        system = store.system_json.get(part.get("system"), {}).get("config", {}).get("effective")
         secrets = dict(store.secrets)
     if not system or system.get("type") != "system:url":
-        raise RuntimeError(f"source system '{source.get('system')}' is not a system:url")
+        raise RuntimeError(f"system '{part.get('system')}' is not a system:url")
     pattern = system.get("url_pattern") or (system.get("base_url", "").rstrip("/") + "/%s")
-    url = pattern % source.get("url", "") if "%s" in pattern else pattern + source.get("url", "")
-    if source.get("supports_since"):
+    url = pattern % part.get("url", "") if "%s" in pattern else pattern + part.get("url", "")
+    if part.get("supports_since"):
         url = _with_since(url, since)
     headers = {"Accept": "application/json"}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
     if system.get("authentication") == "jwt" or system.get("jwt_token"):
         headers["Authorization"] = "Bearer " + _resolve_secrets(str(system.get("jwt_token", "")), secrets)
-    request = urllib.request.Request(url, headers=headers)
+    request = urllib.request.Request(url, data=body, headers=headers,
+                                     method="GET" if body is None else "POST")
+    request.timeout = float(system.get("read_timeout", 30))  # type: ignore[attr-defined]
+    return request
+
+
+def _call(request: urllib.request.Request, what: str) -> bytes:
     try:
-        with urllib.request.urlopen(request, timeout=float(system.get("read_timeout", 30))) as resp:
-            body = json.loads(resp.read().decode("utf-8"))
+        with urllib.request.urlopen(request, timeout=request.timeout) as resp:  # type: ignore[attr-defined]
+            return resp.read()
     except urllib.error.HTTPError as exc:
-        raise RuntimeError(f"source answered HTTP {exc.code}") from None
+        raise RuntimeError(f"{what} answered HTTP {exc.code}") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise RuntimeError(f"reading the source failed: {type(exc).__name__}") from None
+        raise RuntimeError(f"{what} failed: {type(exc).__name__}") from None
+
+
+def _read_http(store: Store, source: dict, since: str | None) -> list[dict]:
+    # json and binary sources both read a system:url; the emulator speaks JSON for both.
+    raw = _call(_http_request(store, source, since=since), "source")
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except ValueError:
+        raise RuntimeError("source did not answer JSON") from None
     if not isinstance(body, list):
         raise RuntimeError("source did not answer a JSON array")
     return body
+
+
+def _write_http(store: Store, sink: dict, entities: list[dict]) -> None:
+    # Sesam's JSON push sink: the entities, as a JSON array, POSTed to the system's url.
+    if entities:
+        _call(_http_request(store, sink, body=json.dumps(entities).encode("utf-8")), "sink")
 
 
 def _read(store: Store, source: dict, since: str | None) -> list[dict]:
@@ -96,19 +120,27 @@ def run_pipe(store: Store, pid: str) -> None:
         if pipe.errors:
             raise RuntimeError("the pipe config is not valid")
         sink = eff["sink"]
-        if sink.get("type") != "dataset":
+        if sink.get("type") not in ("dataset", "json"):
             raise RuntimeError(f"sink type '{sink.get('type')}' is not supported by the emulator")
         entities = _read(store, eff["source"], since)
-        with store.lock:
-            target = store.dataset(sink.get("dataset") or pid, create=True)
-            for entity in entities:
-                if not isinstance(entity, dict) or "_id" not in entity:
-                    continue
-                clean = {k: v for k, v in entity.items() if k not in ("_updated", "_previous")}
-                target.put(clean)
-                processed += 1
-                if "_updated" in entity:
-                    since = str(entity["_updated"])
+        if sink.get("type") == "json":
+            pushed = [{k: v for k, v in e.items() if k not in ("_updated", "_previous")}
+                      for e in entities if isinstance(e, dict) and "_id" in e]
+            _write_http(store, sink, pushed)
+            processed = len(pushed)
+            offsets = [e["_updated"] for e in entities if isinstance(e, dict) and "_updated" in e]
+            since = str(offsets[-1]) if offsets else since
+        else:
+            with store.lock:
+                target = store.dataset(sink.get("dataset") or pid, create=True)
+                for entity in entities:
+                    if not isinstance(entity, dict) or "_id" not in entity:
+                        continue
+                    clean = {k: v for k, v in entity.items() if k not in ("_updated", "_previous")}
+                    target.put(clean)
+                    processed += 1
+                    if "_updated" in entity:
+                        since = str(entity["_updated"])
     except (RuntimeError, KeyError, TypeError, ValueError) as exc:
         error = str(exc)
     with store.lock:

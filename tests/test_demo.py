@@ -83,6 +83,11 @@ def test_demo_shows_entities_reaching_the_master(demo) -> None:
     assert all(n > 0 for n in counts.values()), counts
     fed = re.search(r"(\d+) entities in s2's copy of the master dataset customer-summary", out)
     assert fed and int(fed.group(1)) > 0, out
+    # ... and the outbound pipe, run in s2, pushes them on to the on-premise system.
+    pushed = re.search(r"crm-customer-export\s+(\d+) entities pushed to my-url-system", out)
+    assert pushed and int(pushed.group(1)) == int(fed.group(1)), out
+    assert re.search(r"on-premise stand-in received: crm/customers x(\d+)", out).group(1) == \
+        pushed.group(1), out
 
 
 def test_demo_prints_no_token(demo) -> None:

@@ -78,3 +78,48 @@ def test_dataset_sink_only_appends_changes(node: EmulatorNode) -> None:
     assert node.api("GET", "/datasets/p")[0] == 200      # a pipe's dataset outlives it
     assert node.api("DELETE", "/datasets/p")[0] == 200
     assert node.api("GET", "/datasets/p")[0] == 404
+
+
+def test_json_sink_posts_the_entities_to_the_system(nodes) -> None:
+    """Sesam's JSON push sink: the pipe POSTs its entities as a JSON array to the system's
+    url (a small local HTTP server stands in for the receiving system)."""
+    import http.server
+    import json
+    import threading
+
+    received: list[object] = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, self.headers.get("Authorization"), json.loads(body)))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        node = nodes()
+        node.seed(secrets={"crm-token": "t0ken"}, systems=[{
+            "_id": "crm", "type": "system:url", "authentication": "jwt",
+            "jwt_token": "$SECRET(crm-token)",
+            "url_pattern": f"http://127.0.0.1:{server.server_port}/in/%s"}],
+            pipes=[{"_id": "people", "type": "pipe", "source": {
+                "type": "embedded", "entities": [{"_id": "a"}, {"_id": "b"}]}},
+                {"_id": "out", "type": "pipe", "source": {"type": "dataset", "dataset": "people"},
+                 "sink": {"type": "json", "system": "crm", "url": "persons"}}])
+        node.api("POST", "/pipes/people/pump", {"operation": "start"})
+        pump = node.api("POST", "/pipes/out/pump", {"operation": "start"})[1]
+        assert pump["runtime"]["success"] is True
+        assert received == [("/in/persons", "Bearer t0ken",
+                             [{"_id": "a", "_deleted": False}, {"_id": "b", "_deleted": False}])]
+        assert "out" not in {d["_id"] for d in node.api("GET", "/datasets")[1]}
+        again = node.api("POST", "/pipes/out/pump", {"operation": "start"})[1]
+        assert again["runtime"]["success"] is True and len(received) == 1   # since: nothing new
+    finally:
+        server.shutdown()
+        server.server_close()
