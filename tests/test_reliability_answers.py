@@ -125,3 +125,16 @@ def test_a_slave_slower_than_the_timeout_is_named_and_left_alone(setup):
     assert any("s2 GET /systems: no answer within 0.3 s" in e for e in report.errors), report.errors
     assert _no_writes(s2)
     assert "a-in" in originals(s1, "pipes")
+
+
+def test_a_slave_that_is_down_is_named_and_the_others_go_ahead(setup):
+    master, s1, s2, config = setup
+    cfg = config()
+    s2.stop()                                # connection refused from now on
+    report = orchestrator.run(cfg)
+    assert report.outcome == "failed"
+    assert any(e.startswith("slave s2 could not be read: s2 GET ") and
+               "connection failed" in e for e in report.errors), report.errors
+    assert "a-in" in originals(s1, "pipes")                          # s1 went ahead
+    assert "metadata" not in originals(master, "pipes")["b-in"]      # b waits for s2
+    assert [w for w in writes(master.requests()) if "b" in w["path"]] == []
