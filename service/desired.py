@@ -190,6 +190,7 @@ class Desired:
     # Pipes the run cannot judge (they name a missing managed system, or $ENV(..) while the
     # master's env is unreadable): left exactly where they are, in the master and slaves.
     untouched: set[str] = field(default_factory=set)
+    disabled: set[str] = field(default_factory=set)   # moved pipes the user had disabled
     # slave id -> {component id: original config}
     slave_systems: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     slave_pipes: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
@@ -295,15 +296,17 @@ def desired_state(config: Config, master: NodeSnapshot) -> Desired:
         desired.slave_pipes[slave.id][pid] = original
         metadata = {"slave": slave.id, "url": component_url(slave, "pipes", pid),
                     "original_configuration": original}
+        was = user_original(component)[1]
+        if (was.get("disabled") if was else component.runtime.get("is-disabled")) is True:
+            # The user had disabled it: its slave copy stays disabled, and moving it back
+            # must not switch it on.
+            metadata["disabled"] = True
+            desired.disabled.add(pid)
         if placement.shape == "sync":
             desired.master_pipes[pid] = sync_pipe(
                 pid, system=placement.source_system, dataset=placement.sink_dataset, slave=slave,
                 binary=config.master.use_binary_source, metadata=metadata)
         else:
-            was = user_original(component)[1]
-            if (was.get("disabled") if was else component.runtime.get("is-disabled")) is True:
-                # The user had disabled it: moving it back must not switch it on.
-                metadata["disabled"] = True
             desired.master_pipes[pid] = placeholder_pipe(
                 pid, source_dataset=placement.source_dataset, metadata=metadata)
             if placement.source_dataset:

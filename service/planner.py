@@ -13,7 +13,7 @@ from .actions import Action, Kind, Plan
 from .config import Config
 from .desired import Desired, desired_state, marker, roles, secrets_used, user_original
 from .names import FEEDER_PREFIX, FEEDER_SYSTEM
-from .snapshot import NodeSnapshot
+from .snapshot import Component, NodeSnapshot
 from .tokens import token_warnings
 
 
@@ -66,6 +66,61 @@ def _checks(config: Config, master: NodeSnapshot, slaves: Mapping[str, NodeSnaps
     return warnings
 
 
+def _owed_reset(comp: Component, slave: str, systems: tuple[str, ...],
+                current: Mapping[tuple[str, str], str | None]) -> bool:
+    """A sync pipe already pointing at `slave` (with its systems) that still owes its reset:
+    the reset is the master's business alone, so an unreadable slave need not delay it."""
+    was = user_original(comp)[1]
+    return bool(was and was.get("reset_pending") and was.get("slave") == slave
+                and all(current.get(("systems", s)) == slave for s in systems))
+
+
+def _keep_what_kept_things_need(keep: set[str], snap: NodeSnapshot,
+                                in_master: Mapping[str, object]) -> None:
+    """Close `keep` over what its members rely on in this slave: a kept pipe keeps the
+    systems it uses and its feeder; a kept system keeps the pipes using it that the master
+    still has (it may still read them through that system)."""
+    users: dict[str, set[str]] = {}
+    for pid, comp in snap.pipes.items():
+        if pid not in in_master:
+            continue
+        r = roles(pid, comp.effective, {})
+        for system in (r.source_system, r.sink_system):
+            if system:
+                users.setdefault(system, set()).add(pid)
+    todo = list(keep)
+    while todo:
+        cid = todo.pop()
+        found: set[str] = set()
+        if cid in snap.pipes:
+            r = roles(cid, snap.pipes[cid].effective, {})
+            found |= {s for s in (r.source_system, r.sink_system) if s in snap.systems}
+            if r.source_dataset and FEEDER_PREFIX + r.source_dataset in snap.pipes:
+                found |= {FEEDER_PREFIX + r.source_dataset}
+        if cid in snap.systems:
+            found |= users.get(cid, set())
+        for new in found - keep:
+            keep.add(new)
+            todo.append(new)
+
+
+def _drop_feeders_for_kept_sinks(desired: Desired, slave_id: str, keep: set[str],
+                                 snap: NodeSnapshot) -> None:
+    # A dataset a kept pipe writes in the slave needs no feeder (it would be a second writer).
+    written = {roles(pid, snap.pipes[pid].effective, {}).sink_dataset
+               for pid in keep if pid in snap.pipes and not pid.startswith(FEEDER_PREFIX)}
+    pipes = desired.slave_pipes[slave_id]
+    for dataset in written:
+        if dataset and (pipes.get(FEEDER_PREFIX + dataset) or {}).get("metadata", {}) \
+                .get("orchestrator", {}).get("feeder"):
+            del pipes[FEEDER_PREFIX + dataset]
+    if not any(pid.startswith(FEEDER_PREFIX) for pid in pipes):
+        systems = desired.slave_systems[slave_id]
+        if (systems.get(FEEDER_SYSTEM) or {}).get("metadata", {}).get("orchestrator", {}) \
+                .get("feeder"):
+            del systems[FEEDER_SYSTEM]
+
+
 def _placement(desired: Desired) -> dict[str, dict[str, tuple[str, ...]]]:
     return {slave: {"systems": tuple(sorted(desired.slave_systems[slave])),
                     "pipes": tuple(sorted(desired.slave_pipes[slave]))}
@@ -98,7 +153,8 @@ def plan(config: Config, master: NodeSnapshot | None,
         if slave not in readable:
             blocked.add(("systems", sid))
     for pid, placed in desired.pipes.items():
-        if placed.slave is not None and placed.slave not in readable:
+        if placed.slave is not None and placed.slave not in readable \
+                and not _owed_reset(master.pipes[pid], placed.slave, placed.systems, current):
             blocked.add(("pipes", pid))
     keep: dict[str, set[str]] = {s: set() for s in readable}
     for (kind, cid) in blocked:
@@ -109,12 +165,8 @@ def plan(config: Config, master: NodeSnapshot | None,
     for slave_id in keep:
         keep[slave_id] |= desired.untouched | set(desired.missing_systems)
     for slave_id, snap in readable.items():
-        for pid in list(keep[slave_id]):
-            # A kept outbound pipe keeps the feeder that gives it its data.
-            if pid in snap.pipes:
-                source = roles(pid, snap.pipes[pid].effective, {}).source_dataset
-                if source and FEEDER_PREFIX + source in snap.pipes:
-                    keep[slave_id] |= {FEEDER_PREFIX + source, FEEDER_SYSTEM}
+        _keep_what_kept_things_need(keep[slave_id], snap, master.pipes)
+        _drop_feeders_for_kept_sinks(desired, slave_id, keep[slave_id], snap)
 
     # 1. Slaves first: env, then systems, then the pipes that use them (3.5).
     slave_write: dict[tuple[str, str, str], int] = {}
@@ -137,6 +189,9 @@ def plan(config: Config, master: NodeSnapshot | None,
                          for s in (r.source_system, r.sink_system) if s]
                 kind = "create-pipe" if have is None else "update-pipe"
                 slave_write[slave_id, "pipes", pid] = b.add(kind, slave_id, pid, want, after)
+            if pid in desired.disabled and not (have and have.runtime.get("is-disabled")):
+                # Disabled by the user in the master: the copy must not run either.
+                b.add("disable-pipe", slave_id, pid, None, [slave_write.get((slave_id, "pipes", pid))])
 
     # 2. The master, once what it will point at exists (3.5); resets after a move (5).
     master_id = master.node_id
@@ -165,6 +220,7 @@ def plan(config: Config, master: NodeSnapshot | None,
         has_offset = comp.runtime.get("last-seen") not in (None, "")
         to_new_source = placed.shape == "sync" and (
             (is_sync and (was.get("slave") != placed.slave or was.get("reset_pending")
+                          or was.get("url") != want["metadata"]["orchestrator"]["url"]
                           or have.get("source", {}).get("url") != want["source"]["url"]))
             or (not is_sync and has_offset))
         if to_new_source:

@@ -5,8 +5,8 @@ kept outbound pipes and their feeders, resets (first move, move between slaves, 
 change, move back) interrupted by faults, slave delete ordering, user-disabled pipes, and
 the "no feeder for a dataset the slave writes" rule.
 
-Bugs are strict xfails asserting the correct behaviour; the rest are attacks the
-implementation survives, kept as regression tests.
+The first group are the bugs this round found (fixed since), each asserting the correct
+behaviour; the rest are attacks the implementation survived, kept as regression tests.
 """
 from __future__ import annotations
 
@@ -72,11 +72,9 @@ VIA_ENV = {"_id": "env-person", "type": "pipe",
 
 
 # --------------------------------------------------------------------------------------
-# Bugs found in round 2: each asserts the correct behaviour (strict xfail).
+# Bugs found in round 2 (fixed since): each asserts the correct behaviour.
 # --------------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="bug: a pipe kept on a slave (untouched: $ENV names, "
-                   "master env unreadable) loses the system it uses when that system moves")
 def test_env_unreadable_system_moves_untouched_pipe_keeps_its_system(nodes):
     c = Cluster(nodes, seed=False)
     c.master.seed(env={"crm-system": "crm"}, systems=c.systems, pipes=[*c.pipes, VIA_ENV])
@@ -93,8 +91,6 @@ def test_env_unreadable_system_moves_untouched_pipe_keeps_its_system(nodes):
     assert original(s1, "systems", "crm") == c.systems[0]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: while the master env is unreadable a feeder is "
-                   "created for a dataset an untouched pipe writes on that same slave")
 def test_env_unreadable_no_feeder_for_a_dataset_an_untouched_pipe_writes(nodes):
     c = Cluster(nodes, seed=False)
     erp_in = {"_id": "erp-in", "type": "pipe",
@@ -118,9 +114,6 @@ def test_env_unreadable_no_feeder_for_a_dataset_an_untouched_pipe_writes(nodes):
     assert not c.writes()["s2"], c.writes()["s2"]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the old slave's pipes and datasets are deleted "
-                   "while the master's system still reads from it (half-done move, new slave "
-                   "unreadable on the next run)")
 def test_half_done_move_then_new_slave_unreadable_deletes_nothing_the_master_reads(nodes):
     c = Cluster(nodes)
     assert c.run(c.config()).outcome == "ok"
@@ -144,8 +137,6 @@ def test_half_done_move_then_new_slave_unreadable_deletes_nothing_the_master_rea
     assert has_dataset(s1, "crm-person") and has_dataset(s1, "orders")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a reset the master owes (reset_pending) is not "
-                   "done while the new slave is unreadable, though it is a master-only step")
 def test_owed_reset_is_done_even_when_the_new_slave_is_unreadable(nodes):
     c = Cluster(nodes)
     assert c.run(c.config()).outcome == "ok"
@@ -165,8 +156,6 @@ def test_owed_reset_is_done_even_when_the_new_slave_is_unreadable(nodes):
     assert pipe_runtime(c.master, "crm-person")["last-seen"] in (None, "")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a slave's endpoint changing (node replaced) keeps "
-                   "the sync pipes' offsets from the old node: entities are skipped for good")
 def test_slave_endpoint_change_resets_the_sync_pipes(nodes):
     c = Cluster(nodes, slaves=("s1", "s2", "s3"))
     cfg = c.config({"s1": ["crm"], "s2": ["erp"]})
@@ -191,8 +180,6 @@ def test_slave_endpoint_change_resets_the_sync_pipes(nodes):
     assert {e["_id"] for e in entities(c.master, "orders")} == {"o1", "o2"}
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a pipe the user disabled in the master runs on "
-                   "the slave once moved (an outbound one pushes to the system)")
 def test_user_disabled_outbound_pipe_is_disabled_on_the_slave(nodes):
     c = Cluster(nodes)
     assert c.master.api("POST", "/pipes/erp-out/pump", {"operation": "disable"})[0] == 200
