@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from contract_helpers import (CRM_PIPES, Cluster, entities, get, has_dataset, ids, meta, put,
+from contract_helpers import (CRM_PIPES, Cluster, entities, has_dataset, ids, meta, put,
                               original, pipe, start_pipe, the_original)
 from orchestration import pipe_runtime
 

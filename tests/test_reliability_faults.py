@@ -8,7 +8,7 @@ from __future__ import annotations
 from service import orchestrator
 
 from orchestration import writes
-from scenarios import FIRST, NEXT, build, end_state, holds_every_original, latest_originals
+from scenarios import NEXT, build, end_state, holds_every_original, latest_originals
 
 
 def test_a_fault_at_any_write_loses_nothing_and_the_next_run_converges(nodes, capsys):

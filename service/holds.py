@@ -1,0 +1,105 @@
+"""Pure: what a run must leave where it is, because it cannot see enough to move it.
+
+A component whose new slave could not be read is *blocked*: the master keeps pointing where
+it points now. Everything the master still reads through a slave, and whatever the run
+cannot judge, is *kept* on that slave: never deleted there.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from .desired import Desired, roles, user_original
+from .names import FEEDER_PREFIX, FEEDER_SYSTEM
+from .snapshot import Component, NodeSnapshot
+
+
+@dataclass(frozen=True)
+class Holds:
+    blocked: frozenset[tuple[str, str]]     # ("systems" | "pipes", id): no master write
+    keep: Mapping[str, set[str]]            # readable slave -> ids never deleted there
+
+
+def holds(desired: Desired, master: NodeSnapshot,
+          readable: Mapping[str, NodeSnapshot]) -> Holds:
+    """Also drops from `desired` the feeders that kept pipes make unnecessary."""
+    current: dict[tuple[str, str], str | None] = {}
+    for kind, table in (("systems", master.systems), ("pipes", master.pipes)):
+        for cid, comp in table.items():
+            mark = user_original(comp)[1]
+            current[kind, cid] = mark.get("slave") if mark else None
+    blocked: set[tuple[str, str]] = set()
+    for sid, slave in desired.system_slave.items():
+        if slave not in readable:
+            blocked.add(("systems", sid))
+    for pid, placed in desired.pipes.items():
+        if placed.slave is not None and placed.slave not in readable \
+                and not _owed_reset(master.pipes[pid], placed.slave, placed.systems, current):
+            blocked.add(("pipes", pid))
+    keep: dict[str, set[str]] = {s: set() for s in readable}
+    for (kind, cid) in blocked:
+        was = current.get((kind, cid))
+        if was in keep:
+            keep[was].add(cid)
+    # What the run cannot judge is kept on every slave (deleting it could lose its only copy).
+    for slave_id in keep:
+        keep[slave_id] |= desired.untouched | set(desired.missing_systems)
+    for slave_id, snap in readable.items():
+        _keep_what_kept_things_need(keep[slave_id], snap, master.pipes)
+        _drop_feeders_for_kept_sinks(desired, slave_id, keep[slave_id], snap)
+    return Holds(blocked=frozenset(blocked), keep=keep)
+
+
+def _owed_reset(comp: Component, slave: str, systems: tuple[str, ...],
+                current: Mapping[tuple[str, str], str | None]) -> bool:
+    """A sync pipe already pointing at `slave` (with its systems) that still owes its reset:
+    the reset is the master's business alone, so an unreadable slave need not delay it."""
+    was = user_original(comp)[1]
+    return bool(was and was.get("reset_pending") and was.get("slave") == slave
+                and all(current.get(("systems", s)) == slave for s in systems))
+
+
+def _keep_what_kept_things_need(keep: set[str], snap: NodeSnapshot,
+                                in_master: Mapping[str, object]) -> None:
+    """Close `keep` over what its members rely on in this slave: a kept pipe keeps the
+    systems it uses and its feeder; a kept system keeps the pipes using it that the master
+    still has (it may still read them through that system)."""
+    users: dict[str, set[str]] = {}
+    for pid, comp in snap.pipes.items():
+        if pid not in in_master:
+            continue
+        r = roles(pid, comp.effective, {})
+        for system in (r.source_system, r.sink_system):
+            if system:
+                users.setdefault(system, set()).add(pid)
+    todo = list(keep)
+    while todo:
+        cid = todo.pop()
+        found: set[str] = set()
+        if cid in snap.pipes:
+            r = roles(cid, snap.pipes[cid].effective, {})
+            found |= {s for s in (r.source_system, r.sink_system) if s in snap.systems}
+            if r.source_dataset and FEEDER_PREFIX + r.source_dataset in snap.pipes:
+                found |= {FEEDER_PREFIX + r.source_dataset}
+        if cid in snap.systems:
+            found |= users.get(cid, set())
+        for new in found - keep:
+            keep.add(new)
+            todo.append(new)
+
+
+def _drop_feeders_for_kept_sinks(desired: Desired, slave_id: str, keep: set[str],
+                                 snap: NodeSnapshot) -> None:
+    # A dataset a kept pipe writes in the slave needs no feeder (it would be a second writer).
+    written = {roles(pid, snap.pipes[pid].effective, {}).sink_dataset
+               for pid in keep if pid in snap.pipes and not pid.startswith(FEEDER_PREFIX)}
+    pipes = desired.slave_pipes[slave_id]
+    for dataset in written:
+        if dataset and (pipes.get(FEEDER_PREFIX + dataset) or {}).get("metadata", {}) \
+                .get("orchestrator", {}).get("feeder"):
+            del pipes[FEEDER_PREFIX + dataset]
+    if not any(pid.startswith(FEEDER_PREFIX) for pid in pipes):
+        systems = desired.slave_systems[slave_id]
+        if (systems.get(FEEDER_SYSTEM) or {}).get("metadata", {}).get("orchestrator", {}) \
+                .get("feeder"):
+            del systems[FEEDER_SYSTEM]
