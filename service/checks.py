@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import Mapping
 
 from .config import Config
-from .desired import Desired, secrets_used
+from .configs import secrets_used
+from .desired import Desired
 from .snapshot import NodeSnapshot
 from .tokens import token_warnings
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from .desired import Desired, roles, user_original
+from .configs import roles, user_original
+from .desired import Desired
 from .names import FEEDER_PREFIX, FEEDER_SYSTEM
 from .snapshot import Component, NodeSnapshot
 

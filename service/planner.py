@@ -12,7 +12,8 @@ from typing import Any, Mapping
 from .actions import Action, Kind, Plan
 from .config import Config
 from .checks import warnings_for
-from .desired import Desired, PipePlacement, desired_state, marker, roles, user_original
+from .configs import marker, roles, user_original
+from .desired import Desired, PipePlacement, desired_state
 from .holds import holds
 from .snapshot import Component, NodeSnapshot
 

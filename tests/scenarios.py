@@ -12,7 +12,7 @@ from typing import Any
 from emulator import EmulatorNode
 from service import orchestrator
 from service.config import Config, load_config
-from service.desired import user_original
+from service.configs import user_original
 
 from orchestration import environ, start_pipe
 

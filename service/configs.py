@@ -1,0 +1,94 @@
+"""Pure: what a Sesam config says, read the way Sesam reads it.
+
+Which system and dataset a pipe reads and writes (with Sesam's defaults), `$ENV(..)`
+expansion, the `$SECRET(..)` names a config uses, and the orchestrator's own marker
+(`metadata.orchestrator`) with the user's original config behind it.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from .snapshot import Component
+
+_ENV = re.compile(r"\$ENV\(([^)]*)\)")
+_SECRET = re.compile(r"\$SECRET\(([^)]*)\)")
+
+
+def marker(config: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The `metadata.orchestrator` of a component, when it has a usable one."""
+    meta = config.get("metadata")
+    found = meta.get("orchestrator") if isinstance(meta, dict) else None
+    return found if isinstance(found, dict) else None
+
+
+def user_original(component: Component) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The user's latest original of a master component, and its marker if ours.
+
+    A component with our marker keeps the user's config in `original_configuration`; one
+    without is what the user uploaded last, so it is the new original (contract 4).
+    """
+    mark = marker(component.original)
+    if mark is not None and isinstance(mark.get("original_configuration"), dict) \
+            and mark["original_configuration"].get("_id") == component.id \
+            and isinstance(mark.get("slave", ""), str):
+        return mark["original_configuration"], mark
+    return component.original, None
+
+
+def expand_env(value: Any, env: Mapping[str, Any]) -> Any:
+    if isinstance(value, str):
+        if "$ENV(" not in value:      # the common case, and the planner asks often
+            return value
+        whole = _ENV.fullmatch(value)
+        if whole and whole.group(1) in env:
+            return env[whole.group(1)]
+        return _ENV.sub(lambda m: str(env.get(m.group(1), m.group(0))), value)
+    if isinstance(value, list):
+        return [expand_env(v, env) for v in value]
+    if isinstance(value, dict):
+        return {k: expand_env(v, env) for k, v in value.items()}
+    return value
+
+
+def secrets_used(value: Any) -> set[str]:
+    """Every `$SECRET(name)` in a config."""
+    if isinstance(value, str):
+        return set(_SECRET.findall(value))
+    if isinstance(value, list):
+        return set().union(*(secrets_used(v) for v in value)) if value else set()
+    if isinstance(value, dict):
+        return set().union(*(secrets_used(v) for v in value.values())) if value else set()
+    return set()
+
+
+@dataclass(frozen=True)
+class Roles:
+    """A pipe's source and sink, as Sesam's effective config would have them."""
+    source_type: str | None
+    source_system: str | None
+    source_dataset: str | None
+    sink_type: str | None
+    sink_system: str | None
+    sink_dataset: str | None
+
+
+def roles(pipe_id: str, config: Mapping[str, Any], env: Mapping[str, Any]) -> Roles:
+    """Sesam's defaults, applied to an original: a missing sink writes the dataset named after
+    the pipe, a missing source is an empty embedded one, a missing type is `dataset`."""
+    # Only source and sink matter here: expanding whole configs (transforms) costs CPU.
+    eff = {role: expand_env(config[role], env) for role in ("source", "sink") if role in config}
+    source = eff.get("source") if isinstance(eff.get("source"), dict) else (
+        {"type": "embedded"} if "source" not in eff else {})
+    sink = eff.get("sink") if isinstance(eff.get("sink"), dict) else (
+        {"type": "dataset", "dataset": pipe_id} if "sink" not in eff else {})
+    source_type, sink_type = source.get("type", "dataset"), sink.get("type", "dataset")
+
+    def text(v: Any) -> str | None:
+        return v if isinstance(v, str) else None
+    return Roles(
+        source_type=text(source_type), source_system=text(source.get("system")),
+        source_dataset=text(source.get("dataset")) if source_type == "dataset" else None,
+        sink_type=text(sink_type), sink_system=text(sink.get("system")),
+        sink_dataset=text(sink.get("dataset", pipe_id)) if sink_type == "dataset" else None)
