@@ -11,7 +11,7 @@ from typing import Callable
 
 from . import auth
 from .faults import Faults
-from .routes import ROUTES, Request
+from .routes import ROUTES, RawJSON, Request
 from .store import ApiError, Store
 
 log = logging.getLogger("emulator")
@@ -53,7 +53,8 @@ class Handler(BaseHTTPRequestHandler):
         log.debug("%s %s", self.command, self.path.split("?")[0])
 
     def _send(self, status: int, body: object, headers: dict[str, str] | None = None) -> None:
-        self._send_raw(status, json.dumps(body).encode("utf-8"), "application/json", headers)
+        data = body.data if isinstance(body, RawJSON) else json.dumps(body).encode("utf-8")
+        self._send_raw(status, data, "application/json", headers)
 
     def _send_raw(self, status: int, data: bytes, content_type: str,
                   headers: dict[str, str] | None = None) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import threading
 from dataclasses import dataclass, field
 
@@ -85,6 +86,7 @@ class Store:
         self.datasets: dict[str, Dataset] = {}
         self.env: dict[str, object] = {}
         self.secrets: dict[str, str] = {}
+        self._encoded: dict[str, dict[str, tuple[dict, bytes]]] = {}   # see listing_raw
 
     # --- whole-state copies, so a test can replay a run from the same start many times ---
     _STATE = ("pipes", "systems", "system_json", "pipe_json", "datasets", "env", "secrets")
@@ -180,6 +182,22 @@ class Store:
         with self.lock:
             table = self.pipe_json if kind == "pipe" else self.system_json
             return list(table.values())
+
+    def listing_raw(self, kind: str) -> bytes:
+        """The listing as JSON bytes. Each component's API object is replaced (never changed
+        in place) when it changes, so its encoding is reused while the object is the same:
+        a node with thousands of pipes answers GET /pipes without encoding them all again."""
+        with self.lock:
+            table = self.pipe_json if kind == "pipe" else self.system_json
+            cache = self._encoded.get(kind, {})
+            fresh: dict[str, tuple[dict, bytes]] = {}
+            for cid, obj in table.items():
+                hit = cache.get(cid)
+                if hit is None or hit[0] is not obj:
+                    hit = (obj, json.dumps(obj).encode("utf-8"))
+                fresh[cid] = hit
+            self._encoded[kind] = fresh
+            return b"[" + b",".join(raw for _, raw in fresh.values()) + b"]"
 
     # --- env ---
     def set_env(self, values: object, *, replace: bool) -> dict:

@@ -168,7 +168,7 @@ def test_adding_a_missing_system_heals_pipes_that_name_it(node: EmulatorNode) ->
 def test_internal_error_answers_500(node: EmulatorNode, monkeypatch) -> None:
     def broken(*args, **kwargs):
         raise RuntimeError("bug")
-    monkeypatch.setattr(node.store, "listing", broken)
+    monkeypatch.setattr(node.store, "listing_raw", broken)
     assert node.api("GET", "/pipes")[0] == 500
     assert node.requests()[-1]["status"] == 500
 
@@ -190,3 +190,17 @@ def test_many_concurrent_keep_alive_clients(node: EmulatorNode) -> None:
     with concurrent.futures.ThreadPoolExecutor(max_workers=40) as pool:
         results = list(pool.map(client, range(40)))
     assert results == [[200] * 5] * 40
+
+
+def test_listing_reuses_encodings_only_while_a_component_is_unchanged(node: EmulatorNode) -> None:
+    node.seed(pipes=[{"_id": "a", "type": "pipe"}, {"_id": "b", "type": "pipe"}])
+    first = node.api("GET", "/pipes")[1]
+    assert [p["_id"] for p in first] == ["a", "b"]
+    # a change of config, of runtime (disable) and a delete all show in the next listing
+    node.api("PUT", "/pipes/a/config", {"_id": "a", "type": "pipe", "description": "new"})
+    node.api("POST", "/pipes/b/pump", {"operation": "disable"})
+    listed = {p["_id"]: p for p in node.api("GET", "/pipes")[1]}
+    assert listed["a"]["config"]["original"]["description"] == "new"
+    assert listed["b"]["runtime"]["is-disabled"] is True
+    node.api("DELETE", "/pipes/a")
+    assert [p["_id"] for p in node.api("GET", "/pipes")[1]] == ["b"]
