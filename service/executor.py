@@ -89,7 +89,7 @@ def execute(plan: Plan, clients: Mapping[str, SesamClient], *, workers: int = 32
         for j in dependents[i]:
             if j > i:   # `after` points backwards in a well-formed plan
                 tail[i] = max(tail[i], tail[j] + 1)
-    limit = {node: max(1, getattr(client, "concurrency", 8)) for node, client in clients.items()}
+    limit = {node: client.concurrency for node, client in clients.items()}
     in_flight: dict[str, int] = {}
     ready_single: dict[str, list[tuple[int, int]]] = {}      # node -> heap of (-tail, index)
     ready_create: dict[tuple[str, str], list[int]] = {}      # (node, kind) -> indices
