@@ -11,7 +11,7 @@ from .config import Config
 from .configs import roles, user_original
 from .generated import component_url, feeder_pipe, placeholder_pipe, sync_pipe, url_system
 from .names import FEEDER_SYSTEM
-from .snapshot import NodeSnapshot
+from .snapshot import Component, NodeSnapshot
 
 PipeShape = Literal["sync", "placeholder", "master"]
 
@@ -93,8 +93,24 @@ def _undecidable(pid: str, original: dict[str, Any], env: Mapping[str, Any] | No
     return False
 
 
-def desired_state(config: Config, master: NodeSnapshot) -> Desired:
-    """Placement and generated configs, from the master alone (the slaves hold only copies)."""
+def _user_disabled(component: Component, placement: PipePlacement,
+                   slave_disabled: Mapping[str, bool]) -> bool:
+    was = user_original(component)[1]
+    if was is not None:
+        return was.get("disabled") is True          # recorded when it first moved
+    if placement.shape == "placeholder" and component.id in slave_disabled:
+        # Re-uploaded over our placeholder: the master's disabled state is the placeholder's
+        # (ours), so the copy in the slave carries the user's choice.
+        return slave_disabled[component.id]
+    return component.runtime.get("is-disabled") is True
+
+
+def desired_state(config: Config, master: NodeSnapshot, *,
+                  slave_disabled: Mapping[str, bool] | None = None) -> Desired:
+    """Placement and generated configs, from the master (the slaves hold only copies).
+
+    `slave_disabled`: whether each pipe's copy in a slave is disabled, for the one case the
+    master cannot tell: a user's re-upload over a placeholder the orchestrator disabled."""
     desired = Desired()
     env = master.env or {}
     slaves = {s.id: s for s in config.slaves}
@@ -142,8 +158,7 @@ def desired_state(config: Config, master: NodeSnapshot) -> Desired:
         desired.slave_pipes[slave.id][pid] = original
         metadata = {"slave": slave.id, "url": component_url(slave, "pipes", pid),
                     "original_configuration": original}
-        was = user_original(component)[1]
-        if (was.get("disabled") if was else component.runtime.get("is-disabled")) is True:
+        if _user_disabled(component, placement, slave_disabled or {}):
             # The user had disabled it: its slave copy stays disabled, and moving it back
             # must not switch it on.
             metadata["disabled"] = True

@@ -35,7 +35,8 @@ def holds(desired: Desired, master: NodeSnapshot,
             blocked.add(("systems", sid))
     for pid, placed in desired.pipes.items():
         if placed.slave is not None and placed.slave not in readable \
-                and not _owed_reset(master.pipes[pid], placed.slave, placed.systems, current):
+                and not _owed_reset(master, desired, master.pipes[pid], placed.slave,
+                                    placed.systems):
             blocked.add(("pipes", pid))
     keep: dict[str, set[str]] = {s: set() for s in readable}
     for (kind, cid) in blocked:
@@ -51,25 +52,31 @@ def holds(desired: Desired, master: NodeSnapshot,
     return Holds(blocked=frozenset(blocked), keep=keep)
 
 
-def _owed_reset(comp: Component, slave: str, systems: tuple[str, ...],
-                current: Mapping[tuple[str, str], str | None]) -> bool:
-    """A sync pipe already pointing at `slave` (with its systems) that still owes its reset:
-    the reset is the master's business alone, so an unreadable slave need not delay it."""
+def _owed_reset(master: NodeSnapshot, desired: Desired, comp: Component, slave: str,
+                systems: tuple[str, ...]) -> bool:
+    """A sync pipe already pointing at `slave`, whose systems in the master already are what
+    they should be, that still owes its reset: the reset is the master's business alone, so
+    an unreadable slave need not delay it."""
     was = user_original(comp)[1]
     return bool(was and was.get("reset_pending") and was.get("slave") == slave
-                and all(current.get(("systems", s)) == slave for s in systems))
+                and all(s in master.systems and
+                        master.systems[s].original == desired.master_systems.get(s)
+                        for s in systems))
 
 
 def _keep_what_kept_things_need(keep: set[str], snap: NodeSnapshot,
                                 in_master: Mapping[str, object]) -> None:
     """Close `keep` over what its members rely on in this slave: a kept pipe keeps the
-    systems it uses and its feeder; a kept system keeps the pipes using it that the master
-    still has (it may still read them through that system)."""
-    users: dict[str, set[str]] = {}
+    systems it uses and the pipe (feeder or not) writing the dataset it reads; a kept system
+    keeps the pipes using it that the master still has (it may read them through it)."""
+    users: dict[str, set[str]] = {}      # system -> master-known pipes using it
+    writers: dict[str, set[str]] = {}    # dataset -> pipes writing it here (feeders too)
     for pid, comp in snap.pipes.items():
+        r = roles(pid, comp.effective, {})
+        if r.sink_dataset and (pid in in_master or pid.startswith(FEEDER_PREFIX)):
+            writers.setdefault(r.sink_dataset, set()).add(pid)
         if pid not in in_master:
             continue
-        r = roles(pid, comp.effective, {})
         for system in (r.source_system, r.sink_system):
             if system:
                 users.setdefault(system, set()).add(pid)
@@ -80,8 +87,8 @@ def _keep_what_kept_things_need(keep: set[str], snap: NodeSnapshot,
         if cid in snap.pipes:
             r = roles(cid, snap.pipes[cid].effective, {})
             found |= {s for s in (r.source_system, r.sink_system) if s in snap.systems}
-            if r.source_dataset and FEEDER_PREFIX + r.source_dataset in snap.pipes:
-                found |= {FEEDER_PREFIX + r.source_dataset}
+            # ... and whatever writes the dataset it reads here (a feeder, or a local pipe).
+            found |= writers.get(r.source_dataset or "", set())
         if cid in snap.systems:
             found |= users.get(cid, set())
         for new in found - keep:

@@ -60,8 +60,10 @@ def plan(config: Config, master: NodeSnapshot | None,
             f"master {master.node_id} lists no pipes or no systems; refusing to act on what "
             "looks like an empty or broken answer; nothing was changed",))
 
-    desired = desired_state(config, master)
     readable = {sid: snap for sid, snap in slaves.items() if snap is not None}
+    slave_disabled = {pid: comp.runtime.get("is-disabled") is True
+                      for snap in readable.values() for pid, comp in snap.pipes.items()}
+    desired = desired_state(config, master, slave_disabled=slave_disabled)
     held = holds(desired, master, readable)
     b = _Builder()
     # 1. Slaves first: env, then systems, then the pipes that use them (3.5).
@@ -98,9 +100,11 @@ def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
                      for s in (r.source_system, r.sink_system) if s]
             kind = "create-pipe" if have is None else "update-pipe"
             b.slave_write[slave_id, "pipes", pid] = b.add(kind, slave_id, pid, want, after)
-        if pid in desired.disabled and not (have and have.runtime.get("is-disabled")):
-            # Disabled by the user in the master: the copy must not run either.
-            b.add("disable-pipe", slave_id, pid, None, [b.slave_write.get((slave_id, "pipes", pid))])
+        # The copy runs exactly when the user's pipe did: disabled in the master, disabled here.
+        copy_disabled = have is not None and have.runtime.get("is-disabled") is True
+        if (pid in desired.disabled) != copy_disabled:
+            kind = "enable-pipe" if copy_disabled else "disable-pipe"
+            b.add(kind, slave_id, pid, None, [b.slave_write.get((slave_id, "pipes", pid))])
 
 
 def _write_master(b: _Builder, *, master: NodeSnapshot, desired: Desired,
@@ -137,6 +141,16 @@ def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
                       or was.get("url") != want["metadata"]["orchestrator"]["url"]
                       or have.get("source", {}).get("url") != want["source"]["url"]))
         or (not is_sync and has_offset))
+    disabled = comp.runtime.get("is-disabled") is True
+    # Coming back from a slave as a placeholder we disabled: enable it *before* restoring the
+    # original (the placeholder cannot run: pump mode off), so a failure in between leaves
+    # our marker in place for the next run to finish the job.
+    reenable = (placed.shape != "placeholder" and disabled and was is not None
+                and not was.get("disabled") and marker(have) is not None
+                and (have.get("pump") or {}).get("mode") == "off")
+    if reenable:
+        after = [b.add("enable-pipe", master.node_id, pid, None, after)]
+        done.append(after[0])
     if to_new_source:
         # Crash-safe: the flag records "reset still owed" in the master itself.
         flagged = _with_reset_pending(want)
@@ -152,14 +166,8 @@ def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
         done.append(b.add("update-pipe", master.node_id, pid, want, done[-1:]))
     elif have != want:
         done.append(b.add("update-pipe", master.node_id, pid, want, after))
-    disabled = bool(comp.runtime.get("is-disabled"))
     if placed.shape == "placeholder" and not disabled:
         done.append(b.add("disable-pipe", master.node_id, pid, None, done[-1:] or after))
-    elif placed.shape != "placeholder" and disabled and was is not None \
-            and not was.get("disabled") \
-            and marker(have) is not None and (have.get("pump") or {}).get("mode") == "off":
-        # We disabled it as a placeholder; it runs again now that it is back.
-        done.append(b.add("enable-pipe", master.node_id, pid, None, done[-1:]))
     if done:
         b.master_write["pipes", pid] = done
 
