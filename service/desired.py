@@ -186,7 +186,7 @@ def desired_state(config: Config, master: NodeSnapshot, *,
             FEEDER_SYSTEM, endpoint=master_node.endpoint, secret_key=master_node.jwt_secret_key,
             token=master_node.jwt_token.get_secret_value(), metadata={"feeder": True})
         for dataset in sorted(datasets):
-            feeder = feeder_pipe(dataset, slave=slave)
+            feeder = feeder_pipe(dataset, slave=slave, master_endpoint=master_node.endpoint)
             if feeder["_id"] in desired.slave_pipes[slave_id]:
                 desired.errors.append(f"pipe {feeder['_id']}: a user pipe has the feeder's id; "
                                       f"dataset {dataset} is not fed to slave {slave_id}")

@@ -71,8 +71,9 @@ def placeholder_pipe(pipe_id: str, *, source_dataset: str | None,
     }
 
 
-def feeder_pipe(dataset: str, *, slave: SlaveNode) -> dict[str, Any]:
-    """A slave pipe keeping a copy of the master's dataset for an outbound pipe (3.4)."""
+def feeder_pipe(dataset: str, *, slave: SlaveNode, master_endpoint: str) -> dict[str, Any]:
+    """A slave pipe keeping a copy of the master's dataset for an outbound pipe (3.4). It
+    names the master it reads, so a new master endpoint shows as a change (and a reset)."""
     pipe_id = FEEDER_PREFIX + dataset
     return {
         "_id": pipe_id, "type": "pipe", "description": GENERATED,
@@ -81,5 +82,5 @@ def feeder_pipe(dataset: str, *, slave: SlaveNode) -> dict[str, Any]:
         "sink": {"type": "dataset", "dataset": dataset},
         "add_namespaces": False,
         "pump": {"schedule_interval": slave.sync_interval + stagger(pipe_id, slave.stagger_range)},
-        "metadata": {"orchestrator": {"feeder": True}},
+        "metadata": {"orchestrator": {"feeder": True, "master": master_endpoint}},
     }

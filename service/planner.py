@@ -43,6 +43,11 @@ def _with_reset_pending(config: dict[str, Any]) -> dict[str, Any]:
     return {**config, "metadata": meta}
 
 
+def _reads_another_master(have: dict[str, Any], want: dict[str, Any]) -> bool:
+    was, will = marker(have) or {}, marker(want) or {}
+    return bool(will.get("feeder")) and was.get("master") != will.get("master")
+
+
 def _placement(desired: Desired) -> dict[str, dict[str, tuple[str, ...]]]:
     return {slave: {"systems": tuple(sorted(desired.slave_systems[slave])),
                     "pipes": tuple(sorted(desired.slave_pipes[slave]))}
@@ -98,6 +103,10 @@ def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
             r = roles(pid, want, snap.env or {})
             after = [b.slave_write.get((slave_id, "systems", s))
                      for s in (r.source_system, r.sink_system) if s]
+            if have is not None and _reads_another_master(have.original, want):
+                # A feeder whose master moved: its offsets are the old master's. Reset first,
+                # mark the new master last, so a crash in between resets again next run.
+                after = [b.add("reset-pipe", slave_id, pid, None, after)]
             kind = "create-pipe" if have is None else "update-pipe"
             b.slave_write[slave_id, "pipes", pid] = b.add(kind, slave_id, pid, want, after)
         # The copy runs exactly when the user's pipe did: disabled in the master, disabled here.

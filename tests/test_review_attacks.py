@@ -340,7 +340,7 @@ def test_user_pipe_named_like_a_feeder_but_staying_in_the_master_is_left_alone(n
     assert c.run(c.config()).outcome == "ok"
     assert original(c.master, "pipes", "orchestrator-feed-local-data") == lookalike
     feeder = original(c.slaves["s2"], "pipes", "orchestrator-feed-local-data")
-    assert meta(feeder) == {"feeder": True}
+    assert meta(feeder) == {"feeder": True, "master": c.master.url}
 
 
 def test_unmanaged_user_system_named_orchestrator_master_is_left_alone(nodes):

@@ -491,3 +491,27 @@ def test_user_disabled_outbound_pipe_reuploaded_while_still_disabled_stays_disab
     assert c.run(back).outcome == "ok"
     assert original(c.master, "pipes", "erp-out") == edited and _disabled(c.master, "erp-out")
     _steady(c, back)
+
+
+def test_feeders_are_reset_when_the_master_endpoint_changes(nodes):
+    # The master is reached at a new address (a new DNS name, say): the feeders' offsets are
+    # from reading the old address; the same node or not, they re-read from the start.
+    c = Cluster(nodes)
+    cfg = c.config()
+    assert c.run(cfg).outcome == "ok"
+    s2 = c.slaves["s2"]
+    start_pipe(c.master, "local-data")
+    start_pipe(s2, "orchestrator-feed-local-data")
+    assert pipe_runtime(s2, "orchestrator-feed-local-data")["last-seen"] not in (None, "")
+    new_endpoint = c.master.url.replace("127.0.0.1", "localhost")
+    moved = c.config(master_extra={"endpoint": new_endpoint})
+    c.clear()
+    assert c.run(moved).outcome == "ok"
+    feeder = original(s2, "pipes", "orchestrator-feed-local-data")
+    assert meta(feeder)["master"] == new_endpoint
+    assert pipe_runtime(s2, "orchestrator-feed-local-data")["last-seen"] in (None, "")
+    order = [(n, m, p) for n, m, p, _ in c.global_writes() if n == "s2"]
+    reset = order.index(("s2", "POST", "/api/pipes/orchestrator-feed-local-data/pump"))
+    put_ = order.index(("s2", "PUT", "/api/pipes/orchestrator-feed-local-data/config"))
+    assert reset < put_        # marked with the new master only once reset
+    _steady(c, moved)
