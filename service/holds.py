@@ -21,9 +21,10 @@ class Holds:
     keep: Mapping[str, set[str]]            # readable slave -> ids never deleted there
 
 
-def holds(desired: Desired, master: NodeSnapshot,
-          readable: Mapping[str, NodeSnapshot]) -> Holds:
-    """Also drops from `desired` the feeders that kept pipes make unnecessary."""
+def holds(desired: Desired, master: NodeSnapshot, readable: Mapping[str, NodeSnapshot], *,
+          unreadable: frozenset[str] = frozenset()) -> Holds:
+    """`unreadable`: configured slaves that could not be read. Also drops from `desired` the
+    feeders that kept pipes make unnecessary."""
     current: dict[tuple[str, str], str | None] = {}
     for kind, table in (("systems", master.systems), ("pipes", master.pipes)):
         for cid, comp in table.items():
@@ -38,6 +39,11 @@ def holds(desired: Desired, master: NodeSnapshot,
                 and not _owed_reset(master, desired, master.pipes[pid], placed.slave,
                                     placed.systems):
             blocked.add(("pipes", pid))
+        elif current.get(("pipes", pid)) in unreadable and placed.slave != current["pipes", pid] \
+                and _is_placeholder(master.pipes[pid]):
+            # Its copy there writes to a system (that is why the master holds a placeholder)
+            # and cannot be deleted now: moving it elsewhere would make two writers.
+            blocked.add(("pipes", pid))
     keep: dict[str, set[str]] = {s: set() for s in readable}
     for (kind, cid) in blocked:
         was = current.get((kind, cid))
@@ -50,6 +56,11 @@ def holds(desired: Desired, master: NodeSnapshot,
         _keep_what_kept_things_need(keep[slave_id], snap, master.pipes)
         _drop_feeders_for_kept_sinks(desired, slave_id, keep[slave_id], snap)
     return Holds(blocked=frozenset(blocked), keep=keep)
+
+
+def _is_placeholder(comp: Component) -> bool:
+    return user_original(comp)[1] is not None and \
+        (comp.original.get("pump") or {}).get("mode") == "off"
 
 
 def _owed_reset(master: NodeSnapshot, desired: Desired, comp: Component, slave: str,

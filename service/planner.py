@@ -69,7 +69,8 @@ def plan(config: Config, master: NodeSnapshot | None,
     slave_disabled = {pid: comp.runtime.get("is-disabled") is True
                       for snap in readable.values() for pid, comp in snap.pipes.items()}
     desired = desired_state(config, master, slave_disabled=slave_disabled)
-    held = holds(desired, master, readable)
+    held = holds(desired, master, readable,
+                 unreadable=frozenset(sid for sid, snap in slaves.items() if snap is None))
     b = _Builder()
     # 1. Slaves first: env, then systems, then the pipes that use them (3.5).
     for slave_id, snap in sorted(readable.items()):

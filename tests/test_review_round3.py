@@ -515,3 +515,20 @@ def test_feeders_are_reset_when_the_master_endpoint_changes(nodes):
     put_ = order.index(("s2", "PUT", "/api/pipes/orchestrator-feed-local-data/config"))
     assert reset < put_        # marked with the new master only once reset
     _steady(c, moved)
+
+
+def test_outbound_pipe_stays_a_placeholder_while_its_slave_is_down(nodes):
+    # erp is given up while s2 (where erp-out pushes to erp) cannot be read: restoring
+    # erp-out in the master now would make two writers to erp, the copy in s2 still running.
+    c = Cluster(nodes)
+    assert c.run(c.config()).outcome == "ok"
+    back = c.config({"s1": ["crm"], "s2": []})
+    c.slaves["s2"].add_fault(method="GET", path="^/api/pipes$", status=401, times=HARD)
+    assert c.run(back).outcome == "failed"
+    assert meta(original(c.master, "pipes", "erp-out")) is not None      # still our placeholder
+    assert _disabled(c.master, "erp-out")
+    _clear_faults(c)
+    assert c.run(back).outcome == "ok"                                    # s2 answers again
+    assert original(c.master, "pipes", "erp-out") == c.pipes[5]
+    assert not _disabled(c.master, "erp-out") and "erp-out" not in ids(c.slaves["s2"], "pipes")
+    _steady(c, back)
