@@ -192,10 +192,21 @@ def _clean_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
     # the slave's will be once copied) and by the slave's own effective configs.
     kept_datasets = {roles(pid, cfg, master.env or snap.env or {}).sink_dataset
                      for pid, cfg in wanted_pipes.items()}
+    changed = {pid for pid, cfg in wanted_pipes.items()
+               if pid in snap.pipes and snap.pipes[pid].original != cfg}
     kept_datasets |= {roles(pid, snap.pipes[pid].effective, {}).sink_dataset
-                      for pid in set(wanted_pipes) | keep if pid in snap.pipes}
+                      for pid in (set(wanted_pipes) - changed) | keep if pid in snap.pipes}
     # A name still holding $ENV(..) could be any dataset: delete none on this slave.
     unsure = any(d and "$ENV(" in d for d in kept_datasets)
+    # A pipe the user re-pointed at another dataset leaves its old one: it goes once the copy
+    # writes the new one and the master no longer reads the old one.
+    for pid in sorted(changed):
+        old = roles(pid, snap.pipes[pid].effective, {}).sink_dataset
+        if old and old not in kept_datasets and not unsure:
+            kept_datasets.add(old)
+            after = [b.slave_write.get((slave_id, "pipes", pid))]
+            b.add("delete-dataset", slave_id, old, None,
+                  after + b.master_write.get(("pipes", pid), []))
     pipe_deletes: dict[str, list[int]] = {}    # system -> deletes of pipes using it
     for pid, comp in sorted(snap.pipes.items()):
         if not _is_ours(pid) or pid in wanted_pipes or pid in keep:

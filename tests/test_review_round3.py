@@ -532,3 +532,27 @@ def test_outbound_pipe_stays_a_placeholder_while_its_slave_is_down(nodes):
     assert original(c.master, "pipes", "erp-out") == c.pipes[5]
     assert not _disabled(c.master, "erp-out") and "erp-out" not in ids(c.slaves["s2"], "pipes")
     _steady(c, back)
+
+
+def test_a_moved_pipe_repointed_at_another_dataset_leaves_no_orphan_in_its_slave(nodes):
+    c = Cluster(nodes)
+    cfg = c.config()
+    assert c.run(cfg).outcome == "ok"
+    s1 = c.slaves["s1"]
+    start_pipe(s1, "crm-order")
+    assert has_dataset(s1, "orders")
+    edited = {**c.pipes[1], "sink": {"type": "dataset", "dataset": "orders-v2"}}
+    put(c.master, "pipes", "crm-order", edited)             # the user re-uploads it
+    c.clear()
+    assert c.run(cfg).outcome == "ok"
+    assert original(s1, "pipes", "crm-order") == edited
+    assert not has_dataset(s1, "orders")                     # the old dataset went ...
+    order = [(n, m, p) for n, m, p, _ in c.global_writes()]
+    gone = order.index(("s1", "DELETE", "/api/datasets/orders"))
+    assert order.index(("s1", "PUT", "/api/pipes/crm-order/config")) < gone   # ... after the copy
+    assert max(i for i, (n, m, p) in enumerate(order)
+               if n == "master" and "crm-order" in p) < gone                  # and the master
+    start_pipe(s1, "crm-order")
+    start_pipe(c.master, "crm-order")
+    assert has_dataset(c.master, "orders-v2")
+    _steady(c, cfg)
