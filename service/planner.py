@@ -76,7 +76,7 @@ def plan(config: Config, master: NodeSnapshot | None,
     for slave_id, snap in sorted(readable.items()):
         _write_slave(b, slave_id=slave_id, snap=snap, master=master, desired=desired)
     # 2. The master, once what it will point at exists (3.5); resets after a move (5).
-    _write_master(b, master=master, desired=desired, blocked=held.blocked)
+    _write_master(b, master=master, desired=desired, blocked=held.blocked, readable=readable)
     # 3. Clean the slaves, each copy only after the master no longer points at it (5, 6).
     for slave_id, snap in sorted(readable.items()):
         _clean_slave(b, slave_id=slave_id, snap=snap, master=master, desired=desired,
@@ -118,7 +118,8 @@ def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
 
 
 def _write_master(b: _Builder, *, master: NodeSnapshot, desired: Desired,
-                  blocked: frozenset[tuple[str, str]]) -> None:
+                  blocked: frozenset[tuple[str, str]],
+                  readable: Mapping[str, NodeSnapshot]) -> None:
     for sid, want in sorted(desired.master_systems.items()):
         if ("systems", sid) in blocked or master.systems[sid].original == want:
             continue
@@ -127,12 +128,15 @@ def _write_master(b: _Builder, *, master: NodeSnapshot, desired: Desired,
         b.master_write["systems", sid] = [b.add("update-system", master.node_id, sid, want, after)]
     for pid, want in sorted(desired.master_pipes.items()):
         if ("pipes", pid) not in blocked:
-            _write_master_pipe(b, master=master, comp=master.pipes[pid],
-                               placed=desired.pipes[pid], want=want)
+            placed = desired.pipes[pid]
+            copy = readable[placed.slave].pipes.get(pid) if placed.slave in readable else None
+            _write_master_pipe(b, master=master, comp=master.pipes[pid], placed=placed,
+                               want=want, copy=copy)
 
 
 def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
-                       placed: PipePlacement, want: dict[str, Any]) -> None:
+                       placed: PipePlacement, want: dict[str, Any],
+                       copy: Component | None) -> None:
     """The master's writes for one pipe: rewrite, reset when its source changes, and the
     pump state a placeholder (or a pipe coming back) needs."""
     pid = comp.id
@@ -146,11 +150,15 @@ def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
     # master) is reset, and so is a sync pipe given back its original source.
     is_sync = was is not None and roles(pid, have, {}).source_type in ("json", "binary")
     has_offset = comp.runtime.get("last-seen") not in (None, "")
+    # A user's upload over a sync pipe keeps valid offsets when the slave's copy already
+    # writes the same dataset there; otherwise (a first move, a new dataset) they are foreign.
+    same_dataset = copy is not None and \
+        roles(pid, copy.effective, {}).sink_dataset == placed.sink_dataset
     to_new_source = placed.shape == "sync" and (
         (is_sync and (was.get("slave") != placed.slave or was.get("reset_pending")
                       or was.get("url") != want["metadata"]["orchestrator"]["url"]
                       or have.get("source", {}).get("url") != want["source"]["url"]))
-        or (not is_sync and has_offset))
+        or (not is_sync and has_offset and not same_dataset))
     disabled = comp.runtime.get("is-disabled") is True
     # Coming back from a slave as a placeholder we disabled: enable it *before* restoring the
     # original (the placeholder cannot run: pump mode off), so a failure in between leaves

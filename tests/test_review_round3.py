@@ -556,3 +556,23 @@ def test_a_moved_pipe_repointed_at_another_dataset_leaves_no_orphan_in_its_slave
     start_pipe(c.master, "crm-order")
     assert has_dataset(c.master, "orders-v2")
     _steady(c, cfg)
+
+
+def test_reuploading_a_moved_pipe_unchanged_or_with_a_new_transform_does_not_reset_it(nodes):
+    c = Cluster(nodes)
+    cfg = c.config()
+    assert c.run(cfg).outcome == "ok"
+    s1 = c.slaves["s1"]
+    start_pipe(s1, "crm-person")
+    start_pipe(c.master, "crm-person")
+    seen = pipe_runtime(c.master, "crm-person")["last-seen"]
+    assert seen not in (None, "")
+    for upload in (c.pipes[0], {**c.pipes[0], "transform": {"type": "dtl", "rules": {
+            "default": [["copy", "*"]]}}}):
+        put(c.master, "pipes", "crm-person", upload)          # the user uploads it again
+        c.clear()
+        assert c.run(cfg).outcome == "ok"
+        assert original(s1, "pipes", "crm-person") == upload
+        assert pipe_runtime(c.master, "crm-person")["last-seen"] == seen   # offsets still good
+        assert not [w for w in c.global_writes() if w[2].endswith("/crm-person/pump")]
+    _steady(c, cfg)
