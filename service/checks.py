@@ -12,6 +12,7 @@ from .config import Config
 from .configs import secrets_used
 from .desired import Desired
 from .snapshot import NodeSnapshot
+from .text import name
 from .tokens import token_warnings
 
 
@@ -28,7 +29,7 @@ def warnings_for(config: Config, master: NodeSnapshot, slaves: Mapping[str, Node
         for node in config.nodes:
             if node.jwt_secret_key and node.jwt_secret_key not in master.secrets:
                 warnings.append(f"node {node.id}: its jwt_secret_key names secret "
-                                f"'{node.jwt_secret_key}', which the master lacks")
+                                f"{name(node.jwt_secret_key)}, which the master lacks")
     for slave_id, snap in sorted(slaves.items()):
         if snap is None or snap.secrets is None:
             continue
@@ -38,6 +39,6 @@ def warnings_for(config: Config, master: NodeSnapshot, slaves: Mapping[str, Node
                 needed |= secrets_used(cfg)
         missing = sorted(needed - snap.secrets)
         if missing:
-            warnings.append(f"slave {slave_id}: missing secrets {', '.join(missing)} "
+            warnings.append(f"slave {slave_id}: missing secrets {', '.join(map(name, missing))} "
                             "(add them to the slave; the master's secrets must exist there too)")
     return warnings

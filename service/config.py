@@ -45,7 +45,9 @@ def normalise_endpoint(value: str) -> str:
 
 
 class Node(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+    # Strict: inside the JSON, `true` is not an interval of 1 s and "yes" is not a boolean.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True,
+                              strict=True)
 
     id: str = Field(alias="_id", pattern=_NODE_ID)
     endpoint: str = Field(max_length=2048)

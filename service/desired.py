@@ -12,6 +12,7 @@ from .configs import roles, user_original
 from .generated import component_url, feeder_pipe, placeholder_pipe, sync_pipe, url_system
 from .names import FEEDER_SYSTEM
 from .snapshot import Component, NodeSnapshot
+from .text import name
 
 PipeShape = Literal["sync", "placeholder", "master"]
 
@@ -56,8 +57,8 @@ def _place_pipe(pid: str, original: dict[str, Any], env: Mapping[str, Any],
     stay = PipePlacement(pid, original, None, "master", (), None, r.sink_dataset, None)
     if src and snk and placed[src] != placed[snk]:
         desired.errors.append(
-            f"pipe {pid}: cannot be placed, it uses system {src} (slave {placed[src]}) and "
-            f"system {snk} (slave {placed[snk]}); it stays in the master")
+            f"pipe {name(pid)}: cannot be placed, it uses system {name(src)} (slave "
+            f"{placed[src]}) and system {name(snk)} (slave {placed[snk]}); it stays in the master")
         return stay
     if src:
         slave = placed[src]
@@ -67,7 +68,7 @@ def _place_pipe(pid: str, original: dict[str, Any], env: Mapping[str, Any],
         if snk:
             return PipePlacement(pid, original, slave, "placeholder", used, None, None, None)
         desired.errors.append(
-            f"pipe {pid}: cannot be placed, it reads system {src} on slave {slave} but writes "
+            f"pipe {name(pid)}: cannot be placed, it reads system {name(src)} on slave {slave} but writes "
             f"to something that slave cannot reach; it stays in the master")
         return stay
     if snk:
@@ -75,7 +76,7 @@ def _place_pipe(pid: str, original: dict[str, Any], env: Mapping[str, Any],
             return PipePlacement(pid, original, placed[snk], "placeholder", (snk,), None, None,
                                  r.source_dataset)
         desired.errors.append(
-            f"pipe {pid}: cannot be placed, it writes to system {snk} on slave {placed[snk]} "
+            f"pipe {name(pid)}: cannot be placed, it writes to system {name(snk)} on slave {placed[snk]} "
             "but its source is not a dataset the master can feed; it stays in the master")
     return stay
 
@@ -85,7 +86,7 @@ def _undecidable(pid: str, original: dict[str, Any], env: Mapping[str, Any] | No
     r = roles(pid, original, env or {})
     named = (r.source_system, r.sink_system, r.source_dataset, r.sink_dataset)
     if env is None and any(n and "$ENV(" in n for n in named):
-        desired.warnings.append(f"pipe {pid}: names a system or dataset through $ENV(..) and "
+        desired.warnings.append(f"pipe {name(pid)}: names a system or dataset through $ENV(..) and "
                                 "the master's env vars cannot be read; left where it is")
         return True
     if any(n in desired.missing_systems for n in (r.source_system, r.sink_system) if n):
@@ -98,11 +99,13 @@ def _user_disabled(component: Component, placement: PipePlacement,
     was = user_original(component)[1]
     if was is not None:
         return was.get("disabled") is True          # recorded when it first moved
-    if placement.shape == "placeholder" and component.id in slave_disabled:
-        # Re-uploaded over our placeholder: the master's disabled state is the placeholder's
-        # (ours), so the copy in the slave carries the user's choice.
+    enabled_in_master = component.runtime.get("is-disabled") is not True
+    if placement.shape == "placeholder" and component.id in slave_disabled \
+            and not enabled_in_master:
+        # Re-uploaded over our placeholder, which we disabled: that says nothing of the
+        # user's choice, which the copy in the slave carries. (Enabled here: the user's.)
         return slave_disabled[component.id]
-    return component.runtime.get("is-disabled") is True
+    return not enabled_in_master
 
 
 def desired_state(config: Config, master: NodeSnapshot, *,
@@ -122,7 +125,7 @@ def desired_state(config: Config, master: NodeSnapshot, *,
                 desired.system_slave[system] = slave.id
             else:
                 desired.missing_systems[system] = slave.id
-                desired.warnings.append(f"slave {slave.id}: managed system {system} does not "
+                desired.warnings.append(f"slave {slave.id}: managed system {name(system)} does not "
                                         "exist in the master; nothing to move")
     for slave in config.slaves:
         desired.slave_systems[slave.id] = {}
@@ -188,8 +191,8 @@ def desired_state(config: Config, master: NodeSnapshot, *,
         for dataset in sorted(datasets):
             feeder = feeder_pipe(dataset, slave=slave, master_endpoint=master_node.endpoint)
             if feeder["_id"] in desired.slave_pipes[slave_id]:
-                desired.errors.append(f"pipe {feeder['_id']}: a user pipe has the feeder's id; "
-                                      f"dataset {dataset} is not fed to slave {slave_id}")
+                desired.errors.append(f"pipe {name(feeder['_id'])}: a user pipe has the feeder's "
+                                      f"id; dataset {name(dataset)} is not fed to slave {slave_id}")
                 continue
             desired.slave_pipes[slave_id][feeder["_id"]] = feeder
     return desired

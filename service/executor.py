@@ -17,6 +17,7 @@ from typing import Callable, Mapping, Sequence
 
 from .actions import Action, Plan
 from .client import SesamClient, SesamError
+from .text import name
 
 log = logging.getLogger(__name__)
 BULK = 100   # components per bulk POST: big enough to save round trips, small enough to send
@@ -106,7 +107,7 @@ def execute(plan: Plan, clients: Mapping[str, SesamClient], *, workers: int = 32
         results[result.index] = result
         level = logging.INFO if result.status == "done" else logging.WARNING
         a = result.action
-        log.log(level, "%s %s on %s: %s%s", a.kind, a.id, a.node, result.status,
+        log.log(level, "%s %s on %s: %s%s", a.kind, name(a.id), a.node, result.status,
                 f" ({result.error})" if result.error else "")
         if progress is not None:
             progress(result)

@@ -16,6 +16,7 @@ from .executor import Result, execute
 from .planner import plan as make_plan
 from .report import Report
 from .snapshot import NodeSnapshot, read_node
+from .text import name
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int, dict[str, str]], None]
@@ -99,7 +100,7 @@ def run(config: Config, *, dry_run: bool = False, progress: Progress | None = No
                                        f"copied: {result.error}")
             else:
                 failed = True
-                report.errors.append(f"{result.action.kind} {result.action.id} on "
+                report.errors.append(f"{result.action.kind} {name(result.action.id)} on "
                                      f"{result.action.node} failed: {result.error}")
         report.outcome = "failed" if failed or report.errors else "ok"
         return report

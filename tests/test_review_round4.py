@@ -5,7 +5,9 @@ stagger edge values, the dry run against the real run, and one-line reports and 
 for ids holding newlines and quotes.
 
 Every scenario ends with a run that must plan nothing and write nothing; every real run here
-is compared with the dry run made just before it on the same state.
+is compared with the dry run made just before it on the same state. The bugs this round
+found (disabled outbound pipes, lax config types, multi-line messages) are fixed since; their
+tests assert the correct behaviour.
 """
 from __future__ import annotations
 
@@ -211,8 +213,10 @@ def test_a_failing_chunk_of_a_bulk_create_over_100_then_converges(nodes, fault):
     s1.add_fault(method="POST", path="^/api/pipes$", skip=1, times=1, **fault)
     s1.add_fault(method="POST", path="^/api/systems$", skip=1, times=1, **fault)
     report = _run(c, cfg, outcome="failed")
+    # Which chunk of systems fails depends on which POST lands first (they go out together),
+    # and with it how many pipe chunks become ready; a failed POST is never sent twice.
     posts = [w for w in c.global_writes() if w[:3] == ("s1", "POST", "/api/pipes")]
-    assert len(posts) == 2, posts
+    assert len(posts) <= 2, posts
     # nothing lost in the master, and no master pipe points at a copy that is not there
     for s in systems:
         assert the_original(c.master, "systems", s["_id"]) == s
@@ -247,8 +251,6 @@ def _newline_cluster(nodes):
     return c
 
 
-@pytest.mark.xfail(strict=True, reason="bug: desired.py/checks.py put raw pipe ids into errors "
-                   "and warnings; an id with a newline makes a multi-line report entry")
 def test_report_errors_are_one_line_for_ids_with_newlines(nodes):
     c = _newline_cluster(nodes)
     report = c.run(c.config())
@@ -258,9 +260,6 @@ def test_report_errors_are_one_line_for_ids_with_newlines(nodes):
         assert "\n" not in line and "\r" not in line, line
 
 
-@pytest.mark.xfail(strict=True, reason="bug: executor.py and orchestrator.py log ids and "
-                   "errors unquoted ('%s %s on %s'); with --once/--plan an id with a newline "
-                   "forges a second log line")
 def test_once_log_lines_are_one_line_for_ids_with_newlines(nodes, caplog):
     # README: logs name the component with "ids quoted, so an id cannot forge a second
     # line"; --once writes the core's log lines (service.executor, service.orchestrator).
@@ -393,10 +392,6 @@ def test_stagger_range_0_and_1_mean_no_stagger_and_changing_it_rewrites_without_
 # Disabled pipes
 # --------------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="bug: desired._user_disabled takes a placeholder "
-                   "re-upload's disabled state from the slave copy even when the user enabled "
-                   "the master pipe first, so the README's 'enable it and upload it again' "
-                   "never turns a disabled outbound pipe on")
 def test_user_enables_and_reuploads_a_disabled_outbound_pipe_and_it_runs_on_the_slave(nodes):
     # README: "To run it, enable it and upload it again (which makes it a new original)."
     c = Cluster(nodes)
@@ -478,9 +473,6 @@ def _env_with(master_extra: dict | None = None, slave_extra: dict | None = None)
     return {"MASTER_NODE": json.dumps(m), "SLAVE_NODES": json.dumps(s)}
 
 
-@pytest.mark.xfail(strict=True, reason="bug: config.py uses pydantic's lax mode: JSON true is "
-                   "taken as sync_interval 1 s and \"yes\"/1 as use_binary_source true, where "
-                   "the README promises to refuse a mistyped field")
 @pytest.mark.parametrize("env", [
     _env_with(slave_extra={"sync_interval": True}),
     _env_with(slave_extra={"sync_interval_stagger_range": True}),
