@@ -23,9 +23,6 @@ Kind = Literal[
     "set-env",         # POST /env with the names whose values differ
 ]
 
-KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]
-
-
 @dataclass(frozen=True)
 class Action:
     kind: Kind

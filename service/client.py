@@ -51,7 +51,7 @@ class SesamClient:
         self.concurrency = max(1, concurrency)   # the executor schedules by it, too
         self.api_url = api_url.rstrip("/")
         self._timeout = (min(timeout, 10.0), timeout)
-        self._slots = threading.BoundedSemaphore(concurrency)
+        self._slots = threading.BoundedSemaphore(self.concurrency)
         self._session = requests.Session()
         self._session.headers["Authorization"] = f"Bearer {token}"
         retry = Retry(total=retries, connect=retries, read=retries, status=retries,
@@ -60,7 +60,7 @@ class SesamClient:
                       respect_retry_after_header=True, raise_on_status=False,
                       raise_on_redirect=False, redirect=0)
         adapter = HTTPAdapter(max_retries=retry, pool_connections=1,
-                              pool_maxsize=max(concurrency, 1))
+                              pool_maxsize=self.concurrency)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
 

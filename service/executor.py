@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 from .actions import Action, Plan
-from .client import SesamClient, SesamError
+from .client import SesamClient, SesamError, SesamForbidden
 from .text import name
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ class Result:
     action: Action
     status: str                 # done | failed | skipped
     error: str | None = None    # one line, from SesamError: never a token
+    forbidden: bool = False     # the node answered 403 (the token lacks a permission)
 
 
 Progress = Callable[[Result], None]
@@ -59,7 +60,7 @@ def _apply(client: SesamClient, batch: Sequence[Action]) -> None:
         client.pump_operation(first.id, kind.split("-")[0])
     elif kind == "set-env":
         client.post_env(dict(first.payload))
-    else:  # pragma: no cover - KINDS and this table are kept together
+    else:  # pragma: no cover - every Kind in actions.py has a branch above
         raise ValueError(f"unknown action kind {kind}")
 
 
@@ -175,7 +176,8 @@ def execute(plan: Plan, clients: Mapping[str, SesamClient], *, workers: int = 32
                     if exc is None:
                         settle(Result(i, actions[i], "done"))
                     elif isinstance(exc, SesamError):
-                        settle(Result(i, actions[i], "failed", str(exc)))
+                        settle(Result(i, actions[i], "failed", str(exc),
+                                      forbidden=isinstance(exc, SesamForbidden)))
                     else:
                         settle(Result(i, actions[i], "failed",
                                       f"{actions[i].node}: unexpected {type(exc).__name__}"))

@@ -1,7 +1,7 @@
 """One run: read every node, plan, apply (unless dry), report.
 
-The only module that wires the others together; the Flask app, the scheduler and the
-command line all call `run`.
+The only module that wires the others together; the Runner (for the served app), the
+command line, the demo and the benchmark call `run`.
 """
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ def run(config: Config, *, dry_run: bool = False, progress: Progress | None = No
             report.actions.append({**result.action.describe(), "status": result.status})
             if result.status != "failed":
                 continue
-            if result.action.kind == "set-env" and "403" in (result.error or ""):
+            if result.action.kind == "set-env" and result.forbidden:
                 # Contract 7: missing group:Admin is reported and the run goes on.
                 report.warnings.append(f"slave {result.action.node}: env vars could not be "
                                        f"copied: {result.error}")

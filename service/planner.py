@@ -69,6 +69,8 @@ def plan(config: Config, master: NodeSnapshot | None,
     slave_disabled = {pid: comp.runtime.get("is-disabled") is True
                       for snap in readable.values() for pid, comp in snap.pipes.items()}
     desired = desired_state(config, master, slave_disabled=slave_disabled)
+    # Before any write is planned: holds() also drops from `desired` the feeders that pipes
+    # kept on a slave make unnecessary.
     held = holds(desired, master, readable,
                  unreadable=frozenset(sid for sid, snap in slaves.items() if snap is None))
     b = _Builder()
@@ -224,9 +226,8 @@ def _clean_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
         after = list(b.master_write.get(("pipes", pid), []))
         for system in sorted(used):
             after += b.master_write.get(("systems", system), [])
-        sink = comp.effective.get("sink") if isinstance(comp.effective.get("sink"), dict) else {}
-        dataset = sink.get("dataset") if sink.get("type", "dataset") == "dataset" else None
-        if isinstance(dataset, str) and dataset not in kept_datasets and not unsure:
+        dataset = r.sink_dataset
+        if dataset and dataset not in kept_datasets and not unsure:
             kept_datasets.add(dataset)   # delete it once, even if two pipes wrote it
             # The dataset goes first: only the pipe tells us the dataset exists, so a crash
             # between the two deletes must leave the pipe, for the next run to finish.

@@ -1,6 +1,6 @@
 """Runs reconciliations: one at a time, on a schedule or on request, and remembers them.
 
-`Runner` is the only place that calls the orchestrator's `run`. It owns
+`Runner` is where the served app calls the orchestrator's `run`. It owns
 - the single-flight lock: a second request while a run is in progress gets `Busy` (HTTP 409)
   instead of queueing, so POST /sync storms cannot pile up runs against production nodes;
 - the progress of the current run, the last reports and the next scheduled time, which
@@ -124,8 +124,9 @@ class Runner:
             with self._state_lock:
                 self._progress = None
         duration = self._clock() - t0
-        # Actions the core reported without calling progress (e.g. skipped ones) get their
-        # log line now, so the log holds every action exactly once.
+        # Actions the run reported without calling progress (a stand-in run function, or the
+        # executor's fallback for unreachable steps) get their log line now, so the log
+        # holds every action exactly once.
         seen = Counter(_key(a) for a in logged)     # a Counter: runs may hold 10,000s
         for action in report.actions:
             if seen[_key(action)] > 0:

@@ -138,3 +138,19 @@ def test_a_slave_that_is_down_is_named_and_the_others_go_ahead(setup):
     assert "a-in" in originals(s1, "pipes")                          # s1 went ahead
     assert "metadata" not in originals(master, "pipes")["b-in"]      # b waits for s2
     assert [w for w in writes(master.requests()) if "b" in w["path"]] == []
+
+
+def test_a_failed_env_copy_is_an_error_unless_the_node_said_403(nodes):
+    # Only a 403 (no group:Admin) turns a failed env copy into a warning (contract 7); a
+    # 500 is a failure, whatever the node's id or the timeout happen to contain.
+    master, s403 = nodes(), nodes()
+    master.seed(systems=SYSTEMS, pipes=PIPES, env={"region": "north"})
+    cfg = config_for(master, {"s403": (s403, ["a"])}, REQUEST_TIMEOUT="403")
+    s403.add_fault(method="POST", path="^/api/env$", status=500)
+    report = orchestrator.run(cfg)
+    assert report.outcome == "failed"
+    assert any(e.startswith("set-env env on s403 failed: s403 POST /env: 500") for e in report.errors)
+    s403.add_fault(method="POST", path="^/api/env$", status=403)
+    report = orchestrator.run(cfg)
+    assert report.outcome == "ok"
+    assert any("env vars could not be copied" in w and "group:Admin" in w for w in report.warnings)

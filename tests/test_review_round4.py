@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
 
 import pytest
 
-from contract_helpers import (CRM_PIPES, Cluster, described, has_dataset, ids, meta, original,
+from contract_helpers import (CRM_PIPES, Cluster, described, ids, meta, original,
                               pipe_runtime, put, start_pipe, the_original)
 from service import orchestrator
 from service.client import SesamClient
