@@ -71,9 +71,11 @@ def test_6_system_no_longer_managed_is_moved_back_to_the_master(nodes):
     assert len(copies) == 5, deleted      # crm, erp, crm-person, crm-order, erp-out
     for path, i in copies:
         assert restored[path + "/config"] < i, (path, order)
-    for cid in ("crm", "erp"):
+    # and a slave's system only after the master had it and every pipe using it back
+    for cid, users in (("crm", ("crm-person", "crm-order")), ("erp", ("erp-out",))):
         system_deleted = dict(deleted)[f"/api/systems/{cid}"]
-        assert max(restored.values()) < system_deleted
+        mine = [f"/api/systems/{cid}/config"] + [f"/api/pipes/{p}/config" for p in users]
+        assert max(restored[path] for path in mine) < system_deleted, (cid, order)
     # the master runs the pipe itself again
     start_pipe(c.master, "crm-person")
     assert {e["_id"] for e in entities(c.master, "crm-person")} == {"a", "b"}
