@@ -17,16 +17,16 @@ from .text import name
 PipeShape = Literal["sync", "placeholder", "master"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PipePlacement:
     id: str
     original: dict[str, Any]
     slave: str | None               # None: stays in the master
     shape: PipeShape
-    systems: tuple[str, ...]        # managed systems it uses (for ordering)
-    source_system: str | None       # sync: the system the master's pipe reads through
-    sink_dataset: str | None
-    source_dataset: str | None      # outbound: the master dataset a feeder must copy
+    systems: tuple[str, ...] = ()   # managed systems it uses (for ordering)
+    source_system: str | None = None    # sync: the system the master's pipe reads through
+    sink_dataset: str | None = None
+    source_dataset: str | None = None   # outbound: the master dataset a feeder must copy
 
 
 @dataclass
@@ -54,7 +54,8 @@ def _place_pipe(pid: str, original: dict[str, Any], env: Mapping[str, Any],
     r = roles(pid, original, env)
     src = r.source_system if r.source_system in placed else None
     snk = r.sink_system if r.sink_system in placed else None
-    stay = PipePlacement(pid, original, None, "master", (), None, r.sink_dataset, None)
+    stay = PipePlacement(id=pid, original=original, slave=None, shape="master",
+                         sink_dataset=r.sink_dataset)
     if src and snk and placed[src] != placed[snk]:
         desired.errors.append(
             f"pipe {name(pid)}: cannot be placed, it uses system {name(src)} (slave "
@@ -64,17 +65,20 @@ def _place_pipe(pid: str, original: dict[str, Any], env: Mapping[str, Any],
         slave = placed[src]
         used = tuple(sorted({src} | ({snk} if snk else set())))
         if r.sink_type == "dataset" and r.sink_dataset:
-            return PipePlacement(pid, original, slave, "sync", used, src, r.sink_dataset, None)
+            return PipePlacement(id=pid, original=original, slave=slave, shape="sync",
+                                 systems=used, source_system=src, sink_dataset=r.sink_dataset)
         if snk:
-            return PipePlacement(pid, original, slave, "placeholder", used, None, None, None)
+            return PipePlacement(id=pid, original=original, slave=slave, shape="placeholder",
+                                 systems=used)
         desired.errors.append(
             f"pipe {name(pid)}: cannot be placed, it reads system {name(src)} on slave {slave} but writes "
             f"to something that slave cannot reach; it stays in the master")
         return stay
     if snk:
         if r.source_type == "dataset" and r.source_dataset:
-            return PipePlacement(pid, original, placed[snk], "placeholder", (snk,), None, None,
-                                 r.source_dataset)
+            return PipePlacement(id=pid, original=original, slave=placed[snk],
+                                 shape="placeholder", systems=(snk,),
+                                 source_dataset=r.source_dataset)
         desired.errors.append(
             f"pipe {name(pid)}: cannot be placed, it writes to system {name(snk)} on slave {placed[snk]} "
             "but its source is not a dataset the master can feed; it stays in the master")

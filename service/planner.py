@@ -26,7 +26,7 @@ class _Builder:
         self.slave_write: dict[tuple[str, str, str], int] = {}   # (slave, kind, id) -> index
         self.master_write: dict[tuple[str, str], list[int]] = {}  # (kind, id) -> indices
 
-    def add(self, kind: Kind, node: str, cid: str, payload: Any = None,
+    def add(self, kind: Kind, node: str, cid: str, *, payload: Any = None,
             after: list[int | None] | tuple[int | None, ...] = ()) -> int:
         deps = tuple(sorted({a for a in after if a is not None}))
         self.actions.append(Action(kind=kind, node=node, id=cid, payload=payload, after=deps))
@@ -99,7 +99,7 @@ def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
         have = snap.systems.get(sid)
         if have is None or have.original != want:
             kind: Kind = "create-system" if have is None else "update-system"
-            b.slave_write[slave_id, "systems", sid] = b.add(kind, slave_id, sid, want)
+            b.slave_write[slave_id, "systems", sid] = b.add(kind, slave_id, sid, payload=want)
     for pid, want in sorted(desired.slave_pipes[slave_id].items()):
         have = snap.pipes.get(pid)
         if have is None or have.original != want:
@@ -109,14 +109,15 @@ def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
             if have is not None and _reads_another_master(have.original, want):
                 # A feeder whose master moved: its offsets are the old master's. Reset first,
                 # mark the new master last, so a crash in between resets again next run.
-                after = [b.add("reset-pipe", slave_id, pid, None, after)]
+                after = [b.add("reset-pipe", slave_id, pid, after=after)]
             kind = "create-pipe" if have is None else "update-pipe"
-            b.slave_write[slave_id, "pipes", pid] = b.add(kind, slave_id, pid, want, after)
+            b.slave_write[slave_id, "pipes", pid] = b.add(kind, slave_id, pid, payload=want,
+                                                          after=after)
         # The copy runs exactly when the user's pipe did: disabled in the master, disabled here.
         copy_disabled = have is not None and have.runtime.get("is-disabled") is True
         if (pid in desired.disabled) != copy_disabled:
             kind = "enable-pipe" if copy_disabled else "disable-pipe"
-            b.add(kind, slave_id, pid, None, [b.slave_write.get((slave_id, "pipes", pid))])
+            b.add(kind, slave_id, pid, after=[b.slave_write.get((slave_id, "pipes", pid))])
 
 
 def _write_master(b: _Builder, *, master: NodeSnapshot, desired: Desired,
@@ -127,7 +128,8 @@ def _write_master(b: _Builder, *, master: NodeSnapshot, desired: Desired,
             continue
         slave = desired.system_slave.get(sid)
         after = [b.slave_write.get((slave, "systems", sid))] if slave else []
-        b.master_write["systems", sid] = [b.add("update-system", master.node_id, sid, want, after)]
+        b.master_write["systems", sid] = [b.add("update-system", master.node_id, sid,
+                                                payload=want, after=after)]
     for pid, want in sorted(desired.master_pipes.items()):
         if ("pipes", pid) not in blocked:
             placed = desired.pipes[pid]
@@ -169,25 +171,25 @@ def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
                 and not was.get("disabled") and marker(have) is not None
                 and (have.get("pump") or {}).get("mode") == "off")
     if reenable:
-        after = [b.add("enable-pipe", master.node_id, pid, None, after)]
+        after = [b.add("enable-pipe", master.node_id, pid, after=after)]
         done.append(after[0])
     if to_new_source:
         # Crash-safe: the flag records "reset still owed" in the master itself.
         flagged = _with_reset_pending(want)
         if have != flagged:
-            done.append(b.add("update-pipe", master.node_id, pid, flagged, after))
+            done.append(b.add("update-pipe", master.node_id, pid, payload=flagged, after=after))
         systems_first = [i for s in placed.systems for i in b.master_write.get(("systems", s), [])]
-        done.append(b.add("reset-pipe", master.node_id, pid, None, done + systems_first + after))
-        done.append(b.add("update-pipe", master.node_id, pid, want, done[-1:]))
+        done.append(b.add("reset-pipe", master.node_id, pid, after=done + systems_first + after))
+        done.append(b.add("update-pipe", master.node_id, pid, payload=want, after=done[-1:]))
     elif placed.shape == "master" and is_sync and has_offset:
         # Moving back: reset while it still is a sync pipe, then restore. A crash in
         # between costs a full re-read from the slave, never a wrong offset.
-        done.append(b.add("reset-pipe", master.node_id, pid, None, after))
-        done.append(b.add("update-pipe", master.node_id, pid, want, done[-1:]))
+        done.append(b.add("reset-pipe", master.node_id, pid, after=after))
+        done.append(b.add("update-pipe", master.node_id, pid, payload=want, after=done[-1:]))
     elif have != want:
-        done.append(b.add("update-pipe", master.node_id, pid, want, after))
+        done.append(b.add("update-pipe", master.node_id, pid, payload=want, after=after))
     if placed.shape == "placeholder" and not disabled:
-        done.append(b.add("disable-pipe", master.node_id, pid, None, done[-1:] or after))
+        done.append(b.add("disable-pipe", master.node_id, pid, after=done[-1:] or after))
     if done:
         b.master_write["pipes", pid] = done
 
@@ -215,8 +217,8 @@ def _clean_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
         if old and old not in kept_datasets and not unsure:
             kept_datasets.add(old)
             after = [b.slave_write.get((slave_id, "pipes", pid))]
-            b.add("delete-dataset", slave_id, old, None,
-                  after + b.master_write.get(("pipes", pid), []))
+            b.add("delete-dataset", slave_id, old,
+                  after=after + b.master_write.get(("pipes", pid), []))
     pipe_deletes: dict[str, list[int]] = {}    # system -> deletes of pipes using it
     for pid, comp in sorted(snap.pipes.items()):
         if not _is_ours(pid) or pid in wanted_pipes or pid in keep:
@@ -231,13 +233,13 @@ def _clean_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
             kept_datasets.add(dataset)   # delete it once, even if two pipes wrote it
             # The dataset goes first: only the pipe tells us the dataset exists, so a crash
             # between the two deletes must leave the pipe, for the next run to finish.
-            after = [b.add("delete-dataset", slave_id, dataset, None, after)]
-        i = b.add("delete-pipe", slave_id, pid, None, after)
+            after = [b.add("delete-dataset", slave_id, dataset, after=after)]
+        i = b.add("delete-pipe", slave_id, pid, after=after)
         for system in used:
             pipe_deletes.setdefault(system, []).append(i)
     for sid in sorted(snap.systems):
         if not _is_ours(sid) or sid in desired.slave_systems[slave_id] or sid in keep:
             continue
-        b.add("delete-system", slave_id, sid, None,
-              pipe_deletes.get(sid, []) + b.master_write.get(("systems", sid), []))
+        b.add("delete-system", slave_id, sid,
+              after=pipe_deletes.get(sid, []) + b.master_write.get(("systems", sid), []))
 
