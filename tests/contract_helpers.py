@@ -98,6 +98,18 @@ class Cluster:
             managed = {"s1": ["crm"], "s2": ["erp"]}
         return load_config(self.environ(managed, **kwargs))
 
+    def sync(self, slave, pipe_ids=CRM_PIPES) -> None:
+        """Data flows once: each pipe runs in the slave, then its sync pipe in the master."""
+        for pid in pipe_ids:
+            start_pipe(slave, pid)
+            start_pipe(self.master, pid)
+
+    def replaced(self, managed: dict[str, list[str]], slave_id: str, by: str) -> Config:
+        """The configuration with slave `slave_id` now at node `by`'s endpoint and token (a
+        replaced node: same slave id, new address)."""
+        return self.config(managed, slave_extra={slave_id: {"endpoint": self.slaves[by].url}},
+                           tokens={slave_id: self.tokens[by]})
+
     def run(self, config: Config, *, dry_run: bool = False) -> Report:
         return orchestrator.run(config, dry_run=dry_run)
 

@@ -501,9 +501,7 @@ def test_back_and_forth_quickly_with_a_failed_cleanup_in_between(nodes):
     on_a, on_b = c.config({"s1": ["crm"], "s2": ["erp"]}), c.config({"s1": [], "s2": ["erp", "crm"]})
     assert c.run(on_a).outcome == "ok"
     a, b = c.slaves["s1"], c.slaves["s2"]
-    for pid in CRM_PIPES:
-        start_pipe(a, pid)
-        start_pipe(c.master, pid)
+    c.sync(a)
     a.add_fault(method="DELETE", path="^/api/", status=400, times=100)   # A cannot be cleaned
     report = c.run(on_b)
     assert report.outcome == "failed"

@@ -10,8 +10,6 @@ behaviour; the rest are attacks the implementation survived, kept as regression 
 """
 from __future__ import annotations
 
-import json
-
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -22,7 +20,6 @@ from orchestration import config_for, originals, writes
 from scenarios import holds_every_original, latest_originals
 from service import orchestrator
 from service.client import SesamClient
-from service.config import load_config
 
 ENV_403 = {"method": "GET", "path": "^/api/env$", "status": 403, "times": 1000}
 UNREADABLE = {"method": "GET", "path": "^/api/pipes$", "status": 401, "times": 1000}
@@ -118,9 +115,7 @@ def test_half_done_move_then_new_slave_unreadable_deletes_nothing_the_master_rea
     c = Cluster(nodes)
     assert c.run(c.config()).outcome == "ok"
     s1, s2 = c.slaves["s1"], c.slaves["s2"]
-    for pid in CRM_PIPES:
-        start_pipe(s1, pid)
-        start_pipe(c.master, pid)
+    c.sync(s1)
     moved = c.config({"s1": [], "s2": ["erp", "crm"]})
     # the master's system rewrite fails; the pipes are rewritten (flagged) all the same
     c.master.add_fault(method="PUT", path="^/api/systems/crm/", status=400, times=1000)
@@ -141,9 +136,7 @@ def test_owed_reset_is_done_even_when_the_new_slave_is_unreadable(nodes):
     c = Cluster(nodes)
     assert c.run(c.config()).outcome == "ok"
     s1, s2 = c.slaves["s1"], c.slaves["s2"]
-    for pid in CRM_PIPES:
-        start_pipe(s1, pid)
-        start_pipe(c.master, pid)
+    c.sync(s1)
     moved = c.config({"s1": [], "s2": ["erp", "crm"]})
     c.master.add_fault(method="POST", path="^/api/pipes/crm-person/pump$", status=500)
     assert c.run(moved).outcome == "failed"
@@ -165,11 +158,7 @@ def test_slave_endpoint_change_resets_the_sync_pipes(nodes):
     start_pipe(c.master, "crm-order")
     assert pipe_runtime(c.master, "crm-order")["last-seen"] not in (None, "")
     # s1 is replaced by a fresh node (s3's): same slave id, new endpoint and token
-    env = c.environ({"s1": ["crm"], "s2": ["erp"]})
-    slaves = json.loads(env["SLAVE_NODES"])
-    slaves[0]["endpoint"], slaves[0]["jwt_token"] = s3.url, c.tokens["s3"]
-    env["SLAVE_NODES"] = json.dumps(slaves)
-    replaced = load_config(env)
+    replaced = c.replaced({"s1": ["crm"], "s2": ["erp"]}, "s1", by="s3")
     assert c.run(replaced).outcome == "ok"
     assert original(s3, "pipes", "crm-order") == c.pipes[1]
     put(c.src, "pipes", "orders", {"_id": "orders", "type": "pipe", "source": {
@@ -248,9 +237,7 @@ def test_missing_system_reuploaded_by_the_user_moves_again_and_converges(nodes):
     cfg = c.config()
     assert c.run(cfg).outcome == "ok"
     s1 = c.slaves["s1"]
-    for pid in CRM_PIPES:
-        start_pipe(s1, pid)
-        start_pipe(c.master, pid)
+    c.sync(s1)
     seen = pipe_runtime(c.master, "crm-person")["last-seen"]
     assert c.master.api("DELETE", "/systems/crm")[0] == 200
     c.clear()
@@ -271,9 +258,7 @@ def test_missing_system_reappears_under_another_slave_moves_with_reset(nodes):
     c = Cluster(nodes)
     assert c.run(c.config()).outcome == "ok"
     s1, s2 = c.slaves["s1"], c.slaves["s2"]
-    for pid in CRM_PIPES:
-        start_pipe(s1, pid)
-        start_pipe(c.master, pid)
+    c.sync(s1)
     saved = original(c.master, "systems", "crm")          # the generated one, with the marker
     assert c.master.api("DELETE", "/systems/crm")[0] == 200
     moved = c.config({"s1": [], "s2": ["erp", "crm"]})
@@ -380,9 +365,7 @@ def test_move_back_crash_between_reset_and_restore(nodes, fault):
     c = Cluster(nodes)
     assert c.run(c.config()).outcome == "ok"
     s1 = c.slaves["s1"]
-    for pid in CRM_PIPES:
-        start_pipe(s1, pid)
-        start_pipe(c.master, pid)
+    c.sync(s1)
     back = c.config({"s1": [], "s2": ["erp"]})
     # the restoring PUT of crm-person fails (after its reset went through)
     c.master.add_fault(method="PUT", path="^/api/pipes/crm-person/", times=HARD, **fault)
@@ -421,9 +404,7 @@ def test_move_between_slaves_then_back_while_a_reset_is_owed(nodes):
     on_a = c.config()
     assert c.run(on_a).outcome == "ok"
     s1, s2 = c.slaves["s1"], c.slaves["s2"]
-    for pid in CRM_PIPES:
-        start_pipe(s1, pid)
-        start_pipe(c.master, pid)
+    c.sync(s1)
     on_b = c.config({"s1": [], "s2": ["erp", "crm"]})
     c.master.add_fault(method="POST", path="^/api/pipes/crm-order/pump$", status=500)
     assert c.run(on_b).outcome == "failed"

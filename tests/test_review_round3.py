@@ -133,9 +133,7 @@ def test_owed_reset_while_slave_unreadable_then_endpoint_change_resets_again(nod
     c = Cluster(nodes, slaves=("s1", "s2", "s3"))
     assert c.run(c.config({"s1": ["crm"], "s2": ["erp"]})).outcome == "ok"
     s1, s2, s3 = (c.slaves[s] for s in ("s1", "s2", "s3"))
-    for pid in CRM_PIPES:
-        start_pipe(s1, pid)
-        start_pipe(c.master, pid)
+    c.sync(s1)
     moved = c.config({"s1": [], "s2": ["erp", "crm"]})
     c.master.add_fault(method="POST", path="^/api/pipes/crm-person/pump$", status=500)
     assert c.run(moved).outcome == "failed"
@@ -278,9 +276,7 @@ def test_owed_reset_while_unreadable_deletes_only_what_the_master_no_longer_read
     c = Cluster(nodes)
     assert c.run(c.config()).outcome == "ok"
     s1, s2 = c.slaves["s1"], c.slaves["s2"]
-    for pid in CRM_PIPES:
-        start_pipe(s1, pid)
-        start_pipe(c.master, pid)
+    c.sync(s1)
     moved = c.config({"s1": [], "s2": ["erp", "crm"]})
     c.master.add_fault(method="POST", path="^/api/pipes/crm-person/pump$", status=500)
     assert c.run(moved).outcome == "failed"
@@ -355,14 +351,8 @@ def test_reset_on_endpoint_change_waits_for_the_system_rewrite(nodes):
     cfg = c.config({"s1": ["crm"], "s2": ["erp"]})
     assert c.run(cfg).outcome == "ok"
     s1, s3 = c.slaves["s1"], c.slaves["s3"]
-    for pid in CRM_PIPES:
-        start_pipe(s1, pid)
-        start_pipe(c.master, pid)
-    env = c.environ({"s1": ["crm"], "s2": ["erp"]})
-    slaves = json.loads(env["SLAVE_NODES"])
-    slaves[0]["endpoint"], slaves[0]["jwt_token"] = s3.url, c.tokens["s3"]
-    env["SLAVE_NODES"] = json.dumps(slaves)
-    replaced = load_config(env)
+    c.sync(s1)
+    replaced = c.replaced({"s1": ["crm"], "s2": ["erp"]}, "s1", by="s3")
     # the master's system rewrite fails: the pipes must not be reset against the old node
     c.master.add_fault(method="PUT", path="^/api/systems/crm/", status=500, times=HARD)
     assert c.run(replaced).outcome == "failed"
@@ -383,14 +373,8 @@ def test_endpoint_change_while_the_slave_is_unreadable_moves_nothing_then_resets
     cfg = c.config({"s1": ["crm"], "s2": ["erp"]})
     assert c.run(cfg).outcome == "ok"
     s1, s3 = c.slaves["s1"], c.slaves["s3"]
-    for pid in CRM_PIPES:
-        start_pipe(s1, pid)
-        start_pipe(c.master, pid)
-    env = c.environ({"s1": ["crm"], "s2": ["erp"]})
-    slaves = json.loads(env["SLAVE_NODES"])
-    slaves[0]["endpoint"], slaves[0]["jwt_token"] = s3.url, c.tokens["s3"]
-    env["SLAVE_NODES"] = json.dumps(slaves)
-    replaced = load_config(env)
+    c.sync(s1)
+    replaced = c.replaced({"s1": ["crm"], "s2": ["erp"]}, "s1", by="s3")
     s3.add_fault(**UNREADABLE)
     c.clear()
     c.run(replaced)

@@ -83,9 +83,7 @@ def test_two_systems_swap_slaves_with_a_chained_outbound_pipe(nodes):
     _run(c, first)
     s1, s2 = c.slaves["s1"], c.slaves["s2"]
     assert "orchestrator-feed-orders" in ids(s2, "pipes")
-    for pid in CRM_PIPES:
-        start_pipe(s1, pid)
-        start_pipe(c.master, pid)
+    c.sync(s1)
     start_pipe(s2, "orchestrator-feed-orders")
     swapped = c.config({"s1": ["erp"], "s2": ["crm"]})
     c.clear()
@@ -154,9 +152,7 @@ def test_a_system_renamed_in_the_master_moves_under_its_new_name(nodes, to):
     c = Cluster(nodes)
     _run(c, c.config({"s1": ["crm"], "s2": ["erp"]}))
     s1 = c.slaves["s1"]
-    for pid in CRM_PIPES:
-        start_pipe(s1, pid)
-        start_pipe(c.master, pid)
+    c.sync(s1)
     # The user renames crm to crm2: uploads crm2 and the pipes using it, deletes crm.
     crm2 = {**c.systems[0], "_id": "crm2"}
     assert c.master.api("POST", "/systems", [crm2])[0] in (200, 201)
@@ -293,9 +289,7 @@ def test_use_binary_source_switched_on_while_a_reset_is_owed(nodes, fault):
     c = Cluster(nodes)
     _run(c, c.config({"s1": ["crm"], "s2": ["erp"]}))
     s1 = c.slaves["s1"]
-    for pid in CRM_PIPES:
-        start_pipe(s1, pid)
-        start_pipe(c.master, pid)
+    c.sync(s1)
     moved = {"s1": [], "s2": ["erp", "crm"]}
     c.master.add_fault(method="POST", path="^/api/pipes/crm-person/pump$", times=1, **fault)
     c.run(c.config(moved))
