@@ -16,13 +16,10 @@ from .text import name
 from .tokens import token_warnings
 
 
-def warnings_for(config: Config, master: NodeSnapshot, slaves: Mapping[str, NodeSnapshot | None],
-            desired: Desired, now: datetime) -> list[str]:
-    """Warnings a person should see before something breaks (contract 7)."""
-    warnings: list[str] = []
-    for node in config.nodes:
-        warnings += token_warnings(node.id, node.jwt_token.get_secret_value(), now=now,
-                                   needs_admin=True)
+def warnings_for(config: Config, master: NodeSnapshot,
+                 slaves: Mapping[str, NodeSnapshot | None], *, desired: Desired,
+                 now: datetime) -> list[str]:
+    warnings = token_warnings(config.nodes, now=now)
     for snap in (master, *[s for s in slaves.values() if s is not None]):
         warnings += [f"node {snap.node_id}: {p}" for p in snap.problems]
     if master.secrets is not None:

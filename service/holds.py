@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from .configs import roles, user_original
+from .configs import marker, roles, user_original
 from .desired import Desired
 from .names import FEEDER_PREFIX, FEEDER_SYSTEM
 from .snapshot import Component, NodeSnapshot
@@ -114,11 +114,13 @@ def _drop_feeders_for_kept_sinks(desired: Desired, slave_id: str, keep: set[str]
                for pid in keep if pid in snap.pipes and not pid.startswith(FEEDER_PREFIX)}
     pipes = desired.slave_pipes[slave_id]
     for dataset in written:
-        if dataset and (pipes.get(FEEDER_PREFIX + dataset) or {}).get("metadata", {}) \
-                .get("orchestrator", {}).get("feeder"):
+        if dataset and _is_feeder(pipes.get(FEEDER_PREFIX + dataset)):
             del pipes[FEEDER_PREFIX + dataset]
-    if not any(pid.startswith(FEEDER_PREFIX) for pid in pipes):
-        systems = desired.slave_systems[slave_id]
-        if (systems.get(FEEDER_SYSTEM) or {}).get("metadata", {}).get("orchestrator", {}) \
-                .get("feeder"):
-            del systems[FEEDER_SYSTEM]
+    systems = desired.slave_systems[slave_id]
+    if not any(pid.startswith(FEEDER_PREFIX) for pid in pipes) \
+            and _is_feeder(systems.get(FEEDER_SYSTEM)):
+        del systems[FEEDER_SYSTEM]
+
+
+def _is_feeder(config: dict | None) -> bool:
+    return config is not None and (marker(config) or {}).get("feeder") is True

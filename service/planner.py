@@ -83,7 +83,7 @@ def plan(config: Config, master: NodeSnapshot | None,
     for slave_id, snap in sorted(readable.items()):
         _clean_slave(b, slave_id=slave_id, snap=snap, master=master, desired=desired,
                      keep=held.keep[slave_id])
-    warnings = desired.warnings + warnings_for(config, master, slaves, desired, now)
+    warnings = desired.warnings + warnings_for(config, master, slaves, desired=desired, now=now)
     return Plan(actions=tuple(b.actions), warnings=tuple(warnings),
                 errors=tuple(desired.errors), placement=_placement(desired))
 

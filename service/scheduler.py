@@ -219,12 +219,7 @@ class Runner:
     def attention(self) -> dict[str, list[str]]:
         """What needs a person: the last run's warnings and errors, plus token warnings read
         now from the configuration, so an expiring token shows even before the first run."""
-        now = self._now()
-        warnings: list[str] = []
-        for node in self._config.nodes:
-            # Every node needs group:Admin: env vars are copied to the slaves from the master.
-            warnings += token_warnings(node.id, node.jwt_token.get_secret_value(), now=now,
-                                       needs_admin=True)
+        warnings = token_warnings(self._config.nodes, now=self._now())
         last = self.last_report()
         if last is not None:
             warnings += last.get("warnings", [])

@@ -6,6 +6,9 @@ it only wants to warn before a token expires or lacks `group:Admin`, not to trus
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import Iterable
+
+from .config import Node
 
 import jwt
 
@@ -23,8 +26,14 @@ def _principals(claims: dict) -> set[str]:
     return set()
 
 
-def token_warnings(node_id: str, token: str, *, now: datetime, needs_admin: bool) -> list[str]:
-    """Warnings about one node's token; never includes the token itself."""
+def token_warnings(nodes: Iterable[Node], *, now: datetime) -> list[str]:
+    """Warnings about every node's token; never includes a token itself. Every node needs
+    group:Admin: env vars are copied from the master to the slaves, secret names read."""
+    return [w for node in nodes
+            for w in _one_token(node.id, node.jwt_token.get_secret_value(), now=now)]
+
+
+def _one_token(node_id: str, token: str, *, now: datetime) -> list[str]:
     try:
         claims = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError:
@@ -44,7 +53,7 @@ def token_warnings(node_id: str, token: str, *, now: datetime, needs_admin: bool
             warnings.append(f"node {node_id}: its jwt_token expired at {expires.isoformat()}")
         elif expires - now <= EXPIRY_WARNING:
             warnings.append(f"node {node_id}: its jwt_token expires soon, at {expires.isoformat()}")
-    if needs_admin and ADMIN not in _principals(claims):
+    if ADMIN not in _principals(claims):
         warnings.append(f"node {node_id}: its jwt_token is not issued to {ADMIN}, "
                         "which copying env vars and reading secrets requires")
     return warnings
