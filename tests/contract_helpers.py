@@ -175,3 +175,23 @@ __all__ = ["YEAR", "Cluster", "CRM_PIPES", "ERP", "PIPES", "crm_system", "descri
            "get", "pipe_runtime",
            "has_dataset", "ids", "meta", "original", "originals", "pipe", "put", "start_pipe",
            "the_original"]
+
+
+# --- checks several test files share ---
+
+def clear_faults(c: "Cluster") -> None:
+    for n in c.named().values():
+        n.emulator("DELETE", "/faults")
+
+
+def assert_steady(c: "Cluster", cfg: Config) -> None:
+    """Nothing left to do: the dry run plans nothing, and a real run writes nothing."""
+    plan = c.run(cfg, dry_run=True)
+    assert plan.actions == [], plan.as_json()
+    c.clear()
+    report = c.run(cfg)
+    assert report.actions == [] and c.no_writes(), (report.as_json(), c.writes())
+
+
+def disabled(node: EmulatorNode, pid: str) -> bool:
+    return pipe_runtime(node, pid)["is-disabled"] is True

@@ -14,8 +14,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from contract_helpers import (CRM_PIPES, Cluster, entities, has_dataset, ids, meta, original,
-                              pipe_runtime, put, start_pipe, the_original)
+from contract_helpers import (CRM_PIPES, assert_steady, clear_faults, Cluster, entities,
+                              has_dataset, ids, meta, original, pipe_runtime, put, start_pipe,
+                              the_original)
 from orchestration import config_for, originals, writes
 from scenarios import holds_every_original, latest_originals
 from service import orchestrator
@@ -44,15 +45,6 @@ def _all_originals_kept(c: Cluster, systems: list[dict], pipes: list[dict]) -> N
         assert the_original(c.master, "pipes", p["_id"]) == p, p["_id"]
 
 
-def _steady(c: Cluster, cfg) -> None:
-    c.clear()
-    report = c.run(cfg)
-    assert report.actions == [] and c.no_writes(), (report.as_json(), c.writes())
-
-
-def _clear_faults(c: Cluster) -> None:
-    for n in c.named().values():
-        n.emulator("DELETE", "/faults")
 
 
 def _bump_offsets(c: Cluster, slave, rounds: int = 3) -> None:
@@ -122,7 +114,7 @@ def test_half_done_move_then_new_slave_unreadable_deletes_nothing_the_master_rea
     assert c.run(moved).outcome == "failed"
     assert meta(original(c.master, "systems", "crm"))["slave"] == "s1"
     assert meta(original(c.master, "pipes", "crm-person"))["slave"] == "s2"
-    _clear_faults(c)
+    clear_faults(c)
     s2.add_fault(**UNREADABLE)
     report = c.run(moved)
     assert report.outcome == "failed"
@@ -192,7 +184,7 @@ def test_env_unreadable_system_moves_then_env_back_converges(nodes):
     c.master.add_fault(**ENV_403)
     c.run(moved)
     assert meta(original(c.master, "pipes", "env-person"))["slave"] == "s1"   # untouched
-    _clear_faults(c)
+    clear_faults(c)
     assert c.run(moved).outcome == "ok"
     sync = original(c.master, "pipes", "env-person")
     assert meta(sync)["slave"] == "s2" and "reset_pending" not in meta(sync)
@@ -204,7 +196,7 @@ def test_env_unreadable_system_moves_then_env_back_converges(nodes):
     start_pipe(c.master, "env-person")
     assert {e["_id"] for e in entities(c.master, "env-person")} == {"a", "b"}
     _all_originals_kept(c, c.systems, [*c.pipes, VIA_ENV])
-    _steady(c, moved)
+    assert_steady(c, moved)
 
 
 def test_env_unreadable_and_new_slave_unreadable_together_move_nothing(nodes):
@@ -223,13 +215,13 @@ def test_env_unreadable_and_new_slave_unreadable_together_move_nothing(nodes):
     assert report.outcome == "failed" and any("s2" in e for e in report.errors)
     assert (originals(s1, "pipes"), originals(s1, "systems"), _datasets(s1)) == before
     assert not c.writes()["master"] and not c.writes()["s1"]
-    _clear_faults(c)
+    clear_faults(c)
     assert c.run(moved).outcome == "ok"
     assert {"crm", "erp"} <= ids(s2, "systems")
     assert {*CRM_PIPES, "env-person"} <= ids(s2, "pipes")
     assert ids(s1, "pipes") == set() and ids(s1, "systems") == set()
     _all_originals_kept(c, c.systems, [*c.pipes, VIA_ENV])
-    _steady(c, moved)
+    assert_steady(c, moved)
 
 
 def test_missing_system_reuploaded_by_the_user_moves_again_and_converges(nodes):
@@ -251,7 +243,7 @@ def test_missing_system_reuploaded_by_the_user_moves_again_and_converges(nodes):
     assert pipe_runtime(c.master, "crm-person")["last-seen"] == seen    # same source: no reset
     assert has_dataset(s1, "crm-person")
     _all_originals_kept(c, [new_crm, c.systems[1]], c.pipes)
-    _steady(c, cfg)
+    assert_steady(c, cfg)
 
 
 def test_missing_system_reappears_under_another_slave_moves_with_reset(nodes):
@@ -276,7 +268,7 @@ def test_missing_system_reappears_under_another_slave_moves_with_reset(nodes):
         assert pipe_runtime(c.master, pid)["last-seen"] in (None, "")
     assert "crm" not in ids(s1, "systems") and not set(CRM_PIPES) & ids(s1, "pipes")
     _all_originals_kept(c, c.systems, c.pipes)
-    _steady(c, moved)
+    assert_steady(c, moved)
 
 
 def test_untouched_pipe_edited_while_its_system_is_missing_moves_when_it_returns(nodes):
@@ -296,7 +288,7 @@ def test_untouched_pipe_edited_while_its_system_is_missing_moves_when_it_returns
     assert c.run(cfg).outcome == "ok"
     assert original(s1, "pipes", "crm-person") == edited
     assert meta(original(c.master, "pipes", "crm-person"))["original_configuration"] == edited
-    _steady(c, cfg)
+    assert_steady(c, cfg)
 
 
 def test_kept_outbound_feeder_dataset_is_also_a_deleted_pipes_sink(nodes):
@@ -323,11 +315,11 @@ def test_kept_outbound_feeder_dataset_is_also_a_deleted_pipes_sink(nodes):
     assert original(s2, "pipes", "erp-out") == c.pipes[5]        # kept where it runs
     assert "orchestrator-feed-local-data" in ids(s2, "pipes")
     assert has_dataset(s2, "local-data")                          # the feeder still writes it
-    _clear_faults(c)
+    clear_faults(c)
     final = c.config({"s1": ["crm", "erp"], "s2": []})
     assert c.run(final).outcome == "ok"
     assert ids(s2, "pipes") == set() and ids(s2, "systems") == set()
-    _steady(c, final)
+    assert_steady(c, final)
 
 
 def test_feeder_dropped_when_the_slave_starts_writing_the_dataset_and_back(nodes):
@@ -348,7 +340,7 @@ def test_feeder_dropped_when_the_slave_starts_writing_the_dataset_and_back(nodes
     assert "orchestrator-master" not in ids(s2, "systems")
     assert has_dataset(s2, "local-data")
     assert original(s2, "pipes", "erp-local") == maker
-    _steady(c, cfg)
+    assert_steady(c, cfg)
     # and it goes again: the feeder comes back, the dataset is never deleted
     assert c.master.api("DELETE", "/pipes/erp-local")[0] == 200
     c.clear()
@@ -357,7 +349,7 @@ def test_feeder_dropped_when_the_slave_starts_writing_the_dataset_and_back(nodes
                 and w["path"].startswith("/api/datasets/")]
     assert "orchestrator-feed-local-data" in ids(s2, "pipes")
     assert has_dataset(s2, "local-data")
-    _steady(c, cfg)
+    assert_steady(c, cfg)
 
 
 @pytest.mark.parametrize("fault", [{"status": 500}, {"drop": True}, {"drop_after": True}])
@@ -374,11 +366,11 @@ def test_move_back_crash_between_reset_and_restore(nodes, fault):
     assert pipe_runtime(c.master, "crm-person")["last-seen"] in (None, "")
     assert "crm-person" in ids(s1, "pipes") and has_dataset(s1, "crm-person")
     _all_originals_kept(c, c.systems, c.pipes)
-    _clear_faults(c)
+    clear_faults(c)
     assert c.run(back).outcome == "ok"
     assert original(c.master, "pipes", "crm-person") == c.pipes[0]
     assert not set(CRM_PIPES) & ids(s1, "pipes") and "crm" not in ids(s1, "systems")
-    _steady(c, back)
+    assert_steady(c, back)
 
 
 @pytest.mark.parametrize("fault", [{"status": 500}, {"drop": True}, {"drop_after": True}])
@@ -392,11 +384,11 @@ def test_first_move_with_offset_reset_fault_then_converges(nodes, fault):
     sync = original(c.master, "pipes", "crm-person")
     assert meta(sync)["reset_pending"] is True                   # the debt is recorded
     _all_originals_kept(c, c.systems, c.pipes)
-    _clear_faults(c)
+    clear_faults(c)
     assert c.run(cfg).outcome == "ok"
     assert "reset_pending" not in meta(original(c.master, "pipes", "crm-person"))
     assert pipe_runtime(c.master, "crm-person")["last-seen"] in (None, "")
-    _steady(c, cfg)
+    assert_steady(c, cfg)
 
 
 def test_move_between_slaves_then_back_while_a_reset_is_owed(nodes):
@@ -409,7 +401,7 @@ def test_move_between_slaves_then_back_while_a_reset_is_owed(nodes):
     c.master.add_fault(method="POST", path="^/api/pipes/crm-order/pump$", status=500)
     assert c.run(on_b).outcome == "failed"
     assert meta(original(c.master, "pipes", "crm-order"))["reset_pending"] is True
-    _clear_faults(c)
+    clear_faults(c)
     back = c.config({"s1": [], "s2": ["erp"]})          # the operator gives crm up instead
     assert c.run(back).outcome == "ok"
     for p in c.pipes[:2]:
@@ -417,7 +409,7 @@ def test_move_between_slaves_then_back_while_a_reset_is_owed(nodes):
         assert pipe_runtime(c.master, p["_id"])["last-seen"] in (None, "")
     for s in (s1, s2):
         assert "crm" not in ids(s, "systems") and not set(CRM_PIPES) & ids(s, "pipes")
-    _steady(c, back)
+    assert_steady(c, back)
 
 
 @pytest.mark.parametrize("fault", [{"status": 500}, {"drop": True}, {"drop_after": True}])
@@ -434,10 +426,10 @@ def test_slave_dataset_delete_fault_keeps_the_pipe_for_the_next_run(nodes, fault
         assert not has_dataset(s1, "crm-person")
     else:
         assert has_dataset(s1, "crm-person") and "crm-person" in ids(s1, "pipes")
-    _clear_faults(c)
+    clear_faults(c)
     assert c.run(cfg).outcome == "ok"
     assert "crm-person" not in ids(s1, "pipes") and not has_dataset(s1, "crm-person")
-    _steady(c, cfg)
+    assert_steady(c, cfg)
 
 
 def test_untouched_outbound_pipe_keeps_its_feeder_while_env_unreadable(nodes):
@@ -457,8 +449,8 @@ def test_untouched_outbound_pipe_keeps_its_feeder_while_env_unreadable(nodes):
     assert not c.writes()["s2"], c.writes()["s2"]
     assert {"env-out", "orchestrator-feed-local-data"} <= ids(s2, "pipes")
     assert has_dataset(s2, "local-data")
-    _clear_faults(c)
-    _steady(c, cfg)
+    clear_faults(c)
+    assert_steady(c, cfg)
 
 
 # --------------------------------------------------------------------------------------

@@ -15,8 +15,9 @@ from collections import Counter
 
 import pytest
 
-from contract_helpers import (CRM_PIPES, Cluster, has_dataset, ids, meta, original,
-                              pipe_runtime, put, start_pipe, the_original)
+from contract_helpers import (CRM_PIPES, assert_steady, clear_faults, Cluster, disabled,
+                              has_dataset, ids, meta, original, pipe_runtime, put, start_pipe,
+                              the_original)
 from service import orchestrator
 from service.client import SesamClient
 from service.config import load_config
@@ -52,23 +53,11 @@ def _no_component_planned_twice(monkeypatch):
     assert not seen, seen
 
 
-def _clear_faults(c: Cluster) -> None:
-    for n in c.named().values():
-        n.emulator("DELETE", "/faults")
-
 
 def _datasets(node) -> set[str]:
     return {d["_id"] for d in node.api("GET", "/datasets")[1]}
 
 
-def _steady(c: Cluster, cfg) -> None:
-    c.clear()
-    report = c.run(cfg)
-    assert report.actions == [] and c.no_writes(), (report.as_json(), c.writes())
-
-
-def _disabled(node, pid: str) -> bool:
-    return pipe_runtime(node, pid)["is-disabled"] is True
 
 
 def _pump(node, pid: str, operation: str) -> None:
@@ -84,14 +73,14 @@ def test_reupload_of_a_moved_outbound_pipe_keeps_it_running_on_the_slave(nodes):
     cfg = c.config()
     assert c.run(cfg).outcome == "ok"
     s2 = c.slaves["s2"]
-    assert not _disabled(s2, "erp-out") and _disabled(c.master, "erp-out")   # placeholder off
+    assert not disabled(s2, "erp-out") and disabled(c.master, "erp-out")   # placeholder off
     edited = {**c.pipes[5], "description": "the user's edit"}
     put(c.master, "pipes", "erp-out", edited)        # a routine edit of the original
     assert c.run(cfg).outcome == "ok"
     assert original(s2, "pipes", "erp-out") == edited
-    assert not _disabled(s2, "erp-out")               # the user never disabled it
+    assert not disabled(s2, "erp-out")               # the user never disabled it
     assert not meta(original(c.master, "pipes", "erp-out")).get("disabled")
-    _steady(c, cfg)
+    assert_steady(c, cfg)
 
 
 def test_user_enables_and_reuploads_a_disabled_pipe_and_it_runs_on_the_slave(nodes):
@@ -100,33 +89,33 @@ def test_user_enables_and_reuploads_a_disabled_pipe_and_it_runs_on_the_slave(nod
     cfg = c.config()
     assert c.run(cfg).outcome == "ok"
     s1 = c.slaves["s1"]
-    assert _disabled(s1, "crm-person")
+    assert disabled(s1, "crm-person")
     assert meta(original(c.master, "pipes", "crm-person"))["disabled"] is True
     # README: "To run it, enable it and upload it again (which makes it a new original)."
     _pump(c.master, "crm-person", "enable")
     put(c.master, "pipes", "crm-person", c.pipes[0])
     assert c.run(cfg).outcome == "ok"
     assert not meta(original(c.master, "pipes", "crm-person")).get("disabled")
-    assert not _disabled(s1, "crm-person")
-    _steady(c, cfg)
+    assert not disabled(s1, "crm-person")
+    assert_steady(c, cfg)
 
 
 @pytest.mark.parametrize("fault", [{"status": 500}, {"drop": True}])
 def test_move_back_of_an_outbound_pipe_enables_it_after_a_failed_enable(nodes, fault):
     c = Cluster(nodes)
     assert c.run(c.config()).outcome == "ok"
-    assert _disabled(c.master, "erp-out")                       # the placeholder
+    assert disabled(c.master, "erp-out")                       # the placeholder
     back = c.config({"s1": ["crm"], "s2": []})
     c.master.add_fault(method="POST", path="^/api/pipes/erp-out/pump$", times=HARD, **fault)
     assert c.run(back).outcome == "failed"
     # The enable comes first now, so its failure leaves our placeholder (and its marker)
     # in place, the original safe inside it ...
     assert the_original(c.master, "pipes", "erp-out") == c.pipes[5]
-    _clear_faults(c)
+    clear_faults(c)
     c.run(back)
     assert original(c.master, "pipes", "erp-out") == c.pipes[5]  # ... restored next run
-    assert not _disabled(c.master, "erp-out")                   # ... and running again
-    _steady(c, back)
+    assert not disabled(c.master, "erp-out")                   # ... and running again
+    assert_steady(c, back)
 
 
 def test_owed_reset_while_slave_unreadable_then_endpoint_change_resets_again(nodes):
@@ -138,7 +127,7 @@ def test_owed_reset_while_slave_unreadable_then_endpoint_change_resets_again(nod
     c.master.add_fault(method="POST", path="^/api/pipes/crm-person/pump$", status=500)
     assert c.run(moved).outcome == "failed"
     assert meta(original(c.master, "pipes", "crm-person"))["reset_pending"] is True
-    _clear_faults(c)
+    clear_faults(c)
     # s2 is replaced by a new node (s3's endpoint and token) that does not answer yet
     env = c.environ({"s1": [], "s2": ["erp", "crm"]})
     slaves = json.loads(env["SLAVE_NODES"])
@@ -151,7 +140,7 @@ def test_owed_reset_while_slave_unreadable_then_endpoint_change_resets_again(nod
     start_pipe(s2, "crm-person")
     start_pipe(c.master, "crm-person")            # the sync pipe reads the old node meanwhile
     assert pipe_runtime(c.master, "crm-person")["last-seen"] not in (None, "")
-    _clear_faults(c)
+    clear_faults(c)
     assert c.run(replaced).outcome == "ok"
     assert s3.url in original(c.master, "systems", "crm")["url_pattern"]
     # it now reads s3 through crm: the old node's offsets must be gone
@@ -207,12 +196,12 @@ def test_feeder_system_stays_while_a_kept_outbound_pipe_uses_it_after_the_last_o
     c.clear()
     c.run(c.config({"s1": ["crm", "erp"], "s2": [], "s3": ["hr"]}))   # s3 still down
     assert c.no_writes(), c.writes()
-    _clear_faults(c)
+    clear_faults(c)
     final = c.config({"s1": ["crm", "erp"], "s2": [], "s3": ["hr"]})
     assert c.run(final).outcome == "ok"
     assert ids(s2, "pipes") == set() and ids(s2, "systems") == set()
     assert original(c.slaves["s3"], "pipes", "hr-out") == hr_out
-    _steady(c, final)
+    assert_steady(c, final)
 
 
 def test_user_disabled_pipe_stays_disabled_through_a_move_between_slaves_and_back(nodes):
@@ -220,18 +209,18 @@ def test_user_disabled_pipe_stays_disabled_through_a_move_between_slaves_and_bac
     _pump(c.master, "crm-order", "disable")
     assert c.run(c.config()).outcome == "ok"
     s1, s2 = c.slaves["s1"], c.slaves["s2"]
-    assert _disabled(s1, "crm-order") and not _disabled(s1, "crm-person")
+    assert disabled(s1, "crm-order") and not disabled(s1, "crm-person")
     moved = c.config({"s1": [], "s2": ["erp", "crm"]})
     assert c.run(moved).outcome == "ok"
-    assert _disabled(s2, "crm-order") and not _disabled(s2, "crm-person")
+    assert disabled(s2, "crm-order") and not disabled(s2, "crm-person")
     assert meta(original(c.master, "pipes", "crm-order"))["disabled"] is True
-    _steady(c, moved)
+    assert_steady(c, moved)
     back = c.config({"s2": ["erp"]})
     assert c.run(back).outcome == "ok"
     assert original(c.master, "pipes", "crm-order") == c.pipes[1]
-    assert _disabled(c.master, "crm-order")
+    assert disabled(c.master, "crm-order")
     assert not set(CRM_PIPES) & ids(s2, "pipes")
-    _steady(c, back)
+    assert_steady(c, back)
 
 
 @pytest.mark.parametrize("fault", [{"status": 500}, {"drop": True}])
@@ -244,12 +233,12 @@ def test_disabled_flag_survives_a_failed_disable_on_the_new_slave(nodes, fault):
     # created on s2, then its disable fails (the crash between create and disable)
     s2.add_fault(method="POST", path="^/api/pipes/crm-order/pump$", times=HARD, **fault)
     assert c.run(moved).outcome == "failed"
-    assert original(s2, "pipes", "crm-order") == c.pipes[1] and not _disabled(s2, "crm-order")
+    assert original(s2, "pipes", "crm-order") == c.pipes[1] and not disabled(s2, "crm-order")
     assert the_original(c.master, "pipes", "crm-order") == c.pipes[1]
-    _clear_faults(c)
+    clear_faults(c)
     assert c.run(moved).outcome == "ok"
-    assert _disabled(s2, "crm-order")
-    _steady(c, moved)
+    assert disabled(s2, "crm-order")
+    assert_steady(c, moved)
 
 
 def test_first_move_of_a_disabled_pipe_with_a_failed_slave_disable_converges(nodes):
@@ -259,17 +248,17 @@ def test_first_move_of_a_disabled_pipe_with_a_failed_slave_disable_converges(nod
     s2.add_fault(method="POST", path="^/api/pipes/erp-out/pump$", status=500, times=HARD)
     cfg = c.config()
     assert c.run(cfg).outcome == "failed"
-    assert not _disabled(s2, "erp-out")
-    _clear_faults(c)
+    assert not disabled(s2, "erp-out")
+    clear_faults(c)
     assert c.run(cfg).outcome == "ok"
-    assert _disabled(s2, "erp-out")
+    assert disabled(s2, "erp-out")
     assert meta(original(c.master, "pipes", "erp-out"))["disabled"] is True
-    _steady(c, cfg)
+    assert_steady(c, cfg)
     back = c.config({"s1": ["crm"]})
     assert c.run(back).outcome == "ok"
     assert original(c.master, "pipes", "erp-out") == c.pipes[5]
-    assert _disabled(c.master, "erp-out")       # the user's choice, not our placeholder's
-    _steady(c, back)
+    assert disabled(c.master, "erp-out")       # the user's choice, not our placeholder's
+    assert_steady(c, back)
 
 
 def test_owed_reset_while_unreadable_deletes_only_what_the_master_no_longer_reads(nodes):
@@ -294,9 +283,9 @@ def test_owed_reset_while_unreadable_deletes_only_what_the_master_no_longer_read
     gone = order.index(("s1", "DELETE", "/api/pipes/crm-person"))
     assert reset < gone
     assert ids(s1, "pipes") == set() and ids(s1, "systems") == set()
-    _clear_faults(c)
+    clear_faults(c)
     assert c.run(moved).outcome == "ok"
-    _steady(c, moved)
+    assert_steady(c, moved)
 
 
 def test_blocked_move_with_a_user_reupload_keeps_the_old_copy_and_converges(nodes):
@@ -314,11 +303,11 @@ def test_blocked_move_with_a_user_reupload_keeps_the_old_copy_and_converges(node
     assert original(c.master, "pipes", "crm-person") == edited     # nothing lost
     assert original(s1, "pipes", "crm-person") == c.pipes[0]
     assert has_dataset(s1, "crm-person") and "crm" in ids(s1, "systems")
-    _clear_faults(c)
+    clear_faults(c)
     assert c.run(moved).outcome == "ok"
     assert original(s2, "pipes", "crm-person") == edited
     assert ids(s1, "pipes") == set() and not has_dataset(s1, "crm-person")
-    _steady(c, moved)
+    assert_steady(c, moved)
 
 
 def test_untouched_pipe_writing_a_dataset_drops_the_feeder_only_on_its_own_slave(nodes):
@@ -342,8 +331,8 @@ def test_untouched_pipe_writing_a_dataset_drops_the_feeder_only_on_its_own_slave
     assert not c.writes()["s1"] and not c.writes()["s2"]
     assert "orchestrator-feed-local-data2" in ids(s1, "pipes")
     assert "orchestrator-master" in ids(s1, "systems")
-    _clear_faults(c)
-    _steady(c, cfg)
+    clear_faults(c)
+    assert_steady(c, cfg)
 
 
 def test_reset_on_endpoint_change_waits_for_the_system_rewrite(nodes):
@@ -358,14 +347,14 @@ def test_reset_on_endpoint_change_waits_for_the_system_rewrite(nodes):
     assert c.run(replaced).outcome == "failed"
     for pid in CRM_PIPES:
         assert meta(original(c.master, "pipes", pid))["reset_pending"] is True
-    _clear_faults(c)
+    clear_faults(c)
     start_pipe(c.master, "crm-person")         # still reading s1 through crm: gains offsets
     assert c.run(replaced).outcome == "ok"
     for pid in CRM_PIPES:
         assert pipe_runtime(c.master, pid)["last-seen"] in (None, "")
         assert "reset_pending" not in meta(original(c.master, "pipes", pid))
     assert original(s3, "pipes", "crm-person") == c.pipes[0]
-    _steady(c, replaced)
+    assert_steady(c, replaced)
 
 
 def test_endpoint_change_while_the_slave_is_unreadable_moves_nothing_then_resets(nodes):
@@ -379,15 +368,15 @@ def test_endpoint_change_while_the_slave_is_unreadable_moves_nothing_then_resets
     c.clear()
     c.run(replaced)
     assert not c.writes()["master"]
-    _clear_faults(c)
+    clear_faults(c)
     _pump(c.master, "crm-order", "disable")     # ignored: disabled after the move, not before
     start_pipe(c.master, "crm-person")
     assert c.run(replaced).outcome == "ok"
     for pid in CRM_PIPES:
         assert pipe_runtime(c.master, pid)["last-seen"] in (None, "")
         assert original(s3, "pipes", pid) == the_original(c.master, "pipes", pid)
-    assert not _disabled(s3, "crm-order") and _disabled(c.master, "crm-order")
-    _steady(c, replaced)
+    assert not disabled(s3, "crm-order") and disabled(c.master, "crm-order")
+    assert_steady(c, replaced)
 
 
 def test_inbound_placeholder_pipe_moved_back_runs_again_in_the_master(nodes):
@@ -399,12 +388,12 @@ def test_inbound_placeholder_pipe_moved_back_runs_again_in_the_master(nodes):
               "sink": {"type": "json", "system": "erp", "url": "x"}}
     c.master.seed(systems=c.systems, pipes=[*c.pipes, to_erp])
     assert c.run(c.config({"s1": ["crm", "erp"]})).outcome == "ok"
-    assert _disabled(c.master, "crm-to-erp") and not _disabled(c.slaves["s1"], "crm-to-erp")
+    assert disabled(c.master, "crm-to-erp") and not disabled(c.slaves["s1"], "crm-to-erp")
     back = c.config({"s1": []})
     assert c.run(back).outcome == "ok"
     assert original(c.master, "pipes", "crm-to-erp") == to_erp
-    assert not _disabled(c.master, "crm-to-erp")
-    _steady(c, back)
+    assert not disabled(c.master, "crm-to-erp")
+    assert_steady(c, back)
 
 
 def test_the_scenario_with_unreadable_slaves_and_faults_plans_nothing_twice(nodes):
@@ -447,7 +436,7 @@ def test_kept_writer_means_no_feeder_then_the_feeder_comes_when_it_leaves(nodes)
     c.clear()
     c.run(moved)
     assert c.no_writes()
-    _clear_faults(c)
+    clear_faults(c)
     c.clear()
     assert c.run(moved).outcome == "ok"
     assert "crm-order" not in ids(s1, "pipes") and "crm" not in ids(s1, "systems")
@@ -456,7 +445,7 @@ def test_kept_writer_means_no_feeder_then_the_feeder_comes_when_it_leaves(nodes)
     assert has_dataset(s1, "orders")
     assert not [w for w in c.writes()["s1"] if w["method"] == "DELETE"
                 and w["path"] == "/api/datasets/orders"]
-    _steady(c, moved)
+    assert_steady(c, moved)
 
 
 def test_user_disabled_outbound_pipe_reuploaded_while_still_disabled_stays_disabled(nodes):
@@ -465,16 +454,16 @@ def test_user_disabled_outbound_pipe_reuploaded_while_still_disabled_stays_disab
     cfg = c.config()
     assert c.run(cfg).outcome == "ok"
     s2 = c.slaves["s2"]
-    assert _disabled(s2, "erp-out")
+    assert disabled(s2, "erp-out")
     edited = {**c.pipes[5], "description": "edited, still disabled"}
     put(c.master, "pipes", "erp-out", edited)
     assert c.run(cfg).outcome == "ok"
-    assert original(s2, "pipes", "erp-out") == edited and _disabled(s2, "erp-out")
+    assert original(s2, "pipes", "erp-out") == edited and disabled(s2, "erp-out")
     assert meta(original(c.master, "pipes", "erp-out"))["disabled"] is True
     back = c.config({"s1": ["crm"], "s2": []})
     assert c.run(back).outcome == "ok"
-    assert original(c.master, "pipes", "erp-out") == edited and _disabled(c.master, "erp-out")
-    _steady(c, back)
+    assert original(c.master, "pipes", "erp-out") == edited and disabled(c.master, "erp-out")
+    assert_steady(c, back)
 
 
 def test_feeders_are_reset_when_the_master_endpoint_changes(nodes):
@@ -498,7 +487,7 @@ def test_feeders_are_reset_when_the_master_endpoint_changes(nodes):
     reset = order.index(("s2", "POST", "/api/pipes/orchestrator-feed-local-data/pump"))
     put_ = order.index(("s2", "PUT", "/api/pipes/orchestrator-feed-local-data/config"))
     assert reset < put_        # marked with the new master only once reset
-    _steady(c, moved)
+    assert_steady(c, moved)
 
 
 def test_outbound_pipe_stays_a_placeholder_while_its_slave_is_down(nodes):
@@ -510,12 +499,12 @@ def test_outbound_pipe_stays_a_placeholder_while_its_slave_is_down(nodes):
     c.slaves["s2"].add_fault(method="GET", path="^/api/pipes$", status=401, times=HARD)
     assert c.run(back).outcome == "failed"
     assert meta(original(c.master, "pipes", "erp-out")) is not None      # still our placeholder
-    assert _disabled(c.master, "erp-out")
-    _clear_faults(c)
+    assert disabled(c.master, "erp-out")
+    clear_faults(c)
     assert c.run(back).outcome == "ok"                                    # s2 answers again
     assert original(c.master, "pipes", "erp-out") == c.pipes[5]
-    assert not _disabled(c.master, "erp-out") and "erp-out" not in ids(c.slaves["s2"], "pipes")
-    _steady(c, back)
+    assert not disabled(c.master, "erp-out") and "erp-out" not in ids(c.slaves["s2"], "pipes")
+    assert_steady(c, back)
 
 
 def test_a_moved_pipe_repointed_at_another_dataset_leaves_no_orphan_in_its_slave(nodes):
@@ -539,7 +528,7 @@ def test_a_moved_pipe_repointed_at_another_dataset_leaves_no_orphan_in_its_slave
     start_pipe(s1, "crm-order")
     start_pipe(c.master, "crm-order")
     assert has_dataset(c.master, "orders-v2")
-    _steady(c, cfg)
+    assert_steady(c, cfg)
 
 
 def test_reuploading_a_moved_pipe_unchanged_or_with_a_new_transform_does_not_reset_it(nodes):
@@ -559,4 +548,4 @@ def test_reuploading_a_moved_pipe_unchanged_or_with_a_new_transform_does_not_res
         assert original(s1, "pipes", "crm-person") == upload
         assert pipe_runtime(c.master, "crm-person")["last-seen"] == seen   # offsets still good
         assert not [w for w in c.global_writes() if w[2].endswith("/crm-person/pump")]
-    _steady(c, cfg)
+    assert_steady(c, cfg)

@@ -16,8 +16,8 @@ import logging
 
 import pytest
 
-from contract_helpers import (CRM_PIPES, Cluster, described, ids, meta, original,
-                              pipe_runtime, put, start_pipe, the_original)
+from contract_helpers import (CRM_PIPES, assert_steady, clear_faults, Cluster, described, disabled,
+                              ids, meta, original, pipe_runtime, put, start_pipe, the_original)
 from service import orchestrator
 from service.client import SesamClient
 
@@ -30,21 +30,10 @@ def _no_retry_backoff(monkeypatch):
     monkeypatch.setitem(SesamClient.__init__.__kwdefaults__, "backoff", 0.0)
 
 
-def _clear_faults(c: Cluster) -> None:
-    for n in c.named().values():
-        n.emulator("DELETE", "/faults")
-
 
 def _datasets(node) -> set[str]:
     return {d["_id"] for d in node.api("GET", "/datasets")[1]}
 
-
-def _steady(c: Cluster, cfg) -> None:
-    plan = c.run(cfg, dry_run=True)
-    assert plan.actions == [], plan.as_json()
-    c.clear()
-    report = c.run(cfg)
-    assert report.actions == [] and c.no_writes(), (report.as_json(), c.writes())
 
 
 def _run(c: Cluster, cfg, *, outcome: str | None = "ok"):
@@ -56,9 +45,6 @@ def _run(c: Cluster, cfg, *, outcome: str | None = "ok"):
         assert report.outcome == outcome, report.as_json()
     return report
 
-
-def _disabled(node, pid: str) -> bool:
-    return pipe_runtime(node, pid)["is-disabled"] is True
 
 
 def _user_ids(node, kind: str) -> set[str]:
@@ -109,7 +95,7 @@ def test_two_systems_swap_slaves_with_a_chained_outbound_pipe(nodes):
         start_pipe(s2, pid)
     start_pipe(c.master, "crm-order")
     assert {e["_id"] for e in c.master.api("GET", "/datasets/orders/entities")[1]} == {"o1"}
-    _steady(c, swapped)
+    assert_steady(c, swapped)
 
 
 BRIDGE = {"_id": "crm-to-erp", "type": "pipe", "source": {"type": "json", "system": "crm", "url": "people"},
@@ -123,22 +109,22 @@ def test_a_pipe_whose_source_and_sink_systems_both_move_then_split(nodes):
     _run(c, together)
     s1, s2, s3 = (c.slaves[s] for s in ("s1", "s2", "s3"))
     assert original(s1, "pipes", "crm-to-erp") == BRIDGE
-    assert _disabled(c.master, "crm-to-erp") and not _disabled(s1, "crm-to-erp")
+    assert disabled(c.master, "crm-to-erp") and not disabled(s1, "crm-to-erp")
     # both systems move to s2 in one run
     both = c.config({"s1": [], "s2": ["crm", "erp"]})
     c.clear()
     _run(c, both)
-    assert original(s2, "pipes", "crm-to-erp") == BRIDGE and not _disabled(s2, "crm-to-erp")
+    assert original(s2, "pipes", "crm-to-erp") == BRIDGE and not disabled(s2, "crm-to-erp")
     assert "crm-to-erp" not in ids(s1, "pipes") and ids(s1, "systems") == set()
     assert meta(original(c.master, "pipes", "crm-to-erp"))["slave"] == "s2"
-    _steady(c, both)
+    assert_steady(c, both)
     # then they split: the pipe cannot be placed; it must run in exactly one place (the
     # master, with its original) and the error shows on every run
     split = c.config({"s2": ["crm"], "s3": ["erp"]})
     report = _run(c, split, outcome="failed")
     assert any("crm-to-erp" in e for e in report.errors)
     assert original(c.master, "pipes", "crm-to-erp") == BRIDGE
-    assert not _disabled(c.master, "crm-to-erp")
+    assert not disabled(c.master, "crm-to-erp")
     assert "crm-to-erp" not in ids(s2, "pipes") | ids(s3, "pipes")
     plan = c.run(split, dry_run=True)
     assert plan.actions == [] and any("crm-to-erp" in e for e in plan.errors)
@@ -176,7 +162,7 @@ def test_a_system_renamed_in_the_master_moves_under_its_new_name(nodes, to):
         assert not set(CRM_PIPES) & ids(s1, "pipes")
         for pid in CRM_PIPES:
             assert pipe_runtime(c.master, pid)["last-seen"] in (None, "")
-    _steady(c, cfg)
+    assert_steady(c, cfg)
 
 
 # --------------------------------------------------------------------------------------
@@ -222,11 +208,11 @@ def test_a_failing_chunk_of_a_bulk_create_over_100_then_converges(nodes, fault):
         if m and m.get("slave") == "s1":
             assert p["_id"] in have, p["_id"]
     assert any(a["status"] in ("failed", "skipped") for a in report.actions)
-    _clear_faults(c)
+    clear_faults(c)
     _run(c, cfg)
     assert {f"p-{i:03d}" for i in range(MANY)} <= ids(s1, "pipes")
     assert {f"sys-{i:03d}" for i in range(MANY_SYSTEMS)} <= ids(s1, "systems")
-    _steady(c, cfg)
+    assert_steady(c, cfg)
 
 
 # --------------------------------------------------------------------------------------
@@ -294,7 +280,7 @@ def test_use_binary_source_switched_on_while_a_reset_is_owed(nodes, fault):
     c.master.add_fault(method="POST", path="^/api/pipes/crm-person/pump$", times=1, **fault)
     c.run(c.config(moved))
     assert meta(original(c.master, "pipes", "crm-person"))["reset_pending"] is True
-    _clear_faults(c)
+    clear_faults(c)
     binary = c.config(moved, master_extra={"use_binary_source": True})
     c.clear()
     report = _run(c, binary)
@@ -305,7 +291,7 @@ def test_use_binary_source_switched_on_while_a_reset_is_owed(nodes, fault):
         assert "reset_pending" not in meta(cfg)
         assert meta(cfg)["slave"] == "s2"
         assert pipe_runtime(c.master, pid)["last-seen"] in (None, "")
-    _steady(c, binary)
+    assert_steady(c, binary)
     # and back to json: a rewrite, no reset (the source is the same dataset on the same slave)
     start_pipe(c.slaves["s2"], "crm-person")
     start_pipe(c.master, "crm-person")
@@ -313,7 +299,7 @@ def test_use_binary_source_switched_on_while_a_reset_is_owed(nodes, fault):
     report = _run(c, json_cfg)
     assert not [a for a in described(report) if a[0] == "reset-pipe"]
     assert original(c.master, "pipes", "crm-person")["source"]["type"] == "json"
-    _steady(c, json_cfg)
+    assert_steady(c, json_cfg)
 
 
 ODD_ENV = {"region": "eu", "obj": {"a": [1, {"b": None}], "c": "d"}, "lst": [1, "x", [2]],
@@ -332,7 +318,7 @@ def test_env_values_that_are_objects_and_lists_are_copied_once(nodes):
         env = s.api("GET", "/env")[1]
         assert {k: env[k] for k in ODD_ENV} == ODD_ENV
         assert env["slave-only"] == {"k": 1}
-    _steady(c, cfg)
+    assert_steady(c, cfg)
     # a changed nested value is copied again, alone
     c.master.api("POST", "/env", {"obj": {"a": [1, {"b": 2}], "c": "d"}})
     c.clear()
@@ -340,7 +326,7 @@ def test_env_values_that_are_objects_and_lists_are_copied_once(nodes):
     posts = [w for w in c.global_writes() if w[1] == "POST" and w[2] == "/api/env"]
     assert len(posts) == 2
     assert c.slaves["s1"].api("GET", "/env")[1]["obj"] == {"a": [1, {"b": 2}], "c": "d"}
-    _steady(c, cfg)
+    assert_steady(c, cfg)
 
 
 def test_env_named_sink_whose_value_is_an_object_cannot_be_placed_and_is_not_lost(nodes):
@@ -355,7 +341,7 @@ def test_env_named_sink_whose_value_is_an_object_cannot_be_placed_and_is_not_los
     assert "crm-weird" not in ids(c.slaves["s1"], "pipes") or \
         the_original(c.master, "pipes", "crm-weird") == weird
     assert report.outcome in ("ok", "failed")
-    _steady(c, cfg)
+    assert_steady(c, cfg)
 
 
 @pytest.mark.parametrize("stagger", [0, 1])
@@ -370,7 +356,7 @@ def test_stagger_range_0_and_1_mean_no_stagger_and_changing_it_rewrites_without_
     for pid in CRM_PIPES:
         start_pipe(c.slaves["s1"], pid)
         start_pipe(c.master, pid)
-    _steady(c, cfg)
+    assert_steady(c, cfg)
     wider = c.config(slave_extra={"s1": {"sync_interval": 1,
                                          "sync_interval_stagger_range": 1000}})
     report = _run(c, wider)
@@ -378,7 +364,7 @@ def test_stagger_range_0_and_1_mean_no_stagger_and_changing_it_rewrites_without_
     for pid in CRM_PIPES:
         assert 1 <= original(c.master, "pipes", pid)["pump"]["schedule_interval"] < 1001
         assert pipe_runtime(c.master, pid)["last-seen"] not in (None, "")
-    _steady(c, wider)
+    assert_steady(c, wider)
 
 
 # --------------------------------------------------------------------------------------
@@ -392,15 +378,15 @@ def test_user_enables_and_reuploads_a_disabled_outbound_pipe_and_it_runs_on_the_
     cfg = c.config()
     _run(c, cfg)
     s2 = c.slaves["s2"]
-    assert _disabled(s2, "erp-out")
+    assert disabled(s2, "erp-out")
     assert meta(original(c.master, "pipes", "erp-out"))["disabled"] is True
     assert c.master.api("POST", "/pipes/erp-out/pump", {"operation": "enable"})[0] == 200
     put(c.master, "pipes", "erp-out", c.pipes[5])
     _run(c, cfg)
     assert not meta(original(c.master, "pipes", "erp-out")).get("disabled")
-    assert not _disabled(s2, "erp-out")
-    assert _disabled(c.master, "erp-out")          # the placeholder never runs
-    _steady(c, cfg)
+    assert not disabled(s2, "erp-out")
+    assert disabled(c.master, "erp-out")          # the placeholder never runs
+    assert_steady(c, cfg)
 
 
 # --------------------------------------------------------------------------------------
@@ -431,7 +417,7 @@ def test_three_slaves_with_crossed_dataset_names_rotate_in_one_run(nodes):
         start_pipe(c.slaves[sid], pid)
     start_pipe(s3, "orchestrator-feed-beta")
     assert {"beta"} <= _datasets(s1) and {"alpha"} <= _datasets(s2)
-    _steady(c, first)
+    assert_steady(c, first)
     # rotate: a -> s3 (where to-g reads beta: alpha now writes it there, no feeder),
     # b -> s1, g -> s2 (to-g needs a feeder for beta there)
     rotated = c.config({"s1": ["b"], "s2": ["g"], "s3": ["a"]})
@@ -445,14 +431,14 @@ def test_three_slaves_with_crossed_dataset_names_rotate_in_one_run(nodes):
     assert "alpha" not in _datasets(s2)
     for pid, slave in (("alpha", "s3"), ("beta", "s1"), ("gamma", "s2")):
         assert meta(original(c.master, "pipes", pid))["slave"] == slave
-    _steady(c, rotated)
+    assert_steady(c, rotated)
     # the user deletes alpha from the master: s3 loses it and its dataset `beta`; s2's
     # feeder of the master's `beta` stays (to-g still reads it)
     assert c.master.api("DELETE", "/pipes/alpha")[0] == 200
     _run(c, rotated)
     assert ids(s3, "pipes") == set() and "beta" not in _datasets(s3)
     assert "orchestrator-feed-beta" in ids(s2, "pipes")
-    _steady(c, rotated)
+    assert_steady(c, rotated)
 
 
 # --------------------------------------------------------------------------------------
