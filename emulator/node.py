@@ -121,17 +121,20 @@ class EmulatorNode:
         return self.emulator("GET", "/requests")[1]
 
     def seed(self, *, systems: list[dict] = (), pipes: list[dict] = (),
-             env: dict | None = None, secrets: dict | None = None) -> None:
-        """Load config through the API, in the order a user would: env, secrets, systems, pipes."""
+             env: dict | None = None, secrets: dict | None = None,
+             force: bool = False) -> None:
+        """Load config through the API, in the order a user would: env, secrets, systems, pipes.
+        `force` stores configs with errors (as invalid) instead of having them refused."""
         steps = []
         if env:
             steps.append(("POST", "/env", env))
         if secrets:
             steps.append(("POST", "/secrets", secrets))
+        forced = "?force=true" if force else ""
         if systems:
-            steps.append(("POST", "/systems", list(systems)))
+            steps.append(("POST", "/systems" + forced, list(systems)))
         if pipes:
-            steps.append(("POST", "/pipes", list(pipes)))
+            steps.append(("POST", "/pipes" + forced, list(pipes)))
         for method, path, body in steps:
             status, answer = self.api(method, path, body)
             if status not in (200, 201):

@@ -60,7 +60,7 @@ for _plural in ("pipes", "systems"):
 
     @route("POST", f"/{_plural}")
     def add(store: Store, req: Request, _k=_kind(_plural)) -> tuple[int, object]:
-        return 201, store.add(_k, req.body)
+        return 201, store.add(_k, req.body, force=_flag(req.query, "force", False))
 
     @route("GET", f"/{_plural}/{SEG}")
     def get_one(store: Store, req: Request, _k=_kind(_plural)) -> tuple[int, object]:
@@ -76,7 +76,8 @@ for _plural in ("pipes", "systems"):
 
     @route("PUT", f"/{_plural}/{SEG}/config")
     def put_config(store: Store, req: Request, _k=_kind(_plural)) -> tuple[int, object]:
-        return 200, store.replace(_k, req.args[0], req.body)
+        return 200, store.replace(_k, req.args[0], req.body,
+                                  force=_flag(req.query, "force", False))
 
 
 @route("GET", f"/pipes/{SEG}/pump")

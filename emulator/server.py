@@ -146,7 +146,8 @@ class Handler(BaseHTTPRequestHandler):
             self._raw()
             raise ApiError(404, "no such endpoint")
         except ApiError as exc:
-            return exc.status, {"message": exc.message, "status": exc.status}, {}
+            body = exc.body or {"message": exc.message, "status": exc.status}
+            return exc.status, body, {}
         except Exception:  # a bug in the emulator: answer 500 rather than hang up silently
             log.exception("internal error on %s %s", method, parts.path)
             return 500, {"message": "internal emulator error", "status": 500}, {}

@@ -8,15 +8,17 @@ from dataclasses import dataclass, field
 
 from .datasets import Dataset
 from .effective import pipe_effective, system_effective
+from .validation import pipe_errors, refusal, system_errors, systems_named
 
 
 class ApiError(Exception):
     """An HTTP error answer: status plus a one-line message (never a secret)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, body: dict | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.body = body   # the whole answer, when it says more than the message
 
 
 @dataclass
@@ -45,20 +47,10 @@ def _dependencies(effective: dict) -> list[str]:
     return []
 
 
-def _systems_named(original: dict) -> set[str]:
-    # Called on effective configs, so a system named through $ENV(..) counts too.
-    names = set()
-    for role in ("source", "sink"):
-        part = original.get(role)
-        if isinstance(part, dict) and isinstance(part.get("system"), str):
-            names.add(part["system"])
-    return names
-
-
-def _system_json(original: dict, effective: dict) -> dict:
+def _system_json(original: dict, effective: dict, errors: list[dict]) -> dict:
     return {"_id": original["_id"], "type": original.get("type"),
             "config": {"original": original, "effective": effective},
-            "runtime": {"is-valid-config": True, "config-errors": []}}
+            "runtime": {"is-valid-config": not errors, "config-errors": errors}}
 
 
 def check_config(config: object, *, kind: str) -> dict:
@@ -86,10 +78,12 @@ class Store:
         self.datasets: dict[str, Dataset] = {}
         self.env: dict[str, object] = {}
         self.secrets: dict[str, str] = {}
+        self.system_secrets: dict[str, dict[str, str]] = {}   # system id -> name -> value
         self._encoded: dict[str, dict[str, tuple[dict, bytes]]] = {}   # see listing_raw
 
     # --- whole-state copies, so a test can replay a run from the same start many times ---
-    _STATE = ("pipes", "systems", "system_json", "pipe_json", "datasets", "env", "secrets")
+    _STATE = ("pipes", "systems", "system_json", "pipe_json", "datasets", "env", "secrets",
+              "system_secrets")
 
     def save(self) -> dict:
         with self.lock:
@@ -101,8 +95,30 @@ class Store:
                 setattr(self, name, value)
 
     # --- derived state, recomputed on write so reads are cheap ---
+    def _pipe_errors(self, original: dict) -> tuple[dict, list[dict]]:
+        eff, errors = pipe_effective(original, env=self.env)
+        types = {sid: str(s.get("type")) for sid, s in self.systems.items()}
+        return eff, errors + pipe_errors(original, eff, env=self.env, systems=types,
+                                         system_ids=set(self.systems))
+
+    def _system_errors(self, original: dict) -> list[dict]:
+        names = set(self.secrets) | set(self.system_secrets.get(original["_id"], {}))
+        return system_errors(original, env=self.env, secrets=names, pipe_ids=set(self.pipes))
+
+    def _errors(self, kind: str, config: dict) -> list[dict]:
+        return self._pipe_errors(config)[1] if kind == "pipe" else self._system_errors(config)
+
+    def _refuse_invalid(self, kind: str, configs: list[dict], force: bool) -> None:
+        """400 with every component's errors, unless forced (then they are stored invalid)."""
+        if force:
+            return
+        rejected = [(c, errs) for c in configs if (errs := self._errors(kind, c))]
+        if rejected:
+            ids = ", ".join(repr(c["_id"]) for c, _ in rejected)
+            raise ApiError(400, f"{kind} config errors in {ids}", body=refusal(kind, rejected))
+
     def _refresh_pipe(self, original: dict, old: Pipe | None) -> None:
-        eff, errors = pipe_effective(original, env=self.env, systems=set(self.systems))
+        eff, errors = self._pipe_errors(original)
         pipe = Pipe(original=original, effective=eff, errors=errors)
         if old is not None:
             pipe.disabled, pipe.last_seen, pipe.last_run = old.disabled, old.last_seen, old.last_run
@@ -110,18 +126,28 @@ class Store:
         self.pipe_json[original["_id"]] = pipe.as_json()
 
     def _refresh_all(self) -> None:
-        for sid, original in self.systems.items():
-            self.system_json[sid] = _system_json(original, system_effective(original, env=self.env))
+        self.refresh_systems()
         for pid, pipe in list(self.pipes.items()):
             self._refresh_pipe(pipe.original, pipe)
 
+    def refresh_systems(self) -> None:
+        """Secrets changed (global or a system's own): systems may change validity."""
+        with self.lock:
+            for sid in self.systems:
+                self._refresh_system_json(sid)
+
+    def _refresh_system_json(self, sid: str) -> None:
+        original = self.systems[sid]
+        self.system_json[sid] = _system_json(original, system_effective(original, env=self.env),
+                                             self._system_errors(original))
+
     def _refresh_system(self, sid: str) -> None:
-        """A system came, changed or went: only pipes that name it can change validity."""
+        """A system came, changed or went: only pipes that name it (or share its id) can
+        change validity."""
         if sid in self.systems:
-            original = self.systems[sid]
-            self.system_json[sid] = _system_json(original, system_effective(original, env=self.env))
+            self._refresh_system_json(sid)
         for pipe in list(self.pipes.values()):
-            if sid in _systems_named(pipe.effective):
+            if sid in systems_named(pipe.effective) or pipe.original["_id"] == sid:
                 self._refresh_pipe(pipe.original, pipe)
 
     def pipe_changed(self, pid: str) -> None:
@@ -129,7 +155,7 @@ class Store:
         self.pipe_json[pid] = self.pipes[pid].as_json()
 
     # --- pipes and systems ---
-    def add(self, kind: str, configs: object) -> list[dict]:
+    def add(self, kind: str, configs: object, *, force: bool = False) -> list[dict]:
         if not isinstance(configs, list):
             configs = [configs]
         checked = [check_config(c, kind=kind) for c in configs]
@@ -140,6 +166,7 @@ class Store:
                 if c["_id"] in existing or c["_id"] in seen:
                     raise ApiError(409, f"{kind} '{c['_id']}' already exists")
                 seen.add(c["_id"])
+            self._refuse_invalid(kind, checked, force)
             for c in checked:
                 self._put(kind, c)
             table = self.pipe_json if kind == "pipe" else self.system_json
@@ -148,16 +175,19 @@ class Store:
     def _put(self, kind: str, config: dict) -> None:
         if kind == "pipe":
             self._refresh_pipe(config, self.pipes.get(config["_id"]))
+            if config["_id"] in self.systems:
+                self._refresh_system_json(config["_id"])
         else:
             self.systems[config["_id"]] = config
             self._refresh_system(config["_id"])
 
-    def replace(self, kind: str, cid: str, config: object) -> dict:
+    def replace(self, kind: str, cid: str, config: object, *, force: bool = False) -> dict:
         checked = check_config(config, kind=kind)
         if checked["_id"] != cid:
             raise ApiError(400, f"the config's _id does not match the {kind} id in the URL")
         with self.lock:
             self.get(kind, cid)
+            self._refuse_invalid(kind, [checked], force)
             self._put(kind, checked)
             return self.get(kind, cid)
 
@@ -173,6 +203,8 @@ class Store:
             found = self.get(kind, cid)
             if kind == "pipe":
                 del self.pipes[cid], self.pipe_json[cid]
+                if cid in self.systems:
+                    self._refresh_system_json(cid)
             else:
                 del self.systems[cid], self.system_json[cid]
                 self._refresh_system(cid)
@@ -225,6 +257,7 @@ class Store:
             if replace:
                 self.secrets = {}
             self.secrets.update(values)
+            self.refresh_systems()
             return sorted(self.secrets)
 
     def delete_secret(self, name: str) -> None:
@@ -232,6 +265,7 @@ class Store:
             if name not in self.secrets:
                 raise ApiError(404, "no secret with that name")
             del self.secrets[name]
+            self.refresh_systems()
 
     # --- datasets ---
     def dataset(self, did: str, *, create: bool = False) -> Dataset:

@@ -14,7 +14,8 @@ import pytest
 from emulator import EmulatorNode
 
 SHAPES = json.loads((Path(__file__).parent / "sesam_response_shapes.json").read_text())
-ODD = 'odd/"id" 50%'
+ODD = 'odd "id" 50%'   # odd but valid on a real node: no '/'
+
 
 
 def _schema(path: str, method: str) -> dict:
@@ -26,8 +27,10 @@ def _seeded(node: EmulatorNode) -> None:
     node.seed(env={"host": "h"}, secrets={"k": "v"},
               systems=[{"_id": "s", "type": "system:url", "url_pattern": "http://$ENV(host)/%s"}],
               pipes=[{"_id": ODD, "type": "pipe",
-                      "source": {"type": "embedded", "entities": [{"_id": "1"}]}},
-                     {"_id": "broken", "type": "pipe", "source": {"type": "json", "system": "nope"}}])
+                      "source": {"type": "embedded", "entities": [{"_id": "1"}]}}])
+    # An invalid pipe, so the shape of a pipe with config errors is checked too.
+    node.seed(force=True, pipes=[{"_id": "broken", "type": "pipe",
+                                  "source": {"type": "json", "system": "nope", "url": "x"}}])
     assert node.api("POST", f"/pipes/{node.quote(ODD)}/pump", {"operation": "start"})[0] == 200
 
 
@@ -43,10 +46,10 @@ CASES = [
     ("/pipes/{pipe_id}/pump", "get", f"/pipes/{Q}/pump", None, 200),
     ("/pipes/{pipe_id}/pump", "post", f"/pipes/{Q}/pump", {"operation": "disable"}, 200),
     ("/systems", "get", "/systems", None, 200),
-    ("/systems", "post", "/systems", [{"_id": "t", "type": "system:url"}], 201),
+    ("/systems", "post", "/systems", [{"_id": "t", "type": "system:url", "url_pattern": "http://t/%s"}], 201),
     ("/systems/{system_id}", "get", "/systems/s", None, 200),
     ("/systems/{system_id}/config", "get", "/systems/s/config", None, 200),
-    ("/systems/{system_id}/config", "put", "/systems/s/config", {"_id": "s", "type": "system:url"}, 200),
+    ("/systems/{system_id}/config", "put", "/systems/s/config", {"_id": "s", "type": "system:url", "url_pattern": "http://s/%s"}, 200),
     ("/datasets", "get", "/datasets", None, 200),
     ("/datasets/{dataset_id}", "get", f"/datasets/{Q}", None, 200),
     ("/datasets/{dataset_id}/entities", "get", f"/datasets/{Q}/entities?since=-1&limit=5", None, 200),
