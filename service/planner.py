@@ -6,6 +6,7 @@ orders that keep data safe (contract 3.5, 5, 6) are all expressed here, in one p
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, Mapping
 
@@ -90,22 +91,26 @@ def plan(config: Config, master: NodeSnapshot | None,
 
 def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: NodeSnapshot,
                  desired: Desired) -> None:
+    set_env = None
     if master.env is not None and snap.env is not None:
         diff = {k: v for k, v in sorted(master.env.items())
                 if k not in snap.env or snap.env[k] != v}
         if diff:
-            b.add("set-env", slave_id, "env", payload=diff)
+            set_env = b.add("set-env", slave_id, "env", payload=diff)
     for sid, want in sorted(desired.slave_systems[slave_id].items()):
         have = snap.systems.get(sid)
         if have is None or have.original != want:
             kind: Kind = "create-system" if have is None else "update-system"
-            b.slave_write[slave_id, "systems", sid] = b.add(kind, slave_id, sid, payload=want)
+            b.slave_write[slave_id, "systems", sid] = b.add(
+                kind, slave_id, sid, payload=want, after=[_env_first(set_env, want)])
     for pid, want in sorted(desired.slave_pipes[slave_id].items()):
         have = snap.pipes.get(pid)
         if have is None or have.original != want:
-            r = roles(pid, want, snap.env or {})
+            # Named with the master's env: the slave's will be that once set-env is done.
+            r = roles(pid, want, master.env or snap.env or {})
             after = [b.slave_write.get((slave_id, "systems", s))
                      for s in (r.source_system, r.sink_system) if s]
+            after.append(_env_first(set_env, want))
             if have is not None and _reads_another_master(have.original, want):
                 # A feeder whose master moved: its offsets are the old master's. Reset first,
                 # mark the new master last, so a crash in between resets again next run.
@@ -118,6 +123,12 @@ def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
         if (pid in desired.disabled) != copy_disabled:
             kind = "enable-pipe" if copy_disabled else "disable-pipe"
             b.add(kind, slave_id, pid, after=[b.slave_write.get((slave_id, "pipes", pid))])
+
+
+def _env_first(set_env: int | None, config: dict[str, Any]) -> int | None:
+    """A node refuses a config naming an undefined $ENV(..): such a write waits for the
+    slave's set-env. Others do not, so a 403 on /env (contract 7) blocks only what needs it."""
+    return set_env if set_env is not None and "$ENV(" in json.dumps(config) else None
 
 
 def _write_master(b: _Builder, *, master: NodeSnapshot, desired: Desired,
