@@ -20,6 +20,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
+from .text import name, node_message
+
 
 class SesamError(Exception):
     """One line: `<node> <METHOD> <path>: <what went wrong>`."""
@@ -27,6 +29,35 @@ class SesamError(Exception):
 
 class SesamForbidden(SesamError):
     """403: the token lacks a permission (for /env and /secrets: group:Admin)."""
+
+
+class SesamInvalid(SesamError):
+    """400 on a config upload: the node refused the configs it names, with its messages."""
+
+    def __init__(self, where: str, messages: dict[str, str]) -> None:
+        said = "; ".join(f"{name(cid)}: {msg}" for cid, msg in messages.items()) or "no details"
+        super().__init__(f"{where}: 400 refused ({said})")
+        self.where = where
+        self.messages = messages   # component id -> the node's validation messages, one line
+
+
+def _validation_messages(response: requests.Response) -> dict[str, str]:
+    """id -> the node's messages from a 400's `validation_errors` (sesamclient's shape).
+    Only the `msg` texts are kept, one line, capped, anything token-like blanked out."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    errors = body.get("validation_errors") if isinstance(body, dict) else None
+    found: dict[str, str] = {}
+    for item in errors if isinstance(errors, list) else []:
+        posted = item.get("posted-config") if isinstance(item, dict) else None
+        cid = posted.get("_id") if isinstance(posted, dict) else None
+        msgs = [e.get("msg") for e in item.get("config-errors") or [] if isinstance(e, dict)]
+        text = "; ".join(str(m) for m in msgs if m)
+        if isinstance(cid, str):
+            found[cid] = node_message(text) or "invalid config"
+    return found
 
 
 _SHARE_ABOVE = 1_000_000   # bytes
@@ -149,6 +180,8 @@ class SesamClient:
         if status == 403:
             raise SesamForbidden(f"{where}: 403 Forbidden (the token is not allowed to do this; "
                                  "env vars and secrets require a token issued to group:Admin)")
+        if status == 400 and method in ("POST", "PUT") and path.startswith(("/pipes", "/systems")):
+            raise SesamInvalid(where, _validation_messages(response))
         if status == 401:
             raise SesamError(f"{where}: 401 Unauthorized (the node rejected the jwt_token)")
         if not 200 <= status < 300:

@@ -12,7 +12,7 @@ from .configs import roles, user_original
 from .generated import component_url, feeder_pipe, placeholder_pipe, sync_pipe, url_system
 from .names import FEEDER_SYSTEM
 from .snapshot import Component, NodeSnapshot
-from .text import name
+from .text import name, node_message
 
 PipeShape = Literal["sync", "placeholder", "master"]
 
@@ -98,6 +98,18 @@ def _undecidable(pid: str, original: dict[str, Any], env: Mapping[str, Any] | No
     return False
 
 
+def _invalid_in_master(component: Component, desired: Desired) -> bool:
+    """A pipe the master reports invalid would be refused by a slave too (and in a bulk
+    POST, with every pipe beside it): it is left where it is, as it is."""
+    if component.runtime.get("is-valid-config") is not False:
+        return False
+    said = "; ".join(str(m) for m in component.runtime.get("config-errors") or [] if m)
+    desired.errors.append(f"pipe {name(component.id)}: the master reports its config invalid"
+                          f"{' (' + node_message(said) + ')' if said else ''}; left where it is, "
+                          "unchanged, until it is fixed")
+    return True
+
+
 def _user_disabled(component: Component, placement: PipePlacement,
                    slave_disabled: Mapping[str, bool]) -> bool:
     was = user_original(component)[1]
@@ -153,7 +165,8 @@ def desired_state(config: Config, master: NodeSnapshot, *,
         if pid.startswith("system:"):
             continue
         original = user_original(component)[0]
-        if _undecidable(pid, original, master.env, desired):
+        if _invalid_in_master(component, desired) or \
+                _undecidable(pid, original, master.env, desired):
             desired.untouched.add(pid)
             continue
         placement = _place_pipe(pid, original, env, desired.system_slave, desired)

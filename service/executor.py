@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 from .actions import Action, Plan
-from .client import SesamClient, SesamError, SesamForbidden
+from .client import SesamClient, SesamError, SesamForbidden, SesamInvalid
 from .text import name
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,33 @@ def _apply(client: SesamClient, batch: Sequence[Action]) -> None:
         client.post_env(dict(first.payload))
     else:  # pragma: no cover - every Kind in actions.py has a branch above
         raise ValueError(f"unknown action kind {kind}")
+
+
+Outcomes = dict[int, BaseException | None]   # plan index -> its error, None when it succeeded
+
+
+def _apply_isolated(client: SesamClient, actions: Sequence[Action],
+                    batch: list[int]) -> Outcomes:
+    """Apply a batch; when the node refuses a bulk create (400), only the configs it names
+    fail, with its messages, and the rest are sent again (one POST each when it names none):
+    one bad config blocks only itself. The normal case stays one request."""
+    try:
+        _apply(client, [actions[i] for i in batch])
+        return dict.fromkeys(batch)
+    except SesamInvalid as exc:
+        if len(batch) == 1:
+            return {batch[0]: exc}
+        named = {i: exc.messages[actions[i].id] for i in batch if actions[i].id in exc.messages}
+        outcomes: Outcomes = {i: SesamInvalid(exc.where, {actions[i].id: msg})
+                              for i, msg in named.items()}
+        rest = [i for i in batch if i not in named]
+        groups = [rest] if named else [[i] for i in rest]
+        for group in groups:
+            if group:
+                outcomes.update(_apply_isolated(client, actions, group))
+        return outcomes
+    except BaseException as exc:  # noqa: BLE001 - reported as the batch's failure
+        return dict.fromkeys(batch, exc)
 
 
 def execute(plan: Plan, clients: Mapping[str, SesamClient], *, workers: int = 32,
@@ -130,12 +157,7 @@ def execute(plan: Plan, clients: Mapping[str, SesamClient], *, workers: int = 32
                 stack.extend(dependents[j])
 
     def run(batch: list[int]) -> None:
-        try:
-            _apply(clients[actions[batch[0]].node], [actions[i] for i in batch])
-        except BaseException as exc:  # noqa: BLE001 - reported as the batch's failure
-            completed.put((batch, exc))
-        else:
-            completed.put((batch, None))
+        completed.put((batch, _apply_isolated(clients[actions[batch[0]].node], actions, batch)))
 
     def dispatch(pool: ThreadPoolExecutor) -> int:
         """Hand ready work to the pool, up to each node's limit; returns batches sent."""
@@ -167,12 +189,13 @@ def execute(plan: Plan, clients: Mapping[str, SesamClient], *, workers: int = 32
     with ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="sesam") as pool:
         running += dispatch(pool)
         while running:
-            batch, exc = completed.get()
+            batch, outcomes = completed.get()
             while True:
                 running -= 1
                 node = actions[batch[0]].node
                 in_flight[node] -= 1
                 for i in batch:
+                    exc = outcomes[i]
                     if exc is None:
                         settle(Result(i, actions[i], "done"))
                     elif isinstance(exc, SesamError):
@@ -182,7 +205,7 @@ def execute(plan: Plan, clients: Mapping[str, SesamClient], *, workers: int = 32
                         settle(Result(i, actions[i], "failed",
                                       f"{actions[i].node}: unexpected {type(exc).__name__}"))
                 try:   # take every completion already in, so their dependents batch together
-                    batch, exc = completed.get_nowait()
+                    batch, outcomes = completed.get_nowait()
                 except queue.Empty:
                     break
             running += dispatch(pool)

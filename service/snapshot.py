@@ -12,7 +12,7 @@ from typing import Any, Mapping
 from .client import SesamClient, SesamError
 
 
-RUNTIME_FIELDS = ("is-disabled", "last-seen")
+RUNTIME_FIELDS = ("is-disabled", "last-seen", "is-valid-config")
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,10 @@ def _component(item: dict[str, Any]) -> Component:
     # Only what the planner reads: a node with 10,000 pipes sends a lot of runtime we would
     # otherwise hold for the whole run (the container has 128 MB).
     kept = {k: runtime[k] for k in RUNTIME_FIELDS if k in runtime}
+    if runtime.get("is-valid-config") is False:   # the node's own words, for the report
+        errors = runtime.get("config-errors")
+        kept["config-errors"] = [e.get("msg") for e in errors if isinstance(e, dict)] \
+            if isinstance(errors, list) else []
     return Component(id=item["_id"], original=original, effective=effective, runtime=kept)
 
 

@@ -14,3 +14,13 @@ _PLAIN = re.compile(r"[\w.:@+/-]+")
 def name(value: object) -> str:
     text = str(value)
     return text if _PLAIN.fullmatch(text) else json.dumps(text, ensure_ascii=False)
+
+
+_TOKEN_LIKE = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]*")
+_MAX_MESSAGE = 300
+
+
+def node_message(text: str) -> str:
+    """A node's own message (a config error) for a report: one line, capped, and anything
+    that looks like a JWT blanked out, since the node may quote the config it refused."""
+    return _TOKEN_LIKE.sub("<token>", " ".join(text.split()))[:_MAX_MESSAGE]
