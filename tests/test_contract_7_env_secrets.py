@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from contract_helpers import YEAR, Cluster, entities, ids, original, start_pipe
+from contract_helpers import YEAR, Cluster, entities, ids, meta, original, start_pipe
 
 
 def _env(node) -> dict:
@@ -56,7 +56,11 @@ def test_7_missing_secrets_are_reported_per_slave(nodes):
     c.slaves["s1"].seed(secrets={"shared": "x"})
     c.slaves["s2"].seed(secrets={"crm-pw": "y", "unrelated": "z"})
     report = c.run(c.config())
-    assert report.outcome == "ok", report.errors
+    # A real node refuses a system naming a secret it lacks: the refusal is reported by id
+    # with the node's message, and crm stays in the master until s1 has the secret (rule 6).
+    assert report.outcome == "failed"
+    assert any("crm" in e and "crm-pw" in e for e in report.errors), report.errors
+    assert meta(original(c.master, "systems", "crm")) is None
     s1 = [w for w in _about(report, "s1") if "secret" in w]
     s2 = [w for w in _about(report, "s2") if "secret" in w]
     assert s1 and "crm-pw" in " ".join(s1) and "shared" not in " ".join(s1), report.warnings
@@ -68,7 +72,9 @@ def test_7_missing_secrets_are_reported_per_slave(nodes):
     c.slaves["s1"].seed(secrets={"crm-pw": "y"})
     c.slaves["s2"].seed(secrets={"shared": "x"})
     report = c.run(c.config())
+    assert report.outcome == "ok", report.errors
     assert not [w for w in report.warnings if "secret" in w], report.warnings
+    assert meta(original(c.master, "systems", "crm"))["slave"] == "s1"
 
 
 def test_7_jwt_secret_key_becomes_secret_reference_in_generated_systems(nodes):

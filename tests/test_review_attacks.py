@@ -404,9 +404,16 @@ def test_jwt_secret_key_toggled_on_and_off(nodes):
     assert original(c.master, "systems", "crm")["jwt_token"] == token
     keyed = c.config(slave_extra={"s1": {"jwt_secret_key": "s1-token"}})
     report = c.run(keyed)
-    assert original(c.master, "systems", "crm")["jwt_token"] == "$SECRET(s1-token)"
-    assert any("s1-token" in w for w in report.warnings)        # the master lacks it
+    # The master lacks the secret: it refuses the rewrite, which is reported, and the
+    # system keeps reading the slave with the token it had.
+    assert any("s1-token" in w for w in report.warnings)
+    assert any("crm" in e and "s1-token" in e for e in report.errors), report.errors
+    assert original(c.master, "systems", "crm")["jwt_token"] == token
     assert token not in json.dumps(report.as_json())
+    c.master.seed(secrets={"s1-token": token})
+    report = c.run(keyed)
+    assert report.outcome == "ok", report.errors
+    assert original(c.master, "systems", "crm")["jwt_token"] == "$SECRET(s1-token)"
     c.clear()
     c.run(keyed)
     assert c.no_writes(), c.writes()
