@@ -85,5 +85,6 @@ def test_a_malformed_slave_entry_leaves_that_slave_alone(nodes) -> None:
     c.clear()
     report = c.run(cfg)
     assert not c.writes()["s1"], c.writes()["s1"]
+    s1.emulator("DELETE", "/faults")
     assert has_dataset(s1, "crm-person") and "crm-person" in ids(s1, "pipes")
     assert any("s1" in e and "crm-person" in e for e in report.errors), report.errors
