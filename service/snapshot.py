@@ -1,8 +1,9 @@
 """What one node holds right now, read through its list endpoints.
 
 Four reads per node (pipes, systems, env, secrets), sent together: a node's snapshot costs
-one round trip of latency, however many components it holds. Then one more round of reads,
-also sent together, for the local secret names of the systems that use `$SECRET(..)`.
+one round trip of latency, however many components it holds. On a slave, one more round,
+also sent together, for the local secret names of systems that use a `$SECRET(..)` the
+slave does not hold globally (none when it holds them all).
 """
 from __future__ import annotations
 
@@ -39,8 +40,8 @@ class NodeSnapshot:
     env: Mapping[str, Any] | None        # None: could not be read (see problems)
     secrets: frozenset[str] | None       # names only; None: could not be read
     problems: tuple[str, ...] = ()
-    # system id -> names of its local secrets, for systems that use $SECRET(..) and whose
-    # names could be read; a system missing here: unknown (see problems).
+    # system id -> names of its local secrets, for systems that use a $SECRET(..) the node
+    # does not hold globally; a system using one but missing here: unknown (see problems).
     system_secrets: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
@@ -82,13 +83,17 @@ def _components(node_id: str, kind: str, items: list[dict]) -> dict[str, Compone
     return {item["_id"]: _component(item) for item in items}
 
 
-def _uses_secrets(comp: Component) -> bool:
-    return "$SECRET(" in repr(comp.original)
-
-
 def _local_secrets(client: SesamClient, systems: Mapping[str, Component],
+                   global_names: frozenset[str] | None,
                    pool: ThreadPoolExecutor) -> tuple[dict[str, frozenset[str]], list[str]]:
-    wanted = sorted(sid for sid, comp in systems.items() if _uses_secrets(comp))
+    # Only where they can matter: a system using a secret the node does not hold globally
+    # (with the global names unknown, the secret check is skipped anyway). A slave that
+    # holds its secrets globally costs no extra request.
+    from .configs import secrets_used    # here: configs imports this module
+    if global_names is None:
+        return {}, []
+    wanted = sorted(sid for sid, comp in systems.items()
+                    if secrets_used(comp.original) - global_names)
     futures = {sid: pool.submit(client.list_system_secrets, sid) for sid in wanted}
     found: dict[str, frozenset[str]] = {}
     problems: list[str] = []
@@ -123,7 +128,7 @@ def read_node(client: SesamClient, node_id: str, *, local_secrets: bool = False)
             problems.append(f"cannot read secret names: {exc}")
         system_map = _components(node_id, "systems", system_list)
         pipe_map = _components(node_id, "pipes", pipe_list)
-        local, local_problems = _local_secrets(client, system_map, pool) \
+        local, local_problems = _local_secrets(client, system_map, secret_names, pool) \
             if local_secrets else ({}, [])
     return NodeSnapshot(
         node_id=node_id, pipes=pipe_map, systems=system_map,
