@@ -88,3 +88,20 @@ def test_a_malformed_slave_entry_leaves_that_slave_alone(nodes) -> None:
     s1.emulator("DELETE", "/faults")
     assert has_dataset(s1, "crm-person") and "crm-person" in ids(s1, "pipes")
     assert any("s1" in e and "crm-person" in e for e in report.errors), report.errors
+
+
+def test_an_entry_that_is_a_list_deletes_nothing(nodes) -> None:
+    c = Cluster(nodes)
+    cfg = c.config()
+    assert c.run(cfg).outcome == "ok"
+    s1 = c.slaves["s1"]
+    c.sync(s1)
+    item = next(p for p in c.master.api("GET", "/pipes")[1] if p["_id"] == "crm-person")
+    c.master.add_fault(method="GET", path="^/api/pipes$", times=100,
+                       body=_listing_with(c, "pipes", "crm-person", [item]))
+    c.clear()
+    report = c.run(cfg)
+    assert report.outcome == "aborted"
+    assert not [w for w in c.global_writes() if w[1] in WRITES], c.global_writes()
+    assert "crm-person" in ids(s1, "pipes") and has_dataset(s1, "crm-person")
+    assert any("malformed entry at position" in e for e in report.errors), report.errors
