@@ -98,21 +98,16 @@ def upload(store: Store, group: str, body: object, *, force: bool) -> tuple[int,
 
 
 def _refuse_foreign_ids(store: Store, items: list[tuple[str, dict]], group: str) -> None:
-    # An id held by another group, or by the other kind of component, is a conflict the
-    # docs do not resolve: the stricter reading refuses the upload.
+    # An id held in another group (by either kind of component) is a conflict the docs do
+    # not resolve: the stricter reading refuses the upload. Within the group, what the
+    # upload leaves out is deleted, so only the other groups can conflict.
+    held = {cid: group_of(p.original) for cid, p in store.pipes.items()}
+    held.update({cid: group_of(cfg) for cid, cfg in store.systems.items()})
     for kind, config in items:
-        cid = config["_id"]
-        if kind == "metadata":
-            continue
-        same, other = (store.pipes, store.systems) if kind == "pipe" else (store.systems, store.pipes)
-        if cid in other:
-            raise ApiError(400, f"'{cid}' is already the id of a {'system' if kind == 'pipe' else 'pipe'}")
-        held = same.get(cid)
-        if held is not None:
-            original = held.original if kind == "pipe" else held
-            if group_of(original) != group:
-                raise ApiError(400, f"{kind} '{cid}' belongs to config group "
-                                    f"{group_of(original) or 'default'!r}")
+        owner = held.get(config["_id"])
+        if kind != "metadata" and owner is not None and owner != group:
+            raise ApiError(400, f"'{config['_id']}' belongs to config group "
+                                f"{owner or 'default'!r}")
 
 
 def _replace_group(store: Store, items: list[tuple[str, dict]], group: str) -> None:

@@ -52,10 +52,12 @@ def _slave_secret_warnings(slave_id: str, snap: NodeSnapshot, master: NodeSnapsh
         covered |= used
         missing = sorted(used - local)
         if missing:
+            path = f"/systems/{quote(sid, safe='')}/secrets"
             warnings.append(
-                f"slave {slave_id}: system {name(sid)} uses secrets {', '.join(map(name, missing))}, "
-                f"which {slave_id} holds neither globally nor for that system; set them on "
-                f"{slave_id} with PUT /systems/{quote(sid, safe='')}/secrets (or globally with /secrets)")
+                f"slave {slave_id}: system {name(sid)} uses secrets "
+                f"{', '.join(map(name, missing))}, which {slave_id} holds neither globally nor "
+                f"for that system; set them on {slave_id} with PUT {path} "
+                "(or globally with /secrets)")
     needed = set(master.secrets or ())
     for cfg in desired.slave_pipes[slave_id].values():
         needed |= secrets_used(cfg)

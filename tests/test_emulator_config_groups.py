@@ -74,7 +74,6 @@ def test_an_upload_with_an_error_changes_nothing_unless_forced(node: EmulatorNod
     ({"_id": "x", "type": "pipe"}, "JSON array"),
     ([{"_id": "x", "type": "pipe"}, {"_id": "x", "type": "pipe"}], "twice"),
     ([{"_id": "x", "type": "pipe", "metadata": {"$config-group": "g2"}}], "names config group"),
-    ([{"_id": "crm", "type": "pipe"}], "already the id of a system"),
     ([{"type": "pipe"}], "string '_id'"),
 ])
 def test_bad_uploads_are_refused_whole(node: EmulatorNode, upload: object, says: str) -> None:
@@ -87,8 +86,17 @@ def test_bad_uploads_are_refused_whole(node: EmulatorNode, upload: object, says:
 
 def test_an_id_of_another_group_is_refused(node: EmulatorNode) -> None:
     node.api("PUT", "/config/extra", [ORDER])
-    status, body = node.api("PUT", "/config", [ORDER])
-    assert status == 400 and "belongs to config group 'extra'" in body["message"]
+    before = node.save_state()
+    for upload in ([ORDER], [{"_id": "order", "type": "system:url", "url_pattern": "x/%s"}]):
+        status, body = node.api("PUT", "/config", upload)
+        assert status == 400 and "belongs to config group 'extra'" in body["message"], body
+    assert node.save_state() == before
+
+
+def test_a_pipe_may_become_a_system_within_the_group(node: EmulatorNode) -> None:
+    node.seed(pipes=[{**ORDER, "_id": "crm"}])
+    assert node.api("PUT", "/config", [CRM])[0] == 200
+    assert set(node.store.systems) == {"crm"} and not node.store.pipes
 
 
 def test_uploading_config_needs_admin_or_developer(node: EmulatorNode) -> None:

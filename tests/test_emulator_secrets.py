@@ -58,7 +58,8 @@ def test_deleting_the_system_deletes_its_secrets(node: EmulatorNode) -> None:
     assert _names(node) == []
     # ...but replacing its config keeps them
     node.api("PUT", "/systems/crm/secrets", {"pw": "v"})
-    assert node.api("PUT", "/systems/crm/config", {**SYSTEM, "url_pattern": "http://x/%s"})[0] == 200
+    changed = {**SYSTEM, "url_pattern": "http://x/%s"}
+    assert node.api("PUT", "/systems/crm/config", changed)[0] == 200
     assert _names(node) == ["pw"]
 
 
@@ -70,7 +71,8 @@ def test_a_run_uses_the_local_secret_before_the_global_one(nodes) -> None:
     b.seed(secrets={"tok": "not-a-valid-token"},
            systems=[{"_id": "a", "type": "system:url", "jwt_token": "$SECRET(tok)",
                      "url_pattern": a.api_url + "/datasets/%s/entities"}],
-           pipes=[{"_id": "d", "type": "pipe", "source": {"type": "json", "system": "a", "url": "d"}}])
+           pipes=[{"_id": "d", "type": "pipe",
+                   "source": {"type": "json", "system": "a", "url": "d"}}])
     pump = b.api("POST", "/pipes/d/pump", {"operation": "start"})[1]
     assert pump["runtime"]["success"] is False and "401" in pump["runtime"]["last-error"]
     b.api("POST", "/systems/a/secrets", {"tok": a.token()})
