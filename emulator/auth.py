@@ -6,15 +6,18 @@ import time
 import jwt
 
 ADMIN = "group:Admin"
+EVERYONE = "group:Everyone"
 
 
 def make_token(secret: str, *, admin: bool = True, expires_in: int = 86400,
-               principals: list[str] | None = None) -> str:
-    """A token like the ones Sesam issues: `principals` carries group membership."""
+               principals: list[str] | dict[str, list[str]] | None = None) -> str:
+    """A token like the ones Sesam issues: `principals` carries group membership, either as
+    a list or, as the portal issues them, as {subscription id: [principals]}."""
     if principals is None:
         principals = [ADMIN] if admin else []
     now = int(time.time())
-    claims = {"iat": now, "exp": now + expires_in, "principals": list(principals)}
+    value = dict(principals) if isinstance(principals, dict) else list(principals)
+    claims = {"iat": now, "exp": now + expires_in, "principals": value}
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
@@ -29,6 +32,16 @@ def check(header: str | None, secret: str) -> dict | None:
     return claims if isinstance(claims, dict) else None
 
 
-def is_admin(claims: dict) -> bool:
-    principals = claims.get("principals")
-    return isinstance(principals, list) and ADMIN in principals
+def principals(claims: dict, subscription_id: str) -> frozenset[str]:
+    """The caller's principals on this node. A mapping counts only the entry for this node's
+    subscription (the portal's tokens carry one per subscription); anything else: none."""
+    value = claims.get("principals")
+    if isinstance(value, dict):
+        value = value.get(subscription_id)
+    if not isinstance(value, list):
+        return frozenset()
+    return frozenset(p for p in value if isinstance(p, str))
+
+
+def is_admin(claims: dict, subscription_id: str) -> bool:
+    return ADMIN in principals(claims, subscription_id)

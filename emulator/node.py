@@ -6,6 +6,7 @@ import http.client
 import json
 import threading
 import urllib.parse
+import uuid
 from typing import Iterator
 
 from .auth import make_token
@@ -15,8 +16,14 @@ from .server import NodeServer, NodeState, Observer
 class EmulatorNode:
     def __init__(self, *, jwt_secret: str = "emulator-secret-0123456789-0123456789",
                  latency_ms: int = 0,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
-        self._state = NodeState(jwt_secret=jwt_secret, latency_ms=latency_ms)
+                 host: str = "127.0.0.1", port: int = 0,
+                 subscription_id: str | None = None,
+                 admin_writes_only: bool = False) -> None:
+        # subscription_id: the key of this node in a token's {subscription: [principals]}.
+        # admin_writes_only: every write (config, pump, env, datasets) needs group:Admin.
+        self._state = NodeState(jwt_secret=jwt_secret, latency_ms=latency_ms,
+                                subscription_id=subscription_id or str(uuid.uuid4()),
+                                admin_writes_only=admin_writes_only)
         self._host, self._port = host, port
         self._server: NodeServer | None = None
         self._thread: threading.Thread | None = None
@@ -65,6 +72,18 @@ class EmulatorNode:
         self._state.latency_ms = value
 
     @property
+    def subscription_id(self) -> str:
+        return self._state.subscription_id
+
+    @property
+    def admin_writes_only(self) -> bool:
+        return self._state.admin_writes_only
+
+    @admin_writes_only.setter
+    def admin_writes_only(self, value: bool) -> None:
+        self._state.admin_writes_only = value
+
+    @property
     def store(self):
         """The in-memory state, for white-box assertions in tests."""
         return self._state.store
@@ -80,8 +99,10 @@ class EmulatorNode:
         with self._state.log_lock:
             self._state.requests.clear()
 
-    def token(self, *, admin: bool = True, expires_in: int = 86400) -> str:
-        return make_token(self._state.jwt_secret, admin=admin, expires_in=expires_in)
+    def token(self, *, admin: bool = True, expires_in: int = 86400,
+              principals: list[str] | dict[str, list[str]] | None = None) -> str:
+        return make_token(self._state.jwt_secret, admin=admin, expires_in=expires_in,
+                          principals=principals)
 
     def add_observer(self, fn: Observer) -> None:
         self._state.observers.append(fn)

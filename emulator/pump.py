@@ -48,7 +48,7 @@ def _http_request(store: Store, part: dict, *, since: str | None = None,
     """A request to the system:url that a json/binary source or a json sink names."""
     with store.lock:
         system = store.system_json.get(part.get("system"), {}).get("config", {}).get("effective")
-        secrets = dict(store.secrets)
+        secrets = store.secrets_for(part.get("system"))
     if not system or system.get("type") != "system:url":
         raise RuntimeError(f"system '{part.get('system')}' is not a system:url")
     pattern = system.get("url_pattern") or (system.get("base_url", "").rstrip("/") + "/%s")

@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from . import pump
+from . import configgroups, pump
 from .store import ApiError, Store
 
 
@@ -16,6 +16,7 @@ class Request:
     query: dict[str, str]
     body: object                   # parsed JSON, or a dict of form fields, or None
     admin: bool
+    principals: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -182,3 +183,53 @@ def delete_secret(store: Store, req: Request) -> tuple[int, object]:
     _admin(req)
     store.delete_secret(req.args[0])
     return 200, {}
+
+
+@route("GET", f"/systems/{SEG}/secrets")
+def get_system_secrets(store: Store, req: Request) -> tuple[int, object]:
+    _admin(req)
+    return 200, store.system_secret_names(req.args[0])
+
+
+for _method, _replace in (("PUT", True), ("POST", False)):
+    @route(_method, f"/systems/{SEG}/secrets")
+    def set_system_secrets(store: Store, req: Request, _r=_replace) -> tuple[int, object]:
+        _admin(req)
+        return 200, store.set_system_secrets(req.args[0], req.body, replace=_r)
+
+
+@route("DELETE", f"/systems/{SEG}/secrets/{SEG}")
+def delete_system_secret(store: Store, req: Request) -> tuple[int, object]:
+    _admin(req)
+    store.delete_system_secret(req.args[0], req.args[1])
+    return 200, {}
+
+
+def _uploader(req: Request) -> None:
+    # security.rst's role table: "Upload config" is for Admin and Developer only.
+    if not req.principals & {"group:Admin", "group:Developer"}:
+        raise ApiError(403, "uploading config requires group:Admin or group:Developer")
+
+
+@route("GET", "/config")
+def get_config_default(store: Store, req: Request) -> tuple[int, object]:
+    return 200, configgroups.export(store, configgroups.DEFAULT)
+
+
+@route("GET", f"/config/{SEG}")
+def get_config_group(store: Store, req: Request) -> tuple[int, object]:
+    return 200, configgroups.export(store, req.args[0])
+
+
+@route("PUT", "/config")
+def put_config_default(store: Store, req: Request) -> tuple[int, object]:
+    _uploader(req)
+    return configgroups.upload(store, configgroups.DEFAULT, req.body,
+                               force=_flag(req.query, "force", False))
+
+
+@route("PUT", f"/config/{SEG}")
+def put_config_group(store: Store, req: Request) -> tuple[int, object]:
+    _uploader(req)
+    return configgroups.upload(store, req.args[0], req.body,
+                               force=_flag(req.query, "force", False))

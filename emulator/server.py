@@ -1,6 +1,8 @@
 """HTTP server: auth, faults, latency and the request log around the /api routes."""
 from __future__ import annotations
 
+import email.parser
+import email.policy
 import json
 import logging
 import threading
@@ -21,9 +23,14 @@ Observer = Callable[[str, str, int], None]
 class NodeState:
     """Everything a request handler needs; one per node."""
 
-    def __init__(self, *, jwt_secret: str, latency_ms: int) -> None:
+    def __init__(self, *, jwt_secret: str, latency_ms: int, subscription_id: str,
+                 admin_writes_only: bool = False) -> None:
         self.jwt_secret = jwt_secret
         self.latency_ms = latency_ms
+        # The key a portal-issued token's `principals` mapping uses for this node.
+        self.subscription_id = subscription_id
+        # The per-node rule: writes need group:Admin (a node whose ACLs grant no one else).
+        self.admin_writes_only = admin_writes_only
         self.store = Store()
         self.faults = Faults()
         self.observers: list[Observer] = []
@@ -54,7 +61,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: object, headers: dict[str, str] | None = None) -> None:
         data = body.data if isinstance(body, RawJSON) else json.dumps(body).encode("utf-8")
-        self._send_raw(status, data, "application/json", headers)
+        ctype = "application/problem+json" if isinstance(body, dict) and "title" in body \
+            else "application/json"
+        self._send_raw(status, data, ctype, headers)
 
     def _send_raw(self, status: int, data: bytes, content_type: str,
                   headers: dict[str, str] | None = None) -> None:
@@ -78,6 +87,8 @@ class Handler(BaseHTTPRequestHandler):
         ctype = self.headers.get("Content-Type", "")
         if "application/x-www-form-urlencoded" in ctype:
             return dict(urllib.parse.parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+        if "multipart/form-data" in ctype:
+            return _multipart(raw, ctype)
         try:
             return json.loads(raw)
         except ValueError:
@@ -134,20 +145,25 @@ class Handler(BaseHTTPRequestHandler):
                 self._raw()
                 raise ApiError(401, "missing, malformed, badly signed or expired token")
             sub = parts.path[len("/api"):]
+            admin = auth.is_admin(claims, state.subscription_id)
             for route_method, pattern, fn in ROUTES:
                 match = pattern.match(sub)
                 if match and route_method == method:
+                    if _refused_write(state, method, admin):
+                        self._raw()
+                        raise ApiError(403, f"{method} {sub}: this node lets only group:Admin "
+                                            "change its configuration or pumps")
                     args = tuple(urllib.parse.unquote(a) for a in match.groups())
                     query = dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
                     req = Request(method=method, args=args, query=query, body=self._body(),
-                                  admin=auth.is_admin(claims))
+                                  admin=admin,
+                                  principals=auth.principals(claims, state.subscription_id))
                     status, body = fn(state.store, req)
                     return status, body, {}
             self._raw()
             raise ApiError(404, "no such endpoint")
         except ApiError as exc:
-            body = exc.body or {"message": exc.message, "status": exc.status}
-            return exc.status, body, {}
+            return exc.status, exc.body or _error_body(exc), {}
         except Exception:  # a bug in the emulator: answer 500 rather than hang up silently
             log.exception("internal error on %s %s", method, parts.path)
             return 500, {"message": "internal emulator error", "status": 500}, {}
@@ -174,6 +190,35 @@ class Handler(BaseHTTPRequestHandler):
             self._send(404, {"message": "not found"})
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _dispatch
+
+
+def _multipart(raw: bytes, ctype: str) -> dict[str, bytes]:
+    """The fields of a multipart/form-data body (sesamclient uploads config as `file`)."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + ctype.encode("latin-1") + b"\r\n\r\n" + raw)
+    if not message.is_multipart():
+        raise ApiError(400, "the multipart/form-data body cannot be parsed")
+    fields: dict[str, bytes] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if isinstance(name, str):
+            fields[name] = part.get_payload(decode=True) or b""
+    return fields
+
+
+def _refused_write(state: NodeState, method: str, admin: bool) -> bool:
+    # Pump operations are POSTs too: under the rule they need group:Admin like any write.
+    return state.admin_writes_only and not admin and method in ("POST", "PUT", "PATCH", "DELETE")
+
+
+def _error_body(exc: ApiError) -> dict:
+    """The error answer. A 403 is a problem document (RFC 7807), the shape Sesam's API layer
+    (the swagger's operationIds are connexion's) answers with; `message` stays for clients
+    that read it."""
+    body: dict = {"message": exc.message, "status": exc.status}
+    if exc.status == 403:
+        body.update(type="about:blank", title="Forbidden", detail=exc.message)
+    return body
 
 
 class NodeServer(ThreadingHTTPServer):

@@ -78,12 +78,14 @@ class Store:
         self.datasets: dict[str, Dataset] = {}
         self.env: dict[str, object] = {}
         self.secrets: dict[str, str] = {}
-        self.system_secrets: dict[str, dict[str, str]] = {}   # system id -> name -> value
+        # System-local secrets: system id -> name -> value; they die with their system.
+        self.system_secrets: dict[str, dict[str, str]] = {}
+        self.node_metadata: dict | None = None      # the `_id: node` entity of /config
         self._encoded: dict[str, dict[str, tuple[dict, bytes]]] = {}   # see listing_raw
 
     # --- whole-state copies, so a test can replay a run from the same start many times ---
     _STATE = ("pipes", "systems", "system_json", "pipe_json", "datasets", "env", "secrets",
-              "system_secrets")
+              "system_secrets", "node_metadata")
 
     def save(self) -> dict:
         with self.lock:
@@ -181,6 +183,11 @@ class Store:
             self.systems[config["_id"]] = config
             self._refresh_system(config["_id"])
 
+    def put_config(self, kind: str, config: dict) -> None:
+        """Create or replace one checked config (a whole-config upload's step)."""
+        with self.lock:
+            self._put(kind, config)
+
     def replace(self, kind: str, cid: str, config: object, *, force: bool = False) -> dict:
         checked = check_config(config, kind=kind)
         if checked["_id"] != cid:
@@ -207,6 +214,8 @@ class Store:
                     self._refresh_system_json(cid)
             else:
                 del self.systems[cid], self.system_json[cid]
+                # security.rst: system secrets live until the system is removed.
+                self.system_secrets.pop(cid, None)
                 self._refresh_system(cid)
             return found
 
@@ -266,6 +275,34 @@ class Store:
                 raise ApiError(404, "no secret with that name")
             del self.secrets[name]
             self.refresh_systems()
+
+    # --- system-local secrets (names only ever leave the node) ---
+    def system_secret_names(self, sid: str) -> list[str]:
+        with self.lock:
+            self.get("system", sid)
+            return sorted(self.system_secrets.get(sid, {}))
+
+    def set_system_secrets(self, sid: str, values: object, *, replace: bool) -> list[str]:
+        if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
+            raise ApiError(400, "secrets must be a JSON object of strings")
+        with self.lock:
+            self.get("system", sid)
+            held = {} if replace else dict(self.system_secrets.get(sid, {}))
+            held.update(values)
+            self.system_secrets[sid] = held
+            return sorted(held)
+
+    def delete_system_secret(self, sid: str, name: str) -> None:
+        with self.lock:
+            self.get("system", sid)
+            if name not in self.system_secrets.get(sid, {}):
+                raise ApiError(404, "no secret with that name for this system")
+            del self.system_secrets[sid][name]
+
+    def secrets_for(self, sid: str | None) -> dict[str, str]:
+        """What `$SECRET(name)` in system `sid` can see: its own secrets over the global ones."""
+        with self.lock:
+            return {**self.secrets, **self.system_secrets.get(sid or "", {})}
 
     # --- datasets ---
     def dataset(self, did: str, *, create: bool = False) -> Dataset:

@@ -1,12 +1,13 @@
 """Pure: the warnings a person should see before something breaks (contract 7).
 
 Tokens about to expire or lacking group:Admin, env vars or secret names a node would not
-show, secrets a slave lacks for what it is given.
+show, secrets a slave lacks for what it is given (globally, or local to the system using it).
 """
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Mapping
+from urllib.parse import quote
 
 from .config import Config
 from .configs import secrets_used
@@ -28,14 +29,40 @@ def warnings_for(config: Config, master: NodeSnapshot,
                 warnings.append(f"node {node.id}: its jwt_secret_key names secret "
                                 f"{name(node.jwt_secret_key)}, which the master lacks")
     for slave_id, snap in sorted(slaves.items()):
-        if snap is None or snap.secrets is None:
+        if snap is not None and snap.secrets is not None:
+            warnings += _slave_secret_warnings(slave_id, snap, master, desired)
+    return warnings
+
+
+def _slave_secret_warnings(slave_id: str, snap: NodeSnapshot, master: NodeSnapshot,
+                           desired: Desired) -> list[str]:
+    """What a slave lacks, by name only. A system's `$SECRET(x)` is satisfied by a global
+    secret x or by x local to that system on the slave (`/systems/{id}/secrets`)."""
+    assert snap.secrets is not None
+    warnings: list[str] = []
+    covered: set[str] = set()        # satisfied locally, or reported per system below
+    for sid, cfg in sorted(desired.slave_systems[slave_id].items()):
+        used = secrets_used(cfg) - snap.secrets
+        if not used:
             continue
-        needed = set(master.secrets or ())
-        for part in (desired.slave_systems[slave_id], desired.slave_pipes[slave_id]):
-            for cfg in part.values():
-                needed |= secrets_used(cfg)
-        missing = sorted(needed - snap.secrets)
+        if sid in snap.systems and sid not in snap.system_secrets:
+            covered |= used          # local names unreadable: snap.problems says so
+            continue
+        local = snap.system_secrets.get(sid, frozenset())
+        covered |= used
+        missing = sorted(used - local)
         if missing:
-            warnings.append(f"slave {slave_id}: missing secrets {', '.join(map(name, missing))} "
-                            "(add them to the slave; the master's secrets must exist there too)")
+            path = f"/systems/{quote(sid, safe='')}/secrets"
+            warnings.append(
+                f"slave {slave_id}: system {name(sid)} uses secrets "
+                f"{', '.join(map(name, missing))}, which {slave_id} holds neither globally nor "
+                f"for that system; set them on {slave_id} with PUT {path} "
+                "(or globally with /secrets)")
+    needed = set(master.secrets or ())
+    for cfg in desired.slave_pipes[slave_id].values():
+        needed |= secrets_used(cfg)
+    missing = sorted(needed - snap.secrets - covered)
+    if missing:
+        warnings.append(f"slave {slave_id}: missing secrets {', '.join(map(name, missing))} "
+                        "(add them to the slave; the master's secrets must exist there too)")
     return warnings

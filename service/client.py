@@ -60,6 +60,28 @@ def _validation_messages(response: requests.Response) -> dict[str, str]:
     return found
 
 
+def operation(method: str, path: str) -> str:
+    """What a request tries to do, in words, for a 403 answer: `path` is the API path."""
+    parts = path.split("?")[0].strip("/").split("/")
+    kind = parts[0]
+    if kind in ("env", "secrets"):
+        verb = "read" if method == "GET" else "change"
+        noun = "env vars" if kind == "env" else "secret names" if method == "GET" else "secrets"
+        return f"{verb} {noun} (Sesam requires group:Admin for these)"
+    if parts[-1] == "pump":
+        return "run pump operations on that pipe"
+    if parts[-1] == "secrets":
+        return "read the names of that system's local secrets" if method == "GET" \
+            else "change that system's local secrets"
+    if len(parts) == 1:
+        return {"GET": f"list {kind}", "POST": f"create {kind}"}.get(method, f"{method} {kind}")
+    if method == "DELETE":
+        return f"delete that {kind[:-1]}"
+    if parts[-1] == "config":
+        return f"{'read' if method == 'GET' else 'change'} that {kind[:-1]}'s config"
+    return f"{'read' if method == 'GET' else 'write'} that {kind[:-1]}"
+
+
 _SHARE_ABOVE = 1_000_000   # bytes
 
 
@@ -109,9 +131,16 @@ class SesamClient:
         return body
 
     def list_secrets(self) -> list[str]:
-        body = self._request("GET", "/secrets")
+        return self._names("/secrets")
+
+    def list_system_secrets(self, system_id: str) -> list[str]:
+        """The names of a system's local secrets (values never leave a node)."""
+        return self._names(f"/systems/{q(system_id)}/secrets")
+
+    def _names(self, path: str) -> list[str]:
+        body = self._request("GET", path)
         if not isinstance(body, list) or not all(isinstance(s, str) for s in body):
-            raise SesamError(f"{self.node_id} GET /secrets: answer is not a list of names")
+            raise SesamError(f"{self.node_id} GET {path}: answer is not a list of names")
         return body
 
     # --- writes ---
@@ -150,9 +179,12 @@ class SesamClient:
     # --- plumbing ---
     def _list(self, path: str) -> list[dict]:
         body = self._request("GET", path)
-        if not isinstance(body, list) or not all(
-                isinstance(c, dict) and isinstance(c.get("_id"), str) for c in body):
+        if not isinstance(body, list):
             raise SesamError(f"{self.node_id} GET {path}: answer is not a list of components")
+        for at, item in enumerate(body):
+            if not (isinstance(item, dict) and isinstance(item.get("_id"), str)):
+                raise SesamError(f"{self.node_id} GET {path}: malformed entry at position {at} "
+                                 "(not an object with a string '_id')")
         return body
 
     def _request(self, method: str, path: str, *, missing_ok: bool = False, **kwargs: Any) -> Any:
@@ -178,8 +210,8 @@ class SesamClient:
         if status == 404 and missing_ok:
             return None
         if status == 403:
-            raise SesamForbidden(f"{where}: 403 Forbidden (the token is not allowed to do this; "
-                                 "env vars and secrets require a token issued to group:Admin)")
+            raise SesamForbidden(f"{where}: 403 Forbidden: node {self.node_id} does not let "
+                                 f"this jwt_token {operation(method, path)}")
         if status == 400 and method in ("POST", "PUT") and path.startswith(("/pipes", "/systems")):
             raise SesamInvalid(where, _validation_messages(response))
         if status == 401:

@@ -17,6 +17,7 @@ from .planner import plan as make_plan
 from .report import Report
 from .snapshot import NodeSnapshot, read_node
 from .text import name
+from .tokens import ADMIN, grants_admin
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int, dict[str, str]], None]
@@ -32,11 +33,12 @@ def _client(config: Config, node: Node) -> SesamClient:
                        timeout=config.request_timeout, concurrency=config.per_node_concurrency)
 
 
-def _read_all(clients: dict[str, SesamClient]) -> dict[str, NodeSnapshot | SesamError]:
+def _read_all(clients: dict[str, SesamClient],
+              master_id: str) -> dict[str, NodeSnapshot | SesamError]:
     # Every node at once: a run's reads cost one round trip, not one per node.
     def read(node_id: str) -> NodeSnapshot | SesamError:
         try:
-            return read_node(clients[node_id], node_id)
+            return read_node(clients[node_id], node_id, local_secrets=node_id != master_id)
         except SesamError as exc:
             return exc
     with ThreadPoolExecutor(max_workers=min(32, len(clients))) as pool:
@@ -49,7 +51,16 @@ def run(config: Config, *, dry_run: bool = False, progress: Progress | None = No
     report = Report(started=now().isoformat(), dry_run=dry_run)
     clients = {node.id: _client(config, node) for node in config.nodes}
     try:
-        snapshots = _read_all(clients)
+        if not grants_admin(config.master.jwt_token.get_secret_value()):
+            # Contract 6: a node leaves out of its listings what the token may not read, and a
+            # component left out reads as "deleted from the master".
+            report.errors.append(f"master {config.master.id}: its jwt_token is not issued to "
+                                 f"{ADMIN}, so its listings may leave out components the token "
+                                 "may not read, and a missing component would read as deleted; "
+                                 "nothing was changed")
+            report.outcome = "aborted"
+            return report
+        snapshots = _read_all(clients, config.master.id)
         master = snapshots[config.master.id]
         if isinstance(master, SesamError):
             report.errors.append(f"master {config.master.id} could not be read: {master}; "

@@ -1,7 +1,9 @@
 """What one node holds right now, read through its list endpoints.
 
 Four reads per node (pipes, systems, env, secrets), sent together: a node's snapshot costs
-one round trip of latency, however many components it holds.
+one round trip of latency, however many components it holds. On a slave, one more round,
+also sent together, for the local secret names of systems that use a `$SECRET(..)` the
+slave does not hold globally (none when it holds them all).
 """
 from __future__ import annotations
 
@@ -10,9 +12,16 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .client import SesamClient, SesamError
+from .text import name
 
 
 RUNTIME_FIELDS = ("is-disabled", "last-seen", "is-valid-config")
+_SHOW = 5          # malformed entries named in one error line
+
+
+class MalformedListing(SesamError):
+    """A listing entry is not a component as Sesam describes one: acting on the rest of the
+    listing would read the broken entry as 'gone', and delete its copies."""
 
 
 @dataclass(frozen=True)
@@ -31,13 +40,33 @@ class NodeSnapshot:
     env: Mapping[str, Any] | None        # None: could not be read (see problems)
     secrets: frozenset[str] | None       # names only; None: could not be read
     problems: tuple[str, ...] = ()
+    # system id -> names of its local secrets, for systems that use a $SECRET(..) the node
+    # does not hold globally; a system using one but missing here: unknown (see problems).
+    system_secrets: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+
+def malformation(item: dict[str, Any]) -> str | None:
+    """Why a listing entry is not a usable component, or None when it is."""
+    config = item.get("config")
+    if not isinstance(config, dict):
+        return "'config' is missing or not an object"
+    original = config.get("original")
+    if not isinstance(original, dict):
+        return "'config.original' is missing or not an object"
+    if "effective" in config and not isinstance(config["effective"], dict):
+        return "'config.effective' is not an object"
+    if "runtime" in item and not isinstance(item["runtime"], dict):
+        return "'runtime' is not an object"
+    if original.get("_id") != item["_id"]:
+        return "'config.original._id' differs from the entry's '_id'"
+    return None
 
 
 def _component(item: dict[str, Any]) -> Component:
-    config = item.get("config") if isinstance(item.get("config"), dict) else {}
-    original = config.get("original") if isinstance(config.get("original"), dict) else {}
+    config = item["config"]
+    original = config["original"]
     effective = config.get("effective") if isinstance(config.get("effective"), dict) else original
-    runtime = item.get("runtime") if isinstance(item.get("runtime"), dict) else {}
+    runtime = item.get("runtime") or {}
     # Only what the planner reads: a node with 10,000 pipes sends a lot of runtime we would
     # otherwise hold for the whole run (the container has 128 MB).
     kept = {k: runtime[k] for k in RUNTIME_FIELDS if k in runtime}
@@ -48,8 +77,42 @@ def _component(item: dict[str, Any]) -> Component:
     return Component(id=item["_id"], original=original, effective=effective, runtime=kept)
 
 
-def read_node(client: SesamClient, node_id: str) -> NodeSnapshot:
-    """Raises SesamError when pipes or systems cannot be read; env and secrets may fail."""
+def _components(node_id: str, kind: str, items: list[dict]) -> dict[str, Component]:
+    bad = [(item["_id"], why) for item in items if (why := malformation(item)) is not None]
+    if bad:
+        shown = "; ".join(f"{kind[:-1]} {name(cid)}: {why}" for cid, why in bad[:_SHOW])
+        more = f"; and {len(bad) - _SHOW} more" if len(bad) > _SHOW else ""
+        raise MalformedListing(f"{node_id} GET /{kind}: {len(bad)} malformed "
+                               f"entr{'y' if len(bad) == 1 else 'ies'} ({shown}{more})")
+    return {item["_id"]: _component(item) for item in items}
+
+
+def _local_secrets(client: SesamClient, systems: Mapping[str, Component],
+                   global_names: frozenset[str] | None,
+                   pool: ThreadPoolExecutor) -> tuple[dict[str, frozenset[str]], list[str]]:
+    # Only where they can matter: a system using a secret the node does not hold globally
+    # (with the global names unknown, the secret check is skipped anyway). A slave that
+    # holds its secrets globally costs no extra request.
+    from .configs import secrets_used    # here: configs imports this module
+    if global_names is None:
+        return {}, []
+    wanted = sorted(sid for sid, comp in systems.items()
+                    if secrets_used(comp.original) - global_names)
+    futures = {sid: pool.submit(client.list_system_secrets, sid) for sid in wanted}
+    found: dict[str, frozenset[str]] = {}
+    problems: list[str] = []
+    for sid, future in futures.items():
+        try:
+            found[sid] = frozenset(future.result())
+        except SesamError as exc:
+            problems.append(f"cannot read the local secret names of system {name(sid)}: {exc}")
+    return found, problems
+
+
+def read_node(client: SesamClient, node_id: str, *, local_secrets: bool = False) -> NodeSnapshot:
+    """Raises SesamError when pipes or systems cannot be read or hold a malformed entry;
+    env and secrets may fail. `local_secrets`: also read the local secret names of the
+    systems that use $SECRET(..) (a slave's: what the secret check compares)."""
     with ThreadPoolExecutor(max_workers=4) as pool:
         pipes = pool.submit(client.list_pipes)
         systems = pool.submit(client.list_systems)
@@ -67,8 +130,11 @@ def read_node(client: SesamClient, node_id: str) -> NodeSnapshot:
         except SesamError as exc:
             secret_names = None
             problems.append(f"cannot read secret names: {exc}")
+        system_map = _components(node_id, "systems", system_list)
+        pipe_map = _components(node_id, "pipes", pipe_list)
+        local, local_problems = _local_secrets(client, system_map, secret_names, pool) \
+            if local_secrets else ({}, [])
     return NodeSnapshot(
-        node_id=node_id,
-        pipes={p["_id"]: _component(p) for p in pipe_list},
-        systems={s["_id"]: _component(s) for s in system_list},
-        env=env_value, secrets=secret_names, problems=tuple(problems))
+        node_id=node_id, pipes=pipe_map, systems=system_map,
+        env=env_value, secrets=secret_names, problems=tuple(problems + local_problems),
+        system_secrets=local)

@@ -26,6 +26,15 @@ def _principals(claims: dict) -> set[str]:
     return set()
 
 
+def grants_admin(token: str) -> bool:
+    """Whether a token says it is issued to group:Admin (False when it cannot be read)."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return False
+    return ADMIN in _principals(claims)
+
+
 def token_warnings(nodes: Iterable[Node], *, now: datetime) -> list[str]:
     """Warnings about every node's token; never includes a token itself. Every node needs
     group:Admin: env vars are copied from the master to the slaves, secret names read."""

@@ -16,8 +16,9 @@ def nodes() -> Iterator[Callable[..., EmulatorNode]]:
     """Factory: `nodes()` starts a node, `nodes(latency_ms=5)` one with latency."""
     started: list[EmulatorNode] = []
 
-    def start(*, jwt_secret: str = JWT_SECRET, latency_ms: int = 0) -> EmulatorNode:
-        node = EmulatorNode(jwt_secret=jwt_secret, latency_ms=latency_ms).start()
+    def start(*, jwt_secret: str = JWT_SECRET, latency_ms: int = 0, **knobs: object) -> EmulatorNode:
+        # knobs: EmulatorNode's other keywords (subscription_id, admin_writes_only, ...).
+        node = EmulatorNode(jwt_secret=jwt_secret, latency_ms=latency_ms, **knobs).start()
         started.append(node)
         return node
 

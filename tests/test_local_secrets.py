@@ -1,0 +1,63 @@
+"""A moved system's secrets may be local to it on the slave (issue 12, point 7)."""
+from __future__ import annotations
+
+import json
+
+from contract_helpers import YEAR, Cluster, crm_system
+
+
+def _secret_warnings(report, slave: str) -> list[str]:
+    return [w for w in report.warnings if w.startswith(f"slave {slave}:") and "secret" in w]
+
+
+def test_a_secret_the_slave_holds_for_the_system_is_not_missing(nodes) -> None:
+    c = Cluster(nodes, seed=False)
+    value = c.src.token(expires_in=YEAR)
+    crm = {**crm_system(c.src), "jwt_token": "$SECRET(crm-token)"}
+    c.master.seed(secrets={"crm-token": value}, systems=[crm, c.systems[1]], pipes=c.pipes)
+    for slave in c.slaves.values():
+        slave.seed(secrets={"crm-token": value})
+    cfg = c.config()
+    report = c.run(cfg)
+    assert report.outcome == "ok" and not _secret_warnings(report, "s1"), report.warnings
+    s1 = c.slaves["s1"]
+
+    # The slave's global secret goes: the warning names the system and how to set it there.
+    assert s1.api("DELETE", "/secrets/crm-token")[0] == 200
+    report = c.run(cfg)
+    (warning,) = _secret_warnings(report, "s1")
+    assert "system crm" in warning and "crm-token" in warning
+    assert "PUT /systems/crm/secrets" in warning
+    assert value not in json.dumps(report.as_json())
+
+    # Set locally for the system on the slave: no warning, and the pipe reads through it.
+    assert s1.api("PUT", "/systems/crm/secrets", {"crm-token": value})[0] == 200
+    s1.emulator("DELETE", "/requests")
+    report = c.run(cfg)
+    assert not _secret_warnings(report, "s1"), report.warnings
+    assert any(r["path"] == "/api/systems/crm/secrets" for r in s1.requests())
+    assert not any(r["path"].endswith("/secrets") and "/systems/" in r["path"]
+                   for r in c.master.requests())
+    status, pump = s1.api("POST", "/pipes/crm-person/pump", {"operation": "start"})
+    assert status == 200 and pump["runtime"]["success"] is True, pump["runtime"]["last-error"]
+
+
+def test_local_secret_names_unreadable_is_said_not_guessed(nodes) -> None:
+    c = Cluster(nodes, seed=False)
+    value = c.src.token(expires_in=YEAR)
+    crm = {**crm_system(c.src), "jwt_token": "$SECRET(crm-token)"}
+    c.master.seed(secrets={"crm-token": value}, systems=[crm, c.systems[1]], pipes=c.pipes)
+    for slave in c.slaves.values():
+        slave.seed(secrets={"crm-token": value})
+    cfg = c.config()
+    assert c.run(cfg).outcome == "ok"
+    s1 = c.slaves["s1"]
+    s1.api("PUT", "/systems/crm/secrets", {"crm-token": value})
+    s1.api("DELETE", "/secrets/crm-token")
+    s1.add_fault(method="GET", path="^/api/systems/crm/secrets$", status=403, times=100)
+    report = c.run(cfg)
+    # no guess that the secret is missing: the slave may well hold it for the system
+    assert not any("holds neither" in w for w in report.warnings), report.warnings
+    assert any("cannot read the local secret names of system crm" in w and
+               "read the names of that system's local secrets" in w
+               for w in report.warnings), report.warnings
