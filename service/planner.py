@@ -12,7 +12,7 @@ from typing import Any, Mapping
 from .actions import Action, Kind, Plan
 from .config import Config
 from .checks import warnings_for
-from .configs import marker, roles, user_original
+from .configs import marker, roles, systems_used, user_original
 from .desired import Desired, PipePlacement, desired_state
 from .holds import holds
 from .snapshot import Component, NodeSnapshot
@@ -103,9 +103,8 @@ def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
     for pid, want in sorted(desired.slave_pipes[slave_id].items()):
         have = snap.pipes.get(pid)
         if have is None or have.original != want:
-            r = roles(pid, want, snap.env or {})
             after = [b.slave_write.get((slave_id, "systems", s))
-                     for s in (r.source_system, r.sink_system) if s]
+                     for s in sorted(systems_used(want, snap.env or {}))]
             if have is not None and _reads_another_master(have.original, want):
                 # A feeder whose master moved: its offsets are the old master's. Reset first,
                 # mark the new master last, so a crash in between resets again next run.
@@ -224,7 +223,7 @@ def _clean_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
         if not _is_ours(pid) or pid in wanted_pipes or pid in keep:
             continue
         r = roles(pid, comp.effective, {})
-        used = {s for s in (r.source_system, r.sink_system) if s}
+        used = set(systems_used(comp.effective, {}))
         after = list(b.master_write.get(("pipes", pid), []))
         for system in sorted(used):
             after += b.master_write.get(("systems", system), [])
