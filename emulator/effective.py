@@ -30,6 +30,19 @@ def _error(role: str, msg: str) -> dict:
     return {"elements": f"$['{role}']", "level": "error", "msg": msg}
 
 
+def _resolve_conditional(part: object, role: str, errors: list[dict]) -> object:
+    """A `conditional` source or sink is the alternative its `condition` names (Sesam
+    resolves it when the pipe is created); a condition with no alternative is a config
+    error, and then the part stays as it was."""
+    if not isinstance(part, dict) or part.get("type") != "conditional":
+        return part
+    alternatives, key = part.get("alternatives"), part.get("condition")
+    if isinstance(alternatives, dict) and isinstance(key, str) and key in alternatives:
+        return copy.deepcopy(alternatives[key])
+    errors.append(_error(role, f"conditional {role}: no alternative for condition {key!r}"))
+    return {**part, "system": NODE_SYSTEM}
+
+
 def pipe_effective(original: dict, *, env: dict, systems: set[str]) -> tuple[dict, list[dict]]:
     """The pipe's effective config and its config errors (empty when valid)."""
     eff = expand_env(copy.deepcopy(original), env)
@@ -38,7 +51,7 @@ def pipe_effective(original: dict, *, env: dict, systems: set[str]) -> tuple[dic
     eff.setdefault("sink", {"type": "dataset", "dataset": original["_id"]})
     eff.setdefault("pump", {})
     for role in ("source", "sink"):
-        part = eff[role]
+        eff[role] = part = _resolve_conditional(eff[role], role, errors)
         if not isinstance(part, dict):
             errors.append(_error(role, f"{role} must be an object"))
             continue

@@ -93,11 +93,18 @@ def _place_pipe(pid: str, original: dict[str, Any], env: Mapping[str, Any],
     return refused
 
 
+def _conditions(config: dict[str, Any]) -> list[str]:
+    """The conditions of a pipe's conditional source and sink: they pick what it uses."""
+    parts = [config.get("source"), config.get("sink")]
+    return [str(p.get("condition")) for p in parts
+            if isinstance(p, dict) and p.get("type") == "conditional"]
+
+
 def _undecidable(pid: str, original: dict[str, Any], env: Mapping[str, Any] | None,
                  desired: Desired) -> bool:
     r = roles(pid, original, env or {})
     systems = systems_used(original, env or {})
-    named = (*systems, r.source_dataset, r.sink_dataset)
+    named = (*systems, r.source_dataset, r.sink_dataset, *_conditions(original))
     if env is None and any(n and "$ENV(" in n for n in named):
         desired.warnings.append(f"pipe {name(pid)}: names a system or dataset through $ENV(..) and "
                                 "the master's env vars cannot be read; left where it is")
