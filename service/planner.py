@@ -21,15 +21,27 @@ from .snapshot import Component, NodeSnapshot
 class _Builder:
     """The growing action list, and the indices later steps depend on."""
 
-    def __init__(self) -> None:
+    def __init__(self, master: NodeSnapshot) -> None:
         self.actions: list[Action] = []
         self.slave_write: dict[tuple[str, str, str], int] = {}   # (slave, kind, id) -> index
         self.master_write: dict[tuple[str, str], list[int]] = {}  # (kind, id) -> indices
+        self.master = master
+        # What each master component holds once the plan's earlier writes to it are done.
+        self.master_config: dict[tuple[str, str], Any] = {}
 
     def add(self, kind: Kind, node: str, cid: str, *, payload: Any = None,
             after: list[int | None] | tuple[int | None, ...] = ()) -> int:
         deps = tuple(sorted({a for a in after if a is not None}))
-        self.actions.append(Action(kind=kind, node=node, id=cid, payload=payload, after=deps))
+        expect = None
+        if node == self.master.node_id and kind in ("update-pipe", "update-system"):
+            # The master's writes to one component are chained by `after`, so each finds
+            # what the one before it wrote (the first: what the snapshot read).
+            key = (kind, cid)
+            table = self.master.pipes if kind == "update-pipe" else self.master.systems
+            expect = self.master_config.get(key, table[cid].original)
+            self.master_config[key] = payload
+        self.actions.append(Action(kind=kind, node=node, id=cid, payload=payload, after=deps,
+                                   expect=expect))
         return len(self.actions) - 1
 
 
@@ -73,7 +85,7 @@ def plan(config: Config, master: NodeSnapshot | None,
     # kept on a slave make unnecessary.
     held = holds(desired, master, readable,
                  unreadable=frozenset(sid for sid, snap in slaves.items() if snap is None))
-    b = _Builder()
+    b = _Builder(master)
     # 1. Slaves first: env, then systems, then the pipes that use them (3.5).
     for slave_id, snap in sorted(readable.items()):
         _write_slave(b, slave_id=slave_id, snap=snap, master=master, desired=desired)
@@ -147,6 +159,10 @@ def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
     was = user_original(comp)[1]
     after = [b.slave_write.get((placed.slave, "pipes", pid))]
     after += [b.slave_write.get((placed.slave, "systems", s)) for s in placed.systems]
+    if placed.slave is not None:
+        # A generated pipe reads through the master's system:url: that write first, so a
+        # skipped or failed one never leaves it reading through the user's system.
+        after += [i for s in placed.systems for i in b.master_write.get(("systems", s), [])]
     done: list[int] = []
     # Offsets are only meaningful against the source they came from: a pipe that starts
     # reading another source (a new slave, or its first slave after having run in the
