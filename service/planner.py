@@ -160,9 +160,12 @@ def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
     after = [b.slave_write.get((placed.slave, "pipes", pid))]
     after += [b.slave_write.get((placed.slave, "systems", s)) for s in placed.systems]
     if placed.slave is not None:
-        # A generated pipe reads through the master's system:url: that write first, so a
-        # skipped or failed one never leaves it reading through the user's system.
-        after += [i for s in placed.systems for i in b.master_write.get(("systems", s), [])]
+        # A generated pipe reads through the master's system:url: where the master still
+        # holds the user's system, that write first, so a skipped (changed meanwhile) or
+        # failed one never leaves the pipe reading through the user's system.
+        after += [i for s in placed.systems if s in master.systems
+                  and user_original(master.systems[s])[1] is None
+                  for i in b.master_write.get(("systems", s), [])]
     done: list[int] = []
     # Offsets are only meaningful against the source they came from: a pipe that starts
     # reading another source (a new slave, or its first slave after having run in the
