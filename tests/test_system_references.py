@@ -155,3 +155,23 @@ def test_a_pipe_becoming_unplaceable_brings_the_system_back_to_the_master(nodes)
     for p in c.pipes:
         assert the_original(c.master, "pipes", p["_id"]) == p
     assert ids(c.slaves["s2"], "pipes") == set() and ids(s1, "pipes") == set()
+
+
+def test_systems_used_reads_every_place_a_pipe_can_name_a_system():
+    pipe = {"_id": "p", "type": "pipe",
+            "source": {"type": "conditional", "condition": "$ENV(stage)", "alternatives": {
+                "prod": {"type": "sql", "system": "oracle"},
+                "test": {"type": "embedded", "entities": []}}},
+            "transform": [{"type": "dtl", "rules": {"default": [["add", "system", "not-one"]]}},
+                          {"type": "rest", "system": "$ENV(rest-system)", "operation": "get"}],
+            "sink": {"type": "json", "system": "erp", "url": "x"}}
+    env = {"stage": "prod", "rest-system": "api"}
+    assert systems_used(pipe, env) == {"oracle", "api", "erp"}
+    # the alternative in force only; every alternative when the condition names none
+    assert systems_used(pipe, {**env, "stage": "test"}) == {"api", "erp"}
+    assert systems_used(pipe, {**env, "stage": "other"}) == {"oracle", "api", "erp"}
+    # an env var that cannot be read leaves the name as it is: never a managed system id
+    assert systems_used(pipe, {"stage": "prod"}) == {"oracle", "$ENV(rest-system)", "erp"}
+    # a dataset pipe names no system (merge sources name datasets only)
+    merge = {"_id": "m", "source": {"type": "merge", "datasets": ["a A", "b B"]}}
+    assert systems_used(merge, env) == frozenset()
