@@ -11,6 +11,10 @@ round trip of latency `L` and no CPU time anywhere):
    sent as one bulk POST of up to 100 (``service.executor.BULK``), so they count as
    ``ceil(n / 100)`` requests.
 
+   An overwrite in the master (an action carrying `expect`) is preceded by a re-read of
+   that component (``GET .../config``, issue 12.6): one more request, and one more round on
+   its chain. The bound counts it like any request (it is not a write).
+
 3. **Rounds.** From the `after` DAG, each request gets
    - `est`: its earliest round, ``est(a) = max(est(d) + 1 for d in a.after)``, 0 without
      prerequisites (a bulk request: that of its members, which share one by construction);
@@ -77,6 +81,7 @@ class Bound:
     requests: dict[str, int] = field(default_factory=dict)   # write requests per node
     reads: dict[str, int] = field(default_factory=dict)      # read requests per node
     limiting: str = ""                                       # what sets the bound
+    rereads: dict[str, int] = field(default_factory=dict)    # re-reads before overwrites
 
     @property
     def bound_ms(self) -> float:
@@ -86,7 +91,8 @@ class Bound:
         return {"bound_ms": round(self.bound_ms, 1), "rounds": self.rounds,
                 "read_rounds": self.read_rounds, "dependent_rounds": self.dependent_rounds,
                 "concurrency": self.concurrency, "latency_ms": self.latency_ms,
-                "write_requests": dict(self.requests), "limiting": self.limiting}
+                "write_requests": dict(self.requests), "rereads": dict(self.rereads),
+                "limiting": self.limiting}
 
 
 def levels(actions: Sequence[Action]) -> tuple[list[int], list[int]]:
@@ -174,9 +180,27 @@ def _with_concurrency(reqs: list[Request], actions: Sequence[Action],
     return [Request(r.node, r.kind, r.members, est[u], tail[u]) for u, r in enumerate(reqs)]
 
 
+REREAD = "re-read"
+
+
+def with_rereads(actions: Sequence[Action]) -> list[Action]:
+    """The plan with each master overwrite's re-read made a step of its own, just before it."""
+    out: list[Action] = []
+    index: dict[int, int] = {}
+    for i, a in enumerate(actions):
+        after = tuple(index[d] for d in a.after)
+        if a.expect is not None:
+            out.append(Action(REREAD, a.node, a.id, after=after))
+            after = (len(out) - 1,)
+        out.append(Action(a.kind, a.node, a.id, after=after))
+        index[i] = len(out) - 1
+    return out
+
+
 def critical_path(actions: Sequence[Action], nodes: Sequence[str], *, concurrency: int,
                   latency_ms: float, bulk: int = BULK) -> Bound:
     """The bound for running `actions` (a Plan's) after reading every node in `nodes`."""
+    actions = with_rereads(actions)
     reqs = requests_of(actions, bulk)
     read_rounds = ceil(READS_PER_NODE / concurrency)
     depth = max((r.est + 1 + r.tail for r in reqs), default=0)   # the longest chain alone
@@ -204,5 +228,6 @@ def critical_path(actions: Sequence[Action], nodes: Sequence[str], *, concurrenc
                                 + (f", then {t} more" if t else ""))
     return Bound(latency_ms=latency_ms, concurrency=concurrency, read_rounds=read_rounds,
                  dependent_rounds=depth, rounds=read_rounds + best,
-                 requests={n: len(v) for n, v in sorted(by_node.items())},
-                 reads={n: READS_PER_NODE for n in nodes}, limiting=limiting)
+                 requests={n: sum(r.kind != REREAD for r in v) for n, v in sorted(by_node.items())},
+                 reads={n: READS_PER_NODE for n in nodes}, limiting=limiting,
+                 rereads={n: sum(r.kind == REREAD for r in v) for n, v in sorted(by_node.items())})

@@ -111,10 +111,13 @@ def plan_now(config: Config) -> Plan:
 
 
 def request_counts(nodes: Mapping[str, EmulatorNode]) -> dict[str, dict[str, int]]:
-    """{node: {method: count}} from the emulators' request logs."""
+    """{node: {method: count}} from the emulators' request logs; the re-reads before
+    overwrites (GET .../config) are counted apart, as "GET config"."""
     out: dict[str, dict[str, int]] = {}
     for nid, node in nodes.items():
-        out[nid] = dict(sorted(Counter(r["method"] for r in node.requests()).items()))
+        out[nid] = dict(sorted(Counter(
+            "GET config" if r["method"] == "GET" and r["path"].endswith("/config")
+            else r["method"] for r in node.requests()).items()))
     return out
 
 
@@ -168,6 +171,7 @@ def measured_run(config_env: Mapping[str, str], nodes: Mapping[str, EmulatorNode
         "actions": dict(sorted(Counter(a.kind for a in the_plan.actions).items())),
         "requests": requests,
         "reads": {n: r.get("GET", 0) for n, r in requests.items()},
+        "rereads": {n: r.get("GET config", 0) for n, r in requests.items()},
         "writes": {n: sum(v for m, v in r.items() if m in WRITES) for n, r in requests.items()},
     }
 

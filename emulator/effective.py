@@ -32,6 +32,19 @@ def _error(role: str, msg: str) -> dict:
     return {"elements": f"$['{role}']", "level": "error", "msg": msg}
 
 
+def _resolve_conditional(part: object, role: str, errors: list[dict]) -> object:
+    """A `conditional` source or sink is the alternative its `condition` names (Sesam
+    resolves it when the pipe is created); a condition with no alternative is a config
+    error, and then the part stays as it was."""
+    if not isinstance(part, dict) or part.get("type") != "conditional":
+        return part
+    alternatives, key = part.get("alternatives"), part.get("condition")
+    if isinstance(alternatives, dict) and isinstance(key, str) and key in alternatives:
+        return copy.deepcopy(alternatives[key])
+    errors.append(_error(role, f"conditional {role}: no alternative for condition {key!r}"))
+    return {**part, "system": NODE_SYSTEM}
+
+
 def pipe_effective(original: dict, *, env: dict) -> tuple[dict, list[dict]]:
     """The pipe's effective config and the errors its shape shows (validation.py checks
     what it names)."""
@@ -41,7 +54,7 @@ def pipe_effective(original: dict, *, env: dict) -> tuple[dict, list[dict]]:
     eff.setdefault("sink", {"type": "dataset", "dataset": original["_id"]})
     eff.setdefault("pump", {})
     for role in ("source", "sink"):
-        part = eff[role]
+        eff[role] = part = _resolve_conditional(eff[role], role, errors)
         if not isinstance(part, dict):
             errors.append(_error(role, f"{role} must be an object"))
             continue

@@ -32,6 +32,10 @@ class Action:
     payload: Mapping[str, Any] | None = field(default=None, repr=False, hash=False)
     # Indices (into Plan.actions) of the actions that must have succeeded before this one.
     after: tuple[int, ...] = ()
+    # For an overwrite in the master: the original config the plan was based on. The
+    # executor re-reads the component right before writing and skips the write when it
+    # differs, so a user's upload is never overwritten (contract 3.5). None: no re-read.
+    expect: Mapping[str, Any] | None = field(default=None, repr=False, hash=False, compare=False)
 
     def describe(self) -> dict[str, str]:
         """The public face of an action: safe to log, report and compare."""

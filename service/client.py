@@ -143,6 +143,14 @@ class SesamClient:
             raise SesamError(f"{self.node_id} GET {path}: answer is not a list of names")
         return body
 
+    def get_config(self, kind: str, component_id: str) -> dict | None:
+        """A pipe's or system's original config (`kind`: pipes | systems); None if gone."""
+        body = self._request("GET", f"/{kind}/{q(component_id)}/config", missing_ok=True)
+        if body is not None and not isinstance(body, dict):
+            raise SesamError(f"{self.node_id} GET /{kind}/{q(component_id)}/config: answer is "
+                             "not a JSON object")
+        return body
+
     # --- writes ---
     def create_pipes(self, configs: Iterable[dict]) -> None:
         self._request("POST", "/pipes", json=list(configs))

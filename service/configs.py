@@ -63,6 +63,51 @@ def secrets_used(value: Any) -> set[str]:
     return set()
 
 
+# Where a pipe's config can name a system: its source, sink and transforms, and inside them
+# the nested parts (a `conditional`'s alternatives, a source or transform inside another).
+# Merge and union sources name datasets only. DTL `rules` are data, never a system reference.
+_NESTED = ("alternatives", "source", "sources", "sink", "transform", "transforms")
+
+
+def _in_force(part: dict[str, Any], env: Mapping[str, Any]) -> dict[str, Any]:
+    """A `conditional` part is the alternative its condition names, as Sesam resolves it
+    when the pipe is created. When the condition names none (or cannot be read), the part
+    stays as it is, and every alternative counts: any of them may be the one in force."""
+    if part.get("type") != "conditional" or not isinstance(part.get("alternatives"), dict):
+        return part
+    key = expand_env(part.get("condition"), env)
+    chosen = part["alternatives"].get(key) if isinstance(key, str) else None
+    return _in_force(chosen, env) if isinstance(chosen, dict) else part
+
+
+def _named_systems(part: Any, env: Mapping[str, Any]) -> set[str]:
+    # $ENV(..) is read only where a system can be named (or where a whole part is one env
+    # var): expanding whole configs, DTL and all, costs CPU on a master with many pipes.
+    if isinstance(part, str) and "$ENV(" in part:
+        part = expand_env(part, env)
+    if isinstance(part, list):
+        return set().union(*(_named_systems(p, env) for p in part)) if part else set()
+    if not isinstance(part, dict):
+        return set()
+    part = _in_force(part, env)
+    system = expand_env(part.get("system"), env)
+    found = {system} if isinstance(system, str) and system else set()
+    for key in _NESTED:
+        nested = part.get(key)
+        if key == "alternatives" and isinstance(nested, dict):
+            nested = list(nested.values())
+        found |= _named_systems(nested, env)
+    return found
+
+
+def systems_used(config: Mapping[str, Any], env: Mapping[str, Any]) -> frozenset[str]:
+    """Every system a pipe names anywhere (source, sink, transforms, nested parts), with
+    `$ENV(..)` read from `env`; a conditional counts the alternative in force (all of them
+    when that cannot be told). A name still holding `$ENV(..)` is returned as it is."""
+    return frozenset(_named_systems([config.get(k) for k in ("source", "sink", "transform")],
+                                    env))
+
+
 @dataclass(frozen=True)
 class Roles:
     """A pipe's source and sink, as Sesam's effective config would have them."""
@@ -79,6 +124,8 @@ def roles(pipe_id: str, config: Mapping[str, Any], env: Mapping[str, Any]) -> Ro
     the pipe, a missing source is an empty embedded one, a missing type is `dataset`."""
     # Only source and sink matter here: expanding whole configs (transforms) costs CPU.
     eff = {role: expand_env(config[role], env) for role in ("source", "sink") if role in config}
+    eff = {role: _in_force(part, env) if isinstance(part, dict) else part
+           for role, part in eff.items()}
     source = eff.get("source") if isinstance(eff.get("source"), dict) else (
         {"type": "embedded"} if "source" not in eff else {})
     sink = eff.get("sink") if isinstance(eff.get("sink"), dict) else (

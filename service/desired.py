@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
 from .config import Config
-from .configs import roles, user_original
+from .configs import roles, systems_used, user_original
 from .generated import component_url, feeder_pipe, placeholder_pipe, sync_pipe, url_system
 from .names import FEEDER_SYSTEM
 from .snapshot import Component, NodeSnapshot
@@ -50,52 +50,104 @@ class Desired:
 
 
 def _place_pipe(pid: str, original: dict[str, Any], env: Mapping[str, Any],
-                placed: Mapping[str, str], desired: Desired) -> PipePlacement:
+                placed: Mapping[str, str], errors: list[str]) -> PipePlacement:
+    """Where a pipe runs: in the slave of every managed system it names (contract 2), or in
+    the master. An unplaceable pipe gets an error and `shape="master"` with its systems set,
+    so the caller can keep those systems in the master too."""
     r = roles(pid, original, env)
-    src = r.source_system if r.source_system in placed else None
-    snk = r.sink_system if r.sink_system in placed else None
+    used = tuple(sorted(s for s in systems_used(original, env) if s in placed))
     stay = PipePlacement(id=pid, original=original, slave=None, shape="master",
                          sink_dataset=r.sink_dataset)
-    if src and snk and placed[src] != placed[snk]:
-        desired.errors.append(
-            f"pipe {name(pid)}: cannot be placed, it uses system {name(src)} (slave "
-            f"{placed[src]}) and system {name(snk)} (slave {placed[snk]}); it stays in the master")
+    if not used:
         return stay
-    if src:
-        slave = placed[src]
-        used = tuple(sorted({src} | ({snk} if snk else set())))
-        if r.sink_type == "dataset" and r.sink_dataset:
-            return PipePlacement(id=pid, original=original, slave=slave, shape="sync",
-                                 systems=used, source_system=src, sink_dataset=r.sink_dataset)
-        if snk:
-            return PipePlacement(id=pid, original=original, slave=slave, shape="placeholder",
-                                 systems=used)
-        desired.errors.append(
-            f"pipe {name(pid)}: cannot be placed, it reads system {name(src)} on slave {slave} but writes "
-            f"to something that slave cannot reach; it stays in the master")
-        return stay
-    if snk:
-        if r.source_type == "dataset" and r.source_dataset:
-            return PipePlacement(id=pid, original=original, slave=placed[snk],
-                                 shape="placeholder", systems=(snk,),
-                                 source_dataset=r.source_dataset)
-        desired.errors.append(
-            f"pipe {name(pid)}: cannot be placed, it writes to system {name(snk)} on slave {placed[snk]} "
+    refused = PipePlacement(id=pid, original=original, slave=None, shape="master",
+                            systems=used, sink_dataset=r.sink_dataset)
+    on = sorted({placed[s] for s in used})
+    if len(on) > 1:
+        where = ", ".join(f"system {name(s)} (slave {placed[s]})" for s in used)
+        errors.append(f"pipe {name(pid)}: cannot be placed, it uses {where}; it stays "
+                              "in the master")
+        return refused
+    slave = on[0]
+    src = r.source_system if r.source_system in placed else None
+    snk = r.sink_system if r.sink_system in placed else None
+    # What it reads there: the managed system itself, or a master dataset a feeder copies.
+    fed = r.source_dataset if not src and r.source_type == "dataset" else None
+    if not src and not fed:
+        errors.append(
+            f"pipe {name(pid)}: cannot be placed, it uses system {name(used[0])} on slave {slave} "
             "but its source is not a dataset the master can feed; it stays in the master")
-    return stay
+        return refused
+    if snk:
+        return PipePlacement(id=pid, original=original, slave=slave, shape="placeholder",
+                             systems=used, source_dataset=fed)
+    if r.sink_type == "dataset" and r.sink_dataset:
+        # The master reads the result back through one of its systems on that slave (each is
+        # a system:url reading the slave's datasets once moved).
+        return PipePlacement(id=pid, original=original, slave=slave, shape="sync",
+                             systems=used, source_system=src or used[0],
+                             sink_dataset=r.sink_dataset, source_dataset=fed)
+    errors.append(
+        f"pipe {name(pid)}: cannot be placed, it uses system {name(used[0])} on slave {slave} but "
+        "writes to something that slave cannot reach; it stays in the master")
+    return refused
+
+
+def _conditions(config: dict[str, Any]) -> list[str]:
+    """The conditions of a pipe's conditional source and sink: they pick what it uses."""
+    parts = [config.get("source"), config.get("sink")]
+    return [str(p.get("condition")) for p in parts
+            if isinstance(p, dict) and p.get("type") == "conditional"]
 
 
 def _undecidable(pid: str, original: dict[str, Any], env: Mapping[str, Any] | None,
                  desired: Desired) -> bool:
     r = roles(pid, original, env or {})
-    named = (r.source_system, r.sink_system, r.source_dataset, r.sink_dataset)
+    systems = systems_used(original, env or {})
+    named = (*systems, r.source_dataset, r.sink_dataset, *_conditions(original))
     if env is None and any(n and "$ENV(" in n for n in named):
         desired.warnings.append(f"pipe {name(pid)}: names a system or dataset through $ENV(..) and "
                                 "the master's env vars cannot be read; left where it is")
         return True
-    if any(n in desired.missing_systems for n in (r.source_system, r.sink_system) if n):
-        return True
-    return False
+    return any(n in desired.missing_systems for n in systems)
+
+
+def _placements(pipes: Mapping[str, dict[str, Any]], env: Mapping[str, Any],
+                desired: Desired, kept_by: Mapping[str, set[str]]) -> dict[str, PipePlacement]:
+    """Every pipe's placement, and the managed systems that must stay in the master.
+
+    A system stays in the master while a pipe that stays there uses it (`kept_by`: pipes
+    left untouched, or refused): a master pipe must never call a system:url that reads a
+    slave's datasets. Keeping a system may refuse more pipes (one using it and a system of
+    a slave), so this repeats until nothing more stays; each round keeps at least one more
+    system, so it ends."""
+    needs = {s: set(by) for s, by in kept_by.items() if s in desired.system_slave}
+    placed = {s: slave for s, slave in desired.system_slave.items() if s not in needs}
+    refusals: dict[str, str] = {}    # pid -> why, from the round that refused it
+    while True:
+        result = {}
+        for pid, original in sorted(pipes.items()):
+            errors: list[str] = []
+            result[pid] = _place_pipe(pid, original, env, placed, errors)
+            if errors:
+                refusals.setdefault(pid, errors[0])
+        for pid, p in result.items():
+            if p.slave is None:
+                for s in p.systems:
+                    needs.setdefault(s, set()).add(pid)
+        kept = {s for s in needs if s in placed}
+        if not kept:
+            break
+        for s in kept:
+            del placed[s]
+    for s, by in sorted(needs.items()):
+        desired.errors.append(
+            f"system {name(s)}: stays in the master, where pipe{'s' if len(by) > 1 else ''} "
+            f"{', '.join(map(name, sorted(by)))} use{'' if len(by) > 1 else 's'} it; it is not "
+            f"moved to slave {desired.system_slave[s]}")
+        del desired.system_slave[s]
+    desired.errors += [why for _, why in sorted(refusals.items())]
+    return result
 
 
 def _invalid_in_master(component: Component, desired: Desired) -> bool:
@@ -147,6 +199,22 @@ def desired_state(config: Config, master: NodeSnapshot, *,
         desired.slave_systems[slave.id] = {}
         desired.slave_pipes[slave.id] = {}
 
+    pipes = {pid: user_original(c)[0] for pid, c in master.pipes.items()
+             if not pid.startswith("system:")}
+    kept_by: dict[str, set[str]] = {}
+    for pid in sorted(pipes):
+        if _invalid_in_master(master.pipes[pid], desired):
+            # Broken already: it does not hold its systems back (one bad pipe must not
+            # stop the others moving); it is placed once the user fixes it.
+            desired.untouched.add(pid)
+        elif _undecidable(pid, pipes[pid], master.env, desired):
+            desired.untouched.add(pid)
+            if user_original(master.pipes[pid])[1] is None:   # the user's, live in the master
+                for s in systems_used(pipes[pid], env):
+                    kept_by.setdefault(s, set()).add(pid)
+    placements = _placements({p: c for p, c in pipes.items() if p not in desired.untouched},
+                             env, desired, kept_by)
+
     for sid, original in sorted(originals.items()):
         slave_id = desired.system_slave.get(sid)
         if slave_id is None:
@@ -161,15 +229,8 @@ def desired_state(config: Config, master: NodeSnapshot, *,
                       "original_configuration": original})
 
     feeds: dict[str, set[str]] = {}
-    for pid, component in sorted(master.pipes.items()):
-        if pid.startswith("system:"):
-            continue
-        original = user_original(component)[0]
-        if _invalid_in_master(component, desired) or \
-                _undecidable(pid, original, master.env, desired):
-            desired.untouched.add(pid)
-            continue
-        placement = _place_pipe(pid, original, env, desired.system_slave, desired)
+    for pid, placement in placements.items():
+        component, original = master.pipes[pid], pipes[pid]
         desired.pipes[pid] = placement
         if placement.slave is None:
             desired.master_pipes[pid] = original
@@ -190,8 +251,8 @@ def desired_state(config: Config, master: NodeSnapshot, *,
         else:
             desired.master_pipes[pid] = placeholder_pipe(
                 pid, source_dataset=placement.source_dataset, metadata=metadata)
-            if placement.source_dataset:
-                feeds.setdefault(slave.id, set()).add(placement.source_dataset)
+        if placement.source_dataset:
+            feeds.setdefault(slave.id, set()).add(placement.source_dataset)
 
     for slave_id, datasets in sorted(feeds.items()):
         # A dataset a pipe on the slave writes is there already: a feeder would be a second

@@ -31,6 +31,22 @@ class Result:
     status: str                 # done | failed | skipped
     error: str | None = None    # one line, from SesamError: never a token
     forbidden: bool = False     # the node answered 403 (the token lacks a permission)
+    changed: bool = False       # skipped: someone changed the component since the run read it
+
+
+class Changed(Exception):
+    """The component is not what the plan was based on: someone wrote it meanwhile."""
+
+
+def _unchanged(client: SesamClient, action: Action) -> None:
+    """Re-read a master component right before overwriting it: an upload that landed since
+    the run read the master is never overwritten (the window left is one round trip)."""
+    if action.expect is None:
+        return
+    kind = "pipes" if action.kind == "update-pipe" else "systems"
+    if client.get_config(kind, action.id) != action.expect:
+        raise Changed(f"{action.node}: {kind[:-1]} changed since the run read it (an upload?); "
+                      "not overwritten, the next run takes it from there")
 
 
 Progress = Callable[[Result], None]
@@ -44,8 +60,10 @@ def _apply(client: SesamClient, batch: Sequence[Action]) -> None:
     elif kind == "create-system":
         client.create_systems([a.payload for a in batch])
     elif kind == "update-pipe":
+        _unchanged(client, first)
         client.put_pipe(first.id, dict(first.payload))
     elif kind == "update-system":
+        _unchanged(client, first)
         client.put_system(first.id, dict(first.payload))
     elif kind == "delete-pipe":
         client.delete_pipe(first.id)
@@ -198,6 +216,8 @@ def execute(plan: Plan, clients: Mapping[str, SesamClient], *, workers: int = 32
                     exc = outcomes[i]
                     if exc is None:
                         settle(Result(i, actions[i], "done"))
+                    elif isinstance(exc, Changed):
+                        settle(Result(i, actions[i], "skipped", str(exc), changed=True))
                     elif isinstance(exc, SesamError):
                         settle(Result(i, actions[i], "failed", str(exc),
                                       forbidden=isinstance(exc, SesamForbidden)))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from .configs import marker, roles, user_original
+from .configs import marker, roles, systems_used, user_original
 from .desired import Desired
 from .names import FEEDER_PREFIX, FEEDER_SYSTEM
 from .snapshot import Component, NodeSnapshot
@@ -88,16 +88,15 @@ def _keep_what_kept_things_need(keep: set[str], snap: NodeSnapshot,
             writers.setdefault(r.sink_dataset, set()).add(pid)
         if pid not in in_master:
             continue
-        for system in (r.source_system, r.sink_system):
-            if system:
-                users.setdefault(system, set()).add(pid)
+        for system in systems_used(comp.effective, {}):
+            users.setdefault(system, set()).add(pid)
     todo = list(keep)
     while todo:
         cid = todo.pop()
         found: set[str] = set()
         if cid in snap.pipes:
             r = roles(cid, snap.pipes[cid].effective, {})
-            found |= {s for s in (r.source_system, r.sink_system) if s in snap.systems}
+            found |= {s for s in systems_used(snap.pipes[cid].effective, {}) if s in snap.systems}
             # ... and whatever writes the dataset it reads here (a feeder, or a local pipe).
             found |= writers.get(r.source_dataset or "", set())
         if cid in snap.systems:

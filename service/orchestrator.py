@@ -103,6 +103,10 @@ def run(config: Config, *, dry_run: bool = False, progress: Progress | None = No
         failed = False
         for result in results:
             report.actions.append({**result.action.describe(), "status": result.status})
+            if result.changed:
+                # Not a fault: a user's upload wins, and the next run moves it (contract 3.5).
+                report.warnings.append(f"{result.action.kind} {name(result.action.id)} on "
+                                       f"{result.action.node} skipped: {result.error}")
             if result.status != "failed":
                 continue
             if result.action.kind == "set-env" and result.forbidden:

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 from .actions import Action, Kind, Plan
 from .config import Config
 from .checks import warnings_for
-from .configs import marker, roles, user_original
+from .configs import marker, roles, systems_used, user_original
 from .desired import Desired, PipePlacement, desired_state
 from .holds import holds
 from .snapshot import Component, NodeSnapshot
@@ -22,15 +22,27 @@ from .snapshot import Component, NodeSnapshot
 class _Builder:
     """The growing action list, and the indices later steps depend on."""
 
-    def __init__(self) -> None:
+    def __init__(self, master: NodeSnapshot) -> None:
         self.actions: list[Action] = []
         self.slave_write: dict[tuple[str, str, str], int] = {}   # (slave, kind, id) -> index
         self.master_write: dict[tuple[str, str], list[int]] = {}  # (kind, id) -> indices
+        self.master = master
+        # What each master component holds once the plan's earlier writes to it are done.
+        self.master_config: dict[tuple[str, str], Any] = {}
 
     def add(self, kind: Kind, node: str, cid: str, *, payload: Any = None,
             after: list[int | None] | tuple[int | None, ...] = ()) -> int:
         deps = tuple(sorted({a for a in after if a is not None}))
-        self.actions.append(Action(kind=kind, node=node, id=cid, payload=payload, after=deps))
+        expect = None
+        if node == self.master.node_id and kind in ("update-pipe", "update-system"):
+            # The master's writes to one component are chained by `after`, so each finds
+            # what the one before it wrote (the first: what the snapshot read).
+            key = (kind, cid)
+            table = self.master.pipes if kind == "update-pipe" else self.master.systems
+            expect = self.master_config.get(key, table[cid].original)
+            self.master_config[key] = payload
+        self.actions.append(Action(kind=kind, node=node, id=cid, payload=payload, after=deps,
+                                   expect=expect))
         return len(self.actions) - 1
 
 
@@ -74,7 +86,7 @@ def plan(config: Config, master: NodeSnapshot | None,
     # kept on a slave make unnecessary.
     held = holds(desired, master, readable,
                  unreadable=frozenset(sid for sid, snap in slaves.items() if snap is None))
-    b = _Builder()
+    b = _Builder(master)
     # 1. Slaves first: env, then systems, then the pipes that use them (3.5).
     for slave_id, snap in sorted(readable.items()):
         _write_slave(b, slave_id=slave_id, snap=snap, master=master, desired=desired)
@@ -107,9 +119,8 @@ def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
         have = snap.pipes.get(pid)
         if have is None or have.original != want:
             # Named with the master's env: the slave's will be that once set-env is done.
-            r = roles(pid, want, master.env or snap.env or {})
             after = [b.slave_write.get((slave_id, "systems", s))
-                     for s in (r.source_system, r.sink_system) if s]
+                     for s in sorted(systems_used(want, master.env or snap.env or {}))]
             after.append(_env_first(set_env, want))
             if have is not None and _reads_another_master(have.original, want):
                 # A feeder whose master moved: its offsets are the old master's. Reset first,
@@ -159,6 +170,13 @@ def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
     was = user_original(comp)[1]
     after = [b.slave_write.get((placed.slave, "pipes", pid))]
     after += [b.slave_write.get((placed.slave, "systems", s)) for s in placed.systems]
+    if placed.slave is not None:
+        # A generated pipe reads through the master's system:url: where the master still
+        # holds the user's system, that write first, so a skipped (changed meanwhile) or
+        # failed one never leaves the pipe reading through the user's system.
+        after += [i for s in placed.systems if s in master.systems
+                  and user_original(master.systems[s])[1] is None
+                  for i in b.master_write.get(("systems", s), [])]
     done: list[int] = []
     # Offsets are only meaningful against the source they came from: a pipe that starts
     # reading another source (a new slave, or its first slave after having run in the
@@ -235,7 +253,7 @@ def _clean_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
         if not _is_ours(pid) or pid in wanted_pipes or pid in keep:
             continue
         r = roles(pid, comp.effective, {})
-        used = {s for s in (r.source_system, r.sink_system) if s}
+        used = set(systems_used(comp.effective, {}))
         after = list(b.master_write.get(("pipes", pid), []))
         for system in sorted(used):
             after += b.master_write.get(("systems", system), [])

@@ -117,7 +117,13 @@ def test_tiny_scenarios_end_to_end_requests_match_the_bound():
     assert initial["writes"] == {"master": 12, "slave1": 3, "slave2": 3}
     assert initial["writes"] == {n: initial["bound"]["write_requests"].get(n, 0)
                                  for n in initial["writes"]}
-    assert initial["bound"]["dependent_rounds"] == 3
+    # slave system, slave pipes, master system (re-read, PUT), master pipes (re-read, PUT):
+    # a master pipe waits for its system's write there, and each overwrite re-reads first.
+    assert initial["bound"]["dependent_rounds"] == 5
+    # one re-read per master overwrite, as the bound counts them; none in steady state
+    assert initial["rereads"] == {"master": 12, "slave1": 0, "slave2": 0}
+    assert initial["rereads"]["master"] == initial["bound"]["rereads"]["master"]
+    assert steady["rereads"] == {"master": 0, "slave1": 0, "slave2": 0}
     assert steady["actions"] == {} and steady["writes"] == {"master": 0, "slave1": 0, "slave2": 0}
     assert steady["bound"]["rounds"] == 1
     # move: one system and its 2 pipes from slave1 to slave2 (crash-safe: PUT, reset, PUT).

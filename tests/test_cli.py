@@ -70,8 +70,10 @@ def test_cli_configuration_error_exits_2_before_any_request(nodes):
 
 def test_cli_once_failed_exits_1(nodes):
     c = Cluster(nodes)
+    # Unplaceable (its embedded source cannot be fed to s2): an error; erp stays in the
+    # master for it (issue 12.2), crm moves all the same.
     c.master.api("POST", "/pipes", [{"_id": "bridge", "type": "pipe",
-                                     "source": {"type": "json", "system": "crm", "url": "people"},
+                                     "source": {"type": "embedded", "entities": []},
                                      "sink": {"type": "json", "system": "erp", "url": "x"}}])
     done = _service(["--once"], c.environ({"s1": ["crm"], "s2": ["erp"]}))
     assert done.returncode == 1, done.stderr

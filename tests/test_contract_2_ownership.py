@@ -47,8 +47,14 @@ def test_2_pipe_touching_systems_on_two_slaves_is_an_error_every_run_and_untouch
         assert original(c.master, "pipes", "crm-to-erp") == bridge
         assert not any(w["path"].startswith("/api/pipes/crm-to-erp") for w in c.writes()["master"])
         assert not any("crm-to-erp" in ids(s, "pipes") for s in c.slaves.values())
-    # everything else was placed as usual
-    assert ids(c.slaves["s1"], "pipes") == {"crm-person", "crm-order"}
+    # Issue 12.2: the systems it needs stay in the master (the pipe must never call a
+    # system:url reading a slave), and so do their other pipes; both runs say why.
+    for system in ("crm", "erp"):
+        assert original(c.master, "systems", system) == next(
+            s for s in c.systems if s["_id"] == system)
+        assert any(e.startswith(f"system {system}: stays in the master") for e in report.errors)
+        assert not any(system in ids(s, "systems") for s in c.slaves.values())
+    assert ids(c.slaves["s1"], "pipes") == set()
     assert c.no_writes(), c.writes()
 
 

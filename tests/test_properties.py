@@ -50,8 +50,26 @@ def masters(draw):
     return systems, pipes, env, secrets, placements
 
 
+def _refused(pipe, placement) -> set:
+    """The managed systems of a pipe that cannot be placed (empty when it can)."""
+    source, sink = pipe["source"], pipe.get("sink") or {"type": "dataset"}
+    used = {s for s in (source.get("system"), sink.get("system")) if placement.get(s)}
+    if not used:
+        return set()
+    one_slave = len({placement[s] for s in used}) == 1
+    reads = bool(placement.get(source.get("system"))) or source["type"] == "dataset"
+    writes_ = sink["type"] == "dataset" or bool(placement.get(sink.get("system")))
+    return set() if one_slave and reads and writes_ else used
+
+
 def _expected(pipes, placement):
     """The contract's placement rules (section 2 and 3), written out independently."""
+    placement = dict(placement)
+    while True:   # a system an unplaceable pipe uses stays in the master (issue 12.2)
+        kept = set().union(*(_refused(p, placement) for p in pipes))
+        if not kept:
+            break
+        placement.update({s: None for s in kept})
     on: dict[str, dict[str, set]] = {s: {"systems": set(), "pipes": set()} for s in SLAVES}
     for system, slave in placement.items():
         if slave:
@@ -60,12 +78,9 @@ def _expected(pipes, placement):
         source, sink = pipe["source"], pipe.get("sink") or {"type": "dataset"}
         src_slave = placement.get(source.get("system"))
         sink_slave = placement.get(sink.get("system"))
-        if src_slave and sink_slave and src_slave != sink_slave:
-            continue                                    # cannot be placed
         if src_slave:
-            if sink["type"] == "dataset" or sink_slave == src_slave:
-                on[src_slave]["pipes"].add(pipe["_id"])
-        elif sink_slave and source["type"] == "dataset":
+            on[src_slave]["pipes"].add(pipe["_id"])
+        elif sink_slave:
             on[sink_slave]["pipes"].add(pipe["_id"])
             on[sink_slave]["systems"].add("orchestrator-master")
             on[sink_slave]["pipes"].add("orchestrator-feed-" + source["dataset"])

@@ -495,8 +495,29 @@ def _scenarios(draw):
     return systems, pipes, steps
 
 
+def _kept_in_master(pipes, placement):
+    """Issue 12.2: every managed system a pipe that cannot be placed uses stays in the
+    master; repeated, since keeping one may leave another pipe unplaceable."""
+    placement = dict(placement)
+    while True:
+        kept = set()
+        for pipe in pipes:
+            source, sink = pipe["source"], pipe.get("sink") or {"type": "dataset"}
+            src, snk = placement.get(source.get("system")), placement.get(sink.get("system"))
+            used = {x for x in (source.get("system"), sink.get("system")) if placement.get(x)}
+            ok = (not used or (len({placement[x] for x in used}) == 1
+                  and (src or source["type"] == "dataset")
+                  and (snk or sink["type"] == "dataset")))
+            if not ok:
+                kept |= used
+        if not kept:
+            return placement
+        placement.update({x: None for x in kept})
+
+
 def _oracle(pipes, placement):
     """Contract 2-3 and the design's feeder rule, written out independently."""
+    placement = _kept_in_master(pipes, placement)
     on = {s: {"systems": set(), "pipes": set(), "feeds": set(), "writes": set()}
           for s in P_SLAVES}
     for system, slave in placement.items():

@@ -104,6 +104,21 @@ def _oracle(pipes: dict[str, dict], placement: dict[str, str | None]):
         if isinstance(v, str) and v.startswith("$ENV("):
             return ENV[v[5:-1]]
         return v
+    placement = dict(placement)
+    while True:   # issue 12.2: a system an unplaceable pipe uses stays in the master
+        kept = set()
+        for pid, pipe in pipes.items():
+            source = {k: ex(v) for k, v in pipe["source"].items()}
+            sink = {k: ex(v) for k, v in (pipe.get("sink") or {"type": "dataset"}).items()}
+            src, snk = placement.get(source.get("system")), placement.get(sink.get("system"))
+            used = {x for x in (source.get("system"), sink.get("system")) if placement.get(x)}
+            if used and not (len({placement[x] for x in used}) == 1
+                             and (src or source["type"] == "dataset")
+                             and (snk or sink["type"] == "dataset")):
+                kept |= used
+        if not kept:
+            break
+        placement.update({x: None for x in kept})
     on = {s: {"systems": set(), "pipes": set()} for s in SLAVES}
     for system, slave in placement.items():
         if slave:
