@@ -5,6 +5,7 @@ import contextlib
 import http.client
 import json
 import threading
+import time
 import urllib.parse
 from typing import Iterator
 
@@ -116,6 +117,33 @@ class EmulatorNode:
         status, body = self.emulator("POST", "/faults", rule)
         assert status == 201, body
         return body["id"]
+
+    def set_knobs(self, **knobs: object) -> dict:
+        """Run knobs (batch_size, batch_delay_ms, fail_after_batches, deploy_ms)."""
+        status, body = self.emulator("POST", "/config", knobs)
+        assert status == 200, body
+        return body
+
+    def wait_idle(self, pipe_id: str, *, timeout: float = 10.0) -> dict:
+        """Poll the pump until no run is in flight (deadline `timeout`); its pump JSON."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status, pump = self.api("GET", f"/pipes/{self.quote(pipe_id)}/pump")
+            assert status == 200, pump
+            if not pump["runtime"]["is-running"]:
+                return pump
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"pipe {pipe_id!r} still running after {timeout} s")
+            time.sleep(0.01)
+
+    def run_pipe(self, pipe_id: str, *, timeout: float = 10.0) -> dict:
+        """Start the pipe's pump and wait for that run to end (runs are in the background, as
+        on a real node); the pump JSON after the run."""
+        status, body = self.api("POST", f"/pipes/{self.quote(pipe_id)}/pump",
+                                {"operation": "start"})
+        if status != 200:
+            raise RuntimeError(f"start of {pipe_id!r} answered {status}: {body}")
+        return self.wait_idle(pipe_id, timeout=timeout)
 
     def requests(self) -> list[dict]:
         return self.emulator("GET", "/requests")[1]

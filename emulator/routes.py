@@ -24,7 +24,8 @@ class RawJSON:
     data: bytes
 
 
-Handler = Callable[[Store, Request], tuple[int, object]]
+# A handler answers (status, body), or (status, body, headers) when it adds answer headers.
+Handler = Callable[[Store, Request], tuple]
 ROUTES: list[tuple[str, re.Pattern, Handler]] = []
 
 
@@ -90,7 +91,7 @@ def get_pump(store: Store, req: Request) -> tuple[int, object]:
 @route("POST", f"/pipes/{SEG}/pump")
 def post_pump(store: Store, req: Request) -> tuple[int, object]:
     form = req.body if isinstance(req.body, dict) else {}
-    return 200, pump.operate(store, req.args[0], {k: str(v) for k, v in form.items()})
+    return pump.operate(store, req.args[0], {k: str(v) for k, v in form.items()})
 
 
 @route("GET", "/datasets")
@@ -128,12 +129,15 @@ def _flag(query: dict[str, str], name: str, default: bool) -> bool:
 
 
 @route("GET", f"/datasets/{SEG}/entities")
-def get_entities(store: Store, req: Request) -> tuple[int, object]:
+def get_entities(store: Store, req: Request) -> tuple:
     with store.lock:
         ds = store.dataset(req.args[0])
+        if _flag(req.query, "populated", False) and not ds.populated:
+            # swagger: with populated=true, 404 until the pipe's first complete full run.
+            raise ApiError(404, "the dataset is not populated yet")
         return 200, ds.entities(since=_int(req.query, "since"), limit=_int(req.query, "limit"),
                                 history=_flag(req.query, "history", True),
-                                deleted=_flag(req.query, "deleted", True))
+                                deleted=_flag(req.query, "deleted", True)), ds.headers()
 
 
 def _admin(req: Request) -> None:

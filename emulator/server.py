@@ -30,6 +30,21 @@ class NodeState:
         self.requests: list[dict] = []
         self.log_lock = threading.Lock()
 
+    def set_knobs(self, body: object) -> dict:
+        """Change run knobs (RunKnobs field names); ValueError on an unknown name or a bad value."""
+        if not isinstance(body, dict):
+            raise ValueError("knobs must be a JSON object")
+        knobs = self.store.knobs
+        for name, value in body.items():
+            if name not in vars(knobs):
+                raise ValueError(f"unknown knob '{name}'")
+            if not (value is None and name == "fail_after_batches") and \
+                    (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                raise ValueError(f"knob '{name}' must be a non-negative integer")
+        for name, value in body.items():
+            setattr(knobs, name, value)
+        return dict(vars(knobs))
+
     def record(self, method: str, path: str, query: str, status: int) -> None:
         with self.log_lock:
             self.requests.append({"method": method, "path": path, "query": query, "status": status})
@@ -141,8 +156,8 @@ class Handler(BaseHTTPRequestHandler):
                     query = dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
                     req = Request(method=method, args=args, query=query, body=self._body(),
                                   admin=auth.is_admin(claims))
-                    status, body = fn(state.store, req)
-                    return status, body, {}
+                    answer = fn(state.store, req)
+                    return answer if len(answer) == 3 else (*answer, {})
             self._raw()
             raise ApiError(404, "no such endpoint")
         except ApiError as exc:
@@ -168,7 +183,12 @@ class Handler(BaseHTTPRequestHandler):
             state.faults.clear()
             self._send(200, {})
         elif path == "/_emulator/config" and self.command == "GET":
-            self._send(200, {"latency_ms": state.latency_ms})
+            self._send(200, {"latency_ms": state.latency_ms, **vars(state.store.knobs)})
+        elif path == "/_emulator/config" and self.command == "POST":
+            try:
+                self._send(200, state.set_knobs(self._body()))
+            except (ValueError, ApiError) as exc:
+                self._send(400, {"message": str(exc)})
         else:
             self._send(404, {"message": "not found"})
 
