@@ -5,6 +5,11 @@ import copy
 import uuid
 from dataclasses import dataclass, field
 
+# The emulator's stand-in for Sesam's binary entity protocol (which is not public): the
+# JSON array of entities, gzip-compressed, under this media type. A `binary` source asks
+# for it and reads nothing else, so it can never silently read JSON.
+BINARY_TYPE = "application/x-sesam-emulator-binary"
+
 
 def _content(entity: dict) -> dict:
     # What makes two versions "the same": everything but the bookkeeping fields.

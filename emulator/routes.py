@@ -1,11 +1,14 @@
 """The /api routes: (method, regex) -> handler(node, request) -> (status, body)."""
 from __future__ import annotations
 
+import gzip
+import json
 import re
 from dataclasses import dataclass
 from typing import Callable
 
 from . import pump
+from .datasets import BINARY_TYPE
 from .store import ApiError, Store
 
 
@@ -16,6 +19,14 @@ class Request:
     query: dict[str, str]
     body: object                   # parsed JSON, or a dict of form fields, or None
     admin: bool
+    accept: str = ""               # the request's Accept header
+
+
+@dataclass(frozen=True)
+class RawBody:
+    """A body already encoded (sent as is) with its media type."""
+    data: bytes
+    content_type: str
 
 
 @dataclass(frozen=True)
@@ -135,9 +146,13 @@ def get_entities(store: Store, req: Request) -> tuple:
         if _flag(req.query, "populated", False) and not ds.populated:
             # swagger: with populated=true, 404 until the pipe's first complete full run.
             raise ApiError(404, "the dataset is not populated yet")
-        return 200, ds.entities(since=_int(req.query, "since"), limit=_int(req.query, "limit"),
-                                history=_flag(req.query, "history", True),
-                                deleted=_flag(req.query, "deleted", True)), ds.headers()
+        rows = ds.entities(since=_int(req.query, "since"), limit=_int(req.query, "limit"),
+                           history=_flag(req.query, "history", True),
+                           deleted=_flag(req.query, "deleted", True))
+        if BINARY_TYPE in req.accept:
+            packed = gzip.compress(json.dumps(rows).encode("utf-8"))
+            return 200, RawBody(packed, BINARY_TYPE), ds.headers()
+        return 200, rows, ds.headers()
 
 
 def _admin(req: Request) -> None:

@@ -11,7 +11,7 @@ from typing import Callable
 
 from . import auth
 from .faults import Faults
-from .routes import ROUTES, RawJSON, Request
+from .routes import ROUTES, RawBody, RawJSON, Request
 from .store import ApiError, Store
 
 log = logging.getLogger("emulator")
@@ -68,6 +68,9 @@ class Handler(BaseHTTPRequestHandler):
         log.debug("%s %s", self.command, self.path.split("?")[0])
 
     def _send(self, status: int, body: object, headers: dict[str, str] | None = None) -> None:
+        if isinstance(body, RawBody):
+            self._send_raw(status, body.data, body.content_type, headers)
+            return
         data = body.data if isinstance(body, RawJSON) else json.dumps(body).encode("utf-8")
         self._send_raw(status, data, "application/json", headers)
 
@@ -155,7 +158,8 @@ class Handler(BaseHTTPRequestHandler):
                     args = tuple(urllib.parse.unquote(a) for a in match.groups())
                     query = dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
                     req = Request(method=method, args=args, query=query, body=self._body(),
-                                  admin=auth.is_admin(claims))
+                                  admin=auth.is_admin(claims),
+                                  accept=self.headers.get("Accept", ""))
                     answer = fn(state.store, req)
                     return answer if len(answer) == 3 else (*answer, {})
             self._raw()

@@ -29,6 +29,10 @@ class SesamForbidden(SesamError):
     """403: the token lacks a permission (for /env and /secrets: group:Admin)."""
 
 
+class SesamBusy(SesamError):
+    """503 on a POST (never retried by the adapter): e.g. a pump whose pipe is still deploying."""
+
+
 _SHARE_ABOVE = 1_000_000   # bytes
 
 
@@ -75,6 +79,12 @@ class SesamClient:
         body = self._request("GET", "/env")
         if not isinstance(body, dict):
             raise SesamError(f"{self.node_id} GET /env: answer is not a JSON object")
+        return body
+
+    def get_pump(self, pipe_id: str) -> dict:
+        body = self._request("GET", f"/pipes/{q(pipe_id)}/pump")
+        if not isinstance(body, dict) or not isinstance(body.get("runtime"), dict):
+            raise SesamError(f"{self.node_id} GET /pipes/{q(pipe_id)}/pump: answer is not a pump")
         return body
 
     def list_secrets(self) -> list[str]:
@@ -151,6 +161,8 @@ class SesamClient:
                                  "env vars and secrets require a token issued to group:Admin)")
         if status == 401:
             raise SesamError(f"{where}: 401 Unauthorized (the node rejected the jwt_token)")
+        if status == 503:
+            raise SesamBusy(f"{where}: 503 {response.reason or 'Service Unavailable'}")
         if not 200 <= status < 300:
             raise SesamError(f"{where}: {status} {response.reason or 'error'}")
         if method != "GET":

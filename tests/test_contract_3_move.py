@@ -26,7 +26,7 @@ def test_3_2_master_system_reads_the_slaves_datasets(nodes):
     s1 = c.slaves["s1"]
     crm = original(c.master, "systems", "crm")
     assert crm["type"] == "system:url"
-    assert crm["url_pattern"] == f"{s1.url}/api/datasets/%s/entities?history=false"
+    assert crm["url_pattern"] == f"{s1.url}/api/datasets/%s/entities?history=false&populated=true"
     assert crm["authentication"] == "jwt"
     assert crm["jwt_token"] == cfg.slave("s1").jwt_token.get_secret_value()
     assert crm["verify_ssl"] is True

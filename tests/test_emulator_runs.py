@@ -102,17 +102,24 @@ def test_disable_set_last_seen_refuses_resets(node: EmulatorNode) -> None:
     assert status == 400 and "update-last-seen" in body["message"]
 
 
-def test_a_binary_source_fails_the_run_instead_of_reading_json(nodes) -> None:
+def test_a_binary_source_reads_the_binary_stand_in_and_refuses_json(nodes) -> None:
     a, b = nodes(), nodes()
     a.seed(pipes=[{"_id": "d", "type": "pipe", "source": {"type": "embedded", "entities": MANY}}])
     a.run_pipe("d")
     b.seed(secrets={"a-token": a.token()},
            systems=[{"_id": "a", "type": "system:url", "jwt_token": "$SECRET(a-token)",
-                     "url_pattern": a.api_url + "/datasets/%s/entities"}],
-           pipes=[{"_id": "d", "type": "pipe", "source": {"type": "binary", "system": "a", "url": "d"}}])
-    pump = b.run_pipe("d")
-    assert pump["runtime"]["success"] is False and "binary" in pump["runtime"]["last-error"]
-    assert b.api("GET", "/datasets/d")[0] == 404
+                     "url_pattern": a.api_url + "/datasets/%s/entities"},
+                    # an endpoint that answers a plain JSON array (the request log)
+                    {"_id": "plain", "type": "system:url", "url_pattern": a.url + "/_emulator/%s"}],
+           pipes=[{"_id": "d", "type": "pipe", "source": {"type": "binary", "system": "a", "url": "d"}},
+                  {"_id": "j", "type": "pipe",
+                   "source": {"type": "binary", "system": "plain", "url": "requests"}}])
+    assert b.run_pipe("d")["runtime"]["success"] is True
+    assert len(b.api("GET", "/datasets/d/entities")[1]) == 10
+    pump = b.run_pipe("j")
+    assert pump["runtime"]["success"] is False
+    assert "not Sesam's binary protocol" in pump["runtime"]["last-error"]
+    assert b.api("GET", "/datasets/j")[0] == 404
 
 
 def test_bad_knobs_are_refused(node: EmulatorNode) -> None:
