@@ -18,10 +18,11 @@ from .datasets import BINARY_TYPE
 from .store import ApiError, Pipe, Store
 
 _SCHEDULED = ["start", "stop", "enable", "disable", "update-last-seen"]
-# configuration-pump.rst: only a scheduled pump has a scheduler to enable or disable; a
-# manual one is operated by hand; an `off` one cannot be started at all (docs silent on the
-# rest: the emulator offers nothing in `off` mode, the stricter reading).
-_BY_MODE = {"scheduled": _SCHEDULED, "manual": ["start", "stop", "update-last-seen"], "off": []}
+# configuration-pump.rst: a `manual` pump is not scheduled and is operated through the API
+# (the docs do not say enable/disable are withdrawn: the emulator keeps them, the pump's
+# disabled flag is its own state); an `off` pump "cannot be started at all": the docs are
+# silent on the rest, so the emulator offers nothing in `off` mode (the stricter reading).
+_BY_MODE = {"scheduled": _SCHEDULED, "manual": _SCHEDULED, "off": []}
 OPERATIONS = _SCHEDULED
 _SECRET = re.compile(r"\$SECRET\(([^)]*)\)")
 

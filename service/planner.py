@@ -68,9 +68,7 @@ def plan(config: Config, master: NodeSnapshot | None,
             "looks like an empty or broken answer; nothing was changed",))
 
     readable = {sid: snap for sid, snap in slaves.items() if snap is not None}
-    slave_disabled = {pid: comp.runtime.get("is-disabled") is True
-                      for snap in readable.values() for pid, comp in snap.pipes.items()}
-    desired = desired_state(config, master, slave_disabled=slave_disabled)
+    desired = desired_state(config, master)
     # Before any write is planned: holds() also drops from `desired` the feeders that pipes
     # kept on a slave make unnecessary.
     held = holds(desired, master, readable,
@@ -78,7 +76,8 @@ def plan(config: Config, master: NodeSnapshot | None,
     b = _Builder()
     # 0. A sync pipe whose slave copy is missing (deleted by hand, slave rebuilt) will read a
     #    new dataset: record the reset it owes before the copy is made again (12.4).
-    _record_owed_resets(b, master=master, desired=desired, readable=readable)
+    _record_owed_resets(b, master=master, desired=desired, readable=readable,
+                        blocked=held.blocked)
     # 1. Slaves first: env, then systems, then the pipes that use them (3.5).
     for slave_id, snap in sorted(readable.items()):
         _write_slave(b, slave_id=slave_id, snap=snap, master=master, desired=desired)
@@ -94,20 +93,22 @@ def plan(config: Config, master: NodeSnapshot | None,
 
 
 def _record_owed_resets(b: _Builder, *, master: NodeSnapshot, desired: Desired,
-                        readable: Mapping[str, NodeSnapshot]) -> None:
+                        readable: Mapping[str, NodeSnapshot],
+                        blocked: frozenset[tuple[str, str]]) -> None:
     """The copy's absence is the only sign that the sync pipe's offsets are foreign, and
     creating the copy erases it: so the master records the owed reset first, in its own
-    config (the same sync pipe, flagged), and the copy is created only after that."""
+    config (the sync pipe it will be, flagged; it reads the same slave, where a dataset
+    not yet populated answers 404), and the copy is created only after that."""
     for pid, placed in sorted(desired.pipes.items()):
         comp = master.pipes.get(pid)
         if placed.shape != "sync" or placed.slave not in readable or comp is None \
-                or pid in readable[placed.slave].pipes:
+                or pid in readable[placed.slave].pipes or ("pipes", pid) in blocked:
             continue
         was = user_original(comp)[1]
         is_sync = was is not None and roles(pid, comp.original, {}).source_type in ("json", "binary")
         if is_sync and was.get("slave") == placed.slave and not was.get("reset_pending"):
             b.owed_first[pid] = b.add("update-pipe", master.node_id, pid,
-                                      payload=_with_reset_pending(comp.original))
+                                      payload=_with_reset_pending(desired.master_pipes[pid]))
 
 
 def _copy_payload(want: dict[str, Any], *, quiet: bool) -> dict[str, Any]:
@@ -147,6 +148,13 @@ def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
         after.append(b.owed_first.get(pid))
         _write_copy(b, slave_id=slave_id, pid=pid, want=want, have=have, after=after,
                     user_disabled=pid in desired.disabled)
+        if have is not None and r.sink_dataset and \
+                roles(pid, have.effective, {}).sink_dataset != r.sink_dataset:
+            # The copy now writes a dataset new to it: only a full run fills (and populates)
+            # it, so the master's sync pipe, gated on populated, ever gets it. (A crash right
+            # after the rewrite loses this reset: the sync pipe then answers 404, visibly.)
+            b.slave_write[slave_id, "pipes", pid] = b.add(
+                "reset-pipe", slave_id, pid, after=[b.slave_write.get((slave_id, "pipes", pid))])
 
 
 def _write_copy(b: _Builder, *, slave_id: str, pid: str, want: dict[str, Any],
@@ -232,7 +240,7 @@ def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
     if to_new_source:
         # Crash-safe: the flag records "reset still owed" in the master itself.
         flagged = _with_reset_pending(want)
-        if have != flagged:
+        if have != flagged and pid not in b.owed_first:
             done.append(b.add("update-pipe", master.node_id, pid, payload=flagged, after=after))
         systems_first = [i for s in placed.systems for i in b.master_write.get(("systems", s), [])]
         done.append(b.add("reset-pipe", master.node_id, pid, after=done + systems_first + after))

@@ -82,7 +82,7 @@ def test_a_deploying_pipe_refuses_pump_operations(node: EmulatorNode) -> None:
 
 @pytest.mark.parametrize("mode, offered", [
     ("scheduled", ["start", "stop", "enable", "disable", "update-last-seen"]),
-    ("manual", ["start", "stop", "update-last-seen"]),
+    ("manual", ["start", "stop", "enable", "disable", "update-last-seen"]),
     ("off", []),
 ])
 def test_supported_operations_follow_the_pump_mode(node: EmulatorNode, mode: str,
