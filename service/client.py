@@ -115,10 +115,12 @@ class SesamClient:
     def delete_dataset(self, dataset_id: str) -> None:
         self._request("DELETE", f"/datasets/{q(dataset_id)}", missing_ok=True)
 
-    def pump_operation(self, pipe_id: str, operation: str, **params: str) -> None:
+    def pump_operation(self, pipe_id: str, operation: str, **params: str) -> dict | None:
+        """The pump JSON the node answers with (None when the answer is not one)."""
         # Sesam takes pump operations as form fields, as sesamclient sends them.
         form = {"operation": operation, **params}
-        self._request("POST", f"/pipes/{q(pipe_id)}/pump", data=form)
+        body = self._request("POST", f"/pipes/{q(pipe_id)}/pump", data=form, answer=True)
+        return body if isinstance(body, dict) and isinstance(body.get("runtime"), dict) else None
 
     def post_env(self, values: dict[str, Any]) -> None:
         self._request("POST", "/env", json=values)
@@ -134,7 +136,8 @@ class SesamClient:
             raise SesamError(f"{self.node_id} GET {path}: answer is not a list of components")
         return body
 
-    def _request(self, method: str, path: str, *, missing_ok: bool = False, **kwargs: Any) -> Any:
+    def _request(self, method: str, path: str, *, missing_ok: bool = False, answer: bool = False,
+                 **kwargs: Any) -> Any:
         where = f"{self.node_id} {method} {path}"
         try:
             with self._slots:
@@ -165,8 +168,13 @@ class SesamClient:
             raise SesamBusy(f"{where}: 503 {response.reason or 'Service Unavailable'}")
         if not 200 <= status < 300:
             raise SesamError(f"{where}: {status} {response.reason or 'error'}")
-        if method != "GET":
+        if method != "GET" and not answer:
             return None
+        if method != "GET":   # a write's answer is a bonus: unreadable is not an error
+            try:
+                return json.loads(response.content)
+            except ValueError:
+                return None
         try:
             body = response.content
             # Sharing strings pays for itself in memory only on big answers; it costs CPU.
