@@ -148,11 +148,12 @@ def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
         after.append(b.owed_first.get(pid))
         _write_copy(b, slave_id=slave_id, pid=pid, want=want, have=have, after=after,
                     user_disabled=pid in desired.disabled)
-        if have is not None and r.sink_dataset and \
-                roles(pid, have.effective, {}).sink_dataset != r.sink_dataset:
+        if have is not None and r.sink_dataset and want.get("disable_set_last_seen") is not True \
+                and roles(pid, have.effective, {}).sink_dataset != r.sink_dataset:
             # The copy now writes a dataset new to it: only a full run fills (and populates)
             # it, so the master's sync pipe, gated on populated, ever gets it. (A crash right
-            # after the rewrite loses this reset: the sync pipe then answers 404, visibly.)
+            # after the rewrite loses this reset, as does a user's disable_set_last_seen: the
+            # sync pipe then fails with 404, visibly, never deleting.)
             b.slave_write[slave_id, "pipes", pid] = b.add(
                 "reset-pipe", slave_id, pid, after=[b.slave_write.get((slave_id, "pipes", pid))])
 

@@ -127,3 +127,18 @@ def test_bad_knobs_are_refused(node: EmulatorNode) -> None:
     assert status == 400 and "batch_size" in body["message"]
     status, body = node.emulator("POST", "/config", {"nope": 1})
     assert status == 400 and "unknown knob" in body["message"]
+
+
+def test_sesamclient_reads_a_running_pump_and_its_409(node: EmulatorNode) -> None:
+    import sesamclient
+    from sesamclient.exceptions import PumpIsAlreadyRunning
+
+    _slow_source(node)
+    conn = sesamclient.Connection(sesamapi_base_url=node.api_url, jwt_auth_token=node.token(),
+                                  timeout=30)
+    pump = conn.get_pipe("copy").get_pump()
+    assert pump.start() is True
+    with pytest.raises(PumpIsAlreadyRunning, match="copy"):
+        pump.start(allow_already_running_pump=False)
+    pump.wait_for_pump_to_finish_running(timeout=10, poll_interval=0.02)
+    assert pump.runtime["success"] is True and pump.last_seen == "9"
