@@ -33,6 +33,7 @@ class EmulatorNode:
         return self
 
     def stop(self) -> None:
+        self._state.scheduler.stop()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -123,6 +124,15 @@ class EmulatorNode:
         status, body = self.emulator("POST", "/config", knobs)
         assert status == 200, body
         return body
+
+    def wait_ticks(self, count: int, *, timeout: float = 10.0) -> None:
+        """Wait until the scheduler (knob schedule_ms) has done `count` more rounds."""
+        scheduler = self._state.scheduler
+        goal, deadline = scheduler.ticks + count, time.monotonic() + timeout
+        while scheduler.ticks < goal:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the scheduler did not do {count} rounds in {timeout} s")
+            time.sleep(0.01)
 
     def wait_idle(self, pipe_id: str, *, timeout: float = 10.0) -> dict:
         """Poll the pump until no run is in flight (deadline `timeout`); its pump JSON."""

@@ -266,8 +266,11 @@ def run_pipe(store: Store, pid: str) -> None:
         store.pipe_changed(pid)
 
 
-def _start(store: Store, pid: str, pipe: Pipe) -> None:
+def start_run(store: Store, pid: str) -> None:
+    """Start a run of the pipe in the background (the caller holds the store lock)."""
+    pipe = store.pipes[pid]
     pipe.running, pipe.stop_requested = True, False
+    store.pipe_changed(pid)
     threading.Thread(target=run_pipe, args=(store, pid), daemon=True,
                      name=f"emulator-run-{pid}").start()
 
@@ -299,6 +302,6 @@ def operate(store: Store, pid: str, form: dict[str, str]) -> tuple[int, dict]:
         elif operation == "start":
             if pipe.running:
                 return 409, pump_json(pid, pipe)
-            _start(store, pid, pipe)
+            start_run(store, pid)
         store.pipe_changed(pid)
         return 200, pump_json(pid, pipe)

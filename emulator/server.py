@@ -12,6 +12,7 @@ from typing import Callable
 from . import auth
 from .faults import Faults
 from .routes import ROUTES, RawBody, RawJSON, Request
+from .schedule import Scheduler
 from .store import ApiError, Store
 
 log = logging.getLogger("emulator")
@@ -25,6 +26,7 @@ class NodeState:
         self.jwt_secret = jwt_secret
         self.latency_ms = latency_ms
         self.store = Store()
+        self.scheduler = Scheduler(self.store)
         self.faults = Faults()
         self.observers: list[Observer] = []
         self.requests: list[dict] = []
@@ -43,6 +45,8 @@ class NodeState:
                 raise ValueError(f"knob '{name}' must be a non-negative integer")
         for name, value in body.items():
             setattr(knobs, name, value)
+        if knobs.schedule_ms > 0:
+            self.scheduler.ensure_running()
         return dict(vars(knobs))
 
     def record(self, method: str, path: str, query: str, status: int) -> None:

@@ -28,6 +28,7 @@ class RunKnobs:
     batch_delay_ms: int = 0          # pause after each committed batch
     fail_after_batches: int | None = None   # the run fails once this many batches committed
     deploy_ms: int = 0               # a pipe stays Deploying this long after a config write
+    schedule_ms: int = 0             # the scheduler starts due pipes this often; 0: no scheduler
 
 
 _INCARNATIONS = itertools.count(1)

@@ -142,3 +142,19 @@ def test_sesamclient_reads_a_running_pump_and_its_409(node: EmulatorNode) -> Non
         pump.start(allow_already_running_pump=False)
     pump.wait_for_pump_to_finish_running(timeout=10, poll_interval=0.02)
     assert pump.runtime["success"] is True and pump.last_seen == "9"
+
+
+def test_the_scheduler_knob_runs_enabled_scheduled_pumps_only(node: EmulatorNode) -> None:
+    entities = {"type": "embedded", "entities": [{"_id": "1"}]}
+    node.seed(pipes=[{"_id": "on", "type": "pipe", "source": entities},
+                     {"_id": "manual", "type": "pipe", "source": entities, "pump": {"mode": "manual"}},
+                     {"_id": "off", "type": "pipe", "source": entities, "pump": {"mode": "off"}},
+                     {"_id": "disabled", "type": "pipe", "source": entities}])
+    assert _pump(node, "disabled", "disable")[0] == 200
+    node.set_knobs(schedule_ms=20)
+    node.wait_ticks(3)
+    node.set_knobs(schedule_ms=0)
+    node.wait_idle("on")
+    ran = {pid for pid in ("on", "manual", "off", "disabled")
+           if node.api("GET", f"/pipes/{pid}/pump")[1]["runtime"]["last-run"] is not None}
+    assert ran == {"on"}

@@ -153,3 +153,24 @@ def test_no_run_can_recreate_a_dataset_the_orchestrator_deleted(nodes):
     assert c.run(moved).outcome == "ok"
     assert "crm-person" not in {p["_id"] for p in s1.api("GET", "/pipes")[1]}
     assert s1.api("GET", "/datasets/crm-person")[0] == 404
+
+
+def test_with_a_scheduler_a_disabled_copy_never_runs_and_deleted_datasets_stay_gone(nodes):
+    c = Cluster(nodes)
+    assert c.master.api("POST", "/pipes/crm-order/pump", {"operation": "disable"})[0] == 200
+    s1, s2 = c.slaves["s1"], c.slaves["s2"]
+    for slave in (s1, s2):
+        slave.set_knobs(schedule_ms=20)     # the slaves' schedulers start every due pipe
+    assert c.run(c.config()).outcome == "ok"
+    s1.wait_ticks(3)
+    s1.wait_idle("crm-person")
+    assert pipe_runtime(s1, "crm-person") and \
+        s1.api("GET", "/pipes/crm-person/pump")[1]["runtime"]["last-run"] is not None
+    assert s1.api("GET", "/pipes/crm-order/pump")[1]["runtime"]["last-run"] is None
+    assert c.run(c.config({"s1": [], "s2": ["erp", "crm"]})).outcome == "ok"
+    s1.wait_ticks(3)
+    s2.wait_ticks(3)
+    assert {p["_id"] for p in s1.api("GET", "/pipes")[1]} & {"crm-person", "crm-order"} == set()
+    assert s1.api("GET", "/datasets/crm-person")[0] == 404
+    assert s1.api("GET", "/datasets/orders")[0] == 404
+    assert s2.api("GET", "/pipes/crm-order/pump")[1]["runtime"]["last-run"] is None
