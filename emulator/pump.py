@@ -23,7 +23,6 @@ _SCHEDULED = ["start", "stop", "enable", "disable", "update-last-seen"]
 # disabled flag is its own state); an `off` pump "cannot be started at all": the docs are
 # silent on the rest, so the emulator offers nothing in `off` mode (the stricter reading).
 _BY_MODE = {"scheduled": _SCHEDULED, "manual": _SCHEDULED, "off": []}
-OPERATIONS = _SCHEDULED
 _SECRET = re.compile(r"\$SECRET\(([^)]*)\)")
 
 
@@ -176,9 +175,14 @@ class _Run:
             self.seen: set[str] = set(pipe.seen) if self.since not in (None, "") else set()
         self.processed = 0
 
-    def _pipe(self) -> Pipe | None:
+    def _pipe(self) -> Pipe:
+        """The pipe this run belongs to, still there and not stopped (store lock held)."""
         pipe = self.store.pipes.get(self.pid)
-        return pipe if pipe is not None and pipe.incarnation == self.incarnation else None
+        if pipe is None or pipe.incarnation != self.incarnation:
+            raise RuntimeError("the pipe was deleted during the run")
+        if pipe.stop_requested:
+            raise _Stopped()
+        return pipe
 
     def execute(self) -> None:
         sink, source = self.eff["sink"], self.eff["source"]
@@ -208,13 +212,11 @@ class _Run:
         clean = [{k: v for k, v in e.items() if k not in ("_updated", "_previous")} for e in batch]
         offsets = [str(e["_updated"]) for e in batch if "_updated" in e]
         if sink.get("type") == "json":
+            with self.store.lock:
+                self._pipe()
             _write_http(self.store, sink, clean)
         with self.store.lock:
             pipe = self._pipe()
-            if pipe is None:
-                raise RuntimeError("the pipe was deleted during the run")
-            if pipe.stop_requested:
-                raise _Stopped()
             if sink.get("type") == "dataset":
                 target = self.store.dataset(self._dataset_id(), create=True)
                 for entity in clean:
@@ -224,14 +226,13 @@ class _Run:
             self.since = offsets[-1] if offsets else self.since
             # The run commits its own offset: a reset made meanwhile is overwritten here.
             pipe.last_seen, pipe.full_run = self.since, self.full
-            pipe.seen = set(self.seen) if self.full else set()
+            # Shared with the run, which alone adds to it (a reset gives the pipe a new set).
+            pipe.seen = self.seen if self.full else set()
             self.store.pipe_changed(self.pid)
 
     def _finish(self, source: dict, sink: dict) -> None:
         with self.store.lock:
             pipe = self._pipe()
-            if pipe is None:
-                raise RuntimeError("the pipe was deleted during the run")
             target = self.store.dataset(self._dataset_id(), create=True)
             if self.full and sink.get("deletion_tracking", True) is not False:
                 target.delete_unseen(self.seen)
