@@ -127,9 +127,11 @@ def _actions(report: dict) -> list[str]:
 
 
 def _run_pipe(node: EmulatorNode, pid: str) -> tuple[bool, int, str | None]:
-    status, pump = node.api("POST", f"/pipes/{EmulatorNode.quote(pid)}/pump", {"operation": "start"})
-    if status != 200:
-        return False, 0, f"pump answered HTTP {status}"
+    # A node runs a started pipe in the background: wait for that run to end.
+    try:
+        pump = node.run_pipe(pid)
+    except (RuntimeError, TimeoutError) as exc:
+        return False, 0, str(exc)
     runtime = pump["runtime"]
     return bool(runtime.get("success")), runtime.get("progress", {}).get("processed", 0), \
         runtime.get("last-error")

@@ -5,6 +5,7 @@ import contextlib
 import http.client
 import json
 import threading
+import time
 import urllib.parse
 import uuid
 from typing import Iterator
@@ -39,6 +40,7 @@ class EmulatorNode:
         return self
 
     def stop(self) -> None:
+        self._state.scheduler.stop()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -137,6 +139,42 @@ class EmulatorNode:
         status, body = self.emulator("POST", "/faults", rule)
         assert status == 201, body
         return body["id"]
+
+    def set_knobs(self, **knobs: object) -> dict:
+        """Run knobs (batch_size, batch_delay_ms, fail_after_batches, deploy_ms)."""
+        status, body = self.emulator("POST", "/config", knobs)
+        assert status == 200, body
+        return body
+
+    def wait_ticks(self, count: int, *, timeout: float = 10.0) -> None:
+        """Wait until the scheduler (knob schedule_ms) has done `count` more rounds."""
+        scheduler = self._state.scheduler
+        goal, deadline = scheduler.ticks + count, time.monotonic() + timeout
+        while scheduler.ticks < goal:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the scheduler did not do {count} rounds in {timeout} s")
+            time.sleep(0.01)
+
+    def wait_idle(self, pipe_id: str, *, timeout: float = 10.0) -> dict:
+        """Poll the pump until no run is in flight (deadline `timeout`); its pump JSON."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status, pump = self.api("GET", f"/pipes/{self.quote(pipe_id)}/pump")
+            assert status == 200, pump
+            if not pump["runtime"]["is-running"]:
+                return pump
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"pipe {pipe_id!r} still running after {timeout} s")
+            time.sleep(0.01)
+
+    def run_pipe(self, pipe_id: str, *, timeout: float = 10.0) -> dict:
+        """Start the pipe's pump and wait for that run to end (runs are in the background, as
+        on a real node); the pump JSON after the run."""
+        status, body = self.api("POST", f"/pipes/{self.quote(pipe_id)}/pump",
+                                {"operation": "start"})
+        if status != 200:
+            raise RuntimeError(f"start of {pipe_id!r} answered {status}: {body}")
+        return self.wait_idle(pipe_id, timeout=timeout)
 
     def requests(self) -> list[dict]:
         return self.emulator("GET", "/requests")[1]

@@ -1,11 +1,14 @@
 """The /api routes: (method, regex) -> handler(node, request) -> (status, body)."""
 from __future__ import annotations
 
+import gzip
+import json
 import re
 from dataclasses import dataclass
 from typing import Callable
 
 from . import configgroups, pump
+from .datasets import BINARY_TYPE
 from .store import ApiError, Store
 
 
@@ -17,6 +20,14 @@ class Request:
     body: object                   # parsed JSON, or a dict of form fields, or None
     admin: bool
     principals: frozenset[str] = frozenset()
+    accept: str = ""               # the request's Accept header
+
+
+@dataclass(frozen=True)
+class RawBody:
+    """A body already encoded (sent as is) with its media type."""
+    data: bytes
+    content_type: str
 
 
 @dataclass(frozen=True)
@@ -25,7 +36,8 @@ class RawJSON:
     data: bytes
 
 
-Handler = Callable[[Store, Request], tuple[int, object]]
+# A handler answers (status, body), or (status, body, headers) when it adds answer headers.
+Handler = Callable[[Store, Request], tuple]
 ROUTES: list[tuple[str, re.Pattern, Handler]] = []
 
 
@@ -92,7 +104,7 @@ def get_pump(store: Store, req: Request) -> tuple[int, object]:
 @route("POST", f"/pipes/{SEG}/pump")
 def post_pump(store: Store, req: Request) -> tuple[int, object]:
     form = req.body if isinstance(req.body, dict) else {}
-    return 200, pump.operate(store, req.args[0], {k: str(v) for k, v in form.items()})
+    return pump.operate(store, req.args[0], {k: str(v) for k, v in form.items()})
 
 
 @route("GET", "/datasets")
@@ -130,12 +142,19 @@ def _flag(query: dict[str, str], name: str, default: bool) -> bool:
 
 
 @route("GET", f"/datasets/{SEG}/entities")
-def get_entities(store: Store, req: Request) -> tuple[int, object]:
+def get_entities(store: Store, req: Request) -> tuple:
     with store.lock:
         ds = store.dataset(req.args[0])
-        return 200, ds.entities(since=_int(req.query, "since"), limit=_int(req.query, "limit"),
-                                history=_flag(req.query, "history", True),
-                                deleted=_flag(req.query, "deleted", True))
+        if _flag(req.query, "populated", False) and not ds.populated:
+            # swagger: with populated=true, 404 until the pipe's first complete full run.
+            raise ApiError(404, "the dataset is not populated yet")
+        rows = ds.entities(since=_int(req.query, "since"), limit=_int(req.query, "limit"),
+                           history=_flag(req.query, "history", True),
+                           deleted=_flag(req.query, "deleted", True))
+        if BINARY_TYPE in req.accept:
+            packed = gzip.compress(json.dumps(rows).encode("utf-8"))
+            return 200, RawBody(packed, BINARY_TYPE), ds.headers()
+        return 200, rows, ds.headers()
 
 
 def _admin(req: Request) -> None:

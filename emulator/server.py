@@ -13,7 +13,8 @@ from typing import Callable
 
 from . import auth
 from .faults import Faults
-from .routes import ROUTES, RawJSON, Request
+from .routes import ROUTES, RawBody, RawJSON, Request
+from .schedule import Scheduler
 from .store import ApiError, Store
 
 log = logging.getLogger("emulator")
@@ -32,10 +33,28 @@ class NodeState:
         # The per-node rule: writes need group:Admin (a node whose ACLs grant no one else).
         self.admin_writes_only = admin_writes_only
         self.store = Store()
+        self.scheduler = Scheduler(self.store)
         self.faults = Faults()
         self.observers: list[Observer] = []
         self.requests: list[dict] = []
         self.log_lock = threading.Lock()
+
+    def set_knobs(self, body: object) -> dict:
+        """Change run knobs (RunKnobs field names); ValueError on an unknown name or a bad value."""
+        if not isinstance(body, dict):
+            raise ValueError("knobs must be a JSON object")
+        knobs = self.store.knobs
+        for name, value in body.items():
+            if name not in vars(knobs):
+                raise ValueError(f"unknown knob '{name}'")
+            if not (value is None and name == "fail_after_batches") and \
+                    (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                raise ValueError(f"knob '{name}' must be a non-negative integer")
+        for name, value in body.items():
+            setattr(knobs, name, value)
+        if knobs.schedule_ms > 0:
+            self.scheduler.ensure_running()
+        return dict(vars(knobs))
 
     def record(self, method: str, path: str, query: str, status: int) -> None:
         with self.log_lock:
@@ -60,6 +79,9 @@ class Handler(BaseHTTPRequestHandler):
         log.debug("%s %s", self.command, self.path.split("?")[0])
 
     def _send(self, status: int, body: object, headers: dict[str, str] | None = None) -> None:
+        if isinstance(body, RawBody):
+            self._send_raw(status, body.data, body.content_type, headers)
+            return
         data = body.data if isinstance(body, RawJSON) else json.dumps(body).encode("utf-8")
         ctype = "application/problem+json" if isinstance(body, dict) and "title" in body \
             else "application/json"
@@ -157,9 +179,10 @@ class Handler(BaseHTTPRequestHandler):
                     query = dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
                     req = Request(method=method, args=args, query=query, body=self._body(),
                                   admin=admin,
-                                  principals=auth.principals(claims, state.subscription_id))
-                    status, body = fn(state.store, req)
-                    return status, body, {}
+                                  principals=auth.principals(claims, state.subscription_id),
+                                  accept=self.headers.get("Accept", ""))
+                    answer = fn(state.store, req)
+                    return answer if len(answer) == 3 else (*answer, {})
             self._raw()
             raise ApiError(404, "no such endpoint")
         except ApiError as exc:
@@ -185,7 +208,12 @@ class Handler(BaseHTTPRequestHandler):
             state.faults.clear()
             self._send(200, {})
         elif path == "/_emulator/config" and self.command == "GET":
-            self._send(200, {"latency_ms": state.latency_ms})
+            self._send(200, {"latency_ms": state.latency_ms, **vars(state.store.knobs)})
+        elif path == "/_emulator/config" and self.command == "POST":
+            try:
+                self._send(200, state.set_knobs(self._body()))
+            except (ValueError, ApiError) as exc:
+                self._send(400, {"message": str(exc)})
         else:
             self._send(404, {"message": "not found"})
 

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 
 from .datasets import Dataset
@@ -22,6 +24,22 @@ class ApiError(Exception):
 
 
 @dataclass
+class RunKnobs:
+    """Test knobs (POST /_emulator/config) that make runs take time, as on a real node."""
+    batch_size: int = 0              # entities per committed batch; 0: one batch
+    batch_delay_ms: int = 0          # pause after each committed batch
+    fail_after_batches: int | None = None   # the run fails once this many batches committed
+    deploy_ms: int = 0               # a pipe stays Deploying this long after a config write
+    schedule_ms: int = 0             # the scheduler starts due pipes this often; 0: no scheduler
+
+
+_INCARNATIONS = itertools.count(1)
+# Pump state that outlives a config write (Sesam keeps it across redeploys).
+_RUNTIME = ("disabled", "last_seen", "last_run", "running", "stop_requested", "full_run",
+            "seen", "incarnation", "deploying_until")
+
+
+@dataclass
 class Pipe:
     original: dict
     effective: dict
@@ -29,12 +47,22 @@ class Pipe:
     disabled: bool = False
     last_seen: str | None = None
     last_run: dict = field(default_factory=dict)
+    running: bool = False
+    stop_requested: bool = False
+    full_run: bool = False           # a full run started and has not completed yet
+    seen: set[str] = field(default_factory=set)   # ids that full run has written so far
+    # A pipe deleted and created again is another pipe: a run of the old one commits nothing.
+    incarnation: int = field(default_factory=lambda: next(_INCARNATIONS))
+    deploying_until: float = 0.0     # time.monotonic() until which the pump is not deployed
+
+    def deploying(self) -> bool:
+        return time.monotonic() < self.deploying_until
 
     def as_json(self) -> dict:
         pid = self.original["_id"]
         return {"_id": pid,
                 "config": {"original": self.original, "effective": self.effective},
-                "runtime": {"is-running": False, "is-valid-config": not self.errors,
+                "runtime": {"is-running": self.running, "is-valid-config": not self.errors,
                             "is-disabled": self.disabled, "config-errors": self.errors,
                             "dependencies": _dependencies(self.effective),
                             "last-seen": self.last_seen, "queues": {}}}
@@ -82,6 +110,7 @@ class Store:
         self.system_secrets: dict[str, dict[str, str]] = {}
         self.node_metadata: dict | None = None      # the `_id: node` entity of /config
         self._encoded: dict[str, dict[str, tuple[dict, bytes]]] = {}   # see listing_raw
+        self.knobs = RunKnobs()
 
     # --- whole-state copies, so a test can replay a run from the same start many times ---
     _STATE = ("pipes", "systems", "system_json", "pipe_json", "datasets", "env", "secrets",
@@ -123,7 +152,8 @@ class Store:
         eff, errors = self._pipe_errors(original)
         pipe = Pipe(original=original, effective=eff, errors=errors)
         if old is not None:
-            pipe.disabled, pipe.last_seen, pipe.last_run = old.disabled, old.last_seen, old.last_run
+            for name in _RUNTIME:
+                setattr(pipe, name, getattr(old, name))
         self.pipes[original["_id"]] = pipe
         self.pipe_json[original["_id"]] = pipe.as_json()
 
@@ -177,6 +207,13 @@ class Store:
     def _put(self, kind: str, config: dict) -> None:
         if kind == "pipe":
             self._refresh_pipe(config, self.pipes.get(config["_id"]))
+            pipe = self.pipes[config["_id"]]
+            if self.knobs.deploy_ms > 0:
+                # A real node deploys a written pipe in the background: its pump is not there yet.
+                pipe.deploying_until = time.monotonic() + self.knobs.deploy_ms / 1000
+            if (pipe.effective.get("sink") or {}).get("set_initial_offset") == "onload":
+                sink = pipe.effective["sink"]
+                self.dataset(sink.get("dataset") or config["_id"], create=True).populated = True
             if config["_id"] in self.systems:
                 self._refresh_system_json(config["_id"])
         else:

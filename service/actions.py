@@ -17,7 +17,8 @@ Kind = Literal[
     "update-pipe",     # PUT /pipes/{id}/config
     "delete-pipe",     # DELETE /pipes/{id}
     "delete-dataset",  # DELETE /datasets/{id}
-    "reset-pipe",      # POST /pipes/{id}/pump operation=update-last-seen, last-seen=""
+    "reset-pipe",      # stop, wait idle, POST /pipes/{id}/pump operation=update-last-seen, verify
+    "quiesce-pipe",    # disable and stop a pipe, wait idle: before its dataset is deleted
     "disable-pipe",    # POST /pipes/{id}/pump operation=disable
     "enable-pipe",     # POST /pipes/{id}/pump operation=enable (a pipe moved back to the master)
     "set-env",         # POST /env with the names whose values differ

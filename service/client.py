@@ -82,6 +82,10 @@ def operation(method: str, path: str) -> str:
     return f"{'read' if method == 'GET' else 'write'} that {kind[:-1]}"
 
 
+class SesamBusy(SesamError):
+    """503 on a POST (never retried by the adapter): e.g. a pump whose pipe is still deploying."""
+
+
 _SHARE_ABOVE = 1_000_000   # bytes
 
 
@@ -130,6 +134,12 @@ class SesamClient:
             raise SesamError(f"{self.node_id} GET /env: answer is not a JSON object")
         return body
 
+    def get_pump(self, pipe_id: str) -> dict:
+        body = self._request("GET", f"/pipes/{q(pipe_id)}/pump")
+        if not isinstance(body, dict) or not isinstance(body.get("runtime"), dict):
+            raise SesamError(f"{self.node_id} GET /pipes/{q(pipe_id)}/pump: answer is not a pump")
+        return body
+
     def list_secrets(self) -> list[str]:
         return self._names("/secrets")
 
@@ -173,10 +183,12 @@ class SesamClient:
     def delete_dataset(self, dataset_id: str) -> None:
         self._request("DELETE", f"/datasets/{q(dataset_id)}", missing_ok=True)
 
-    def pump_operation(self, pipe_id: str, operation: str, **params: str) -> None:
+    def pump_operation(self, pipe_id: str, operation: str, **params: str) -> dict | None:
+        """The pump JSON the node answers with (None when the answer is not one)."""
         # Sesam takes pump operations as form fields, as sesamclient sends them.
         form = {"operation": operation, **params}
-        self._request("POST", f"/pipes/{q(pipe_id)}/pump", data=form)
+        body = self._request("POST", f"/pipes/{q(pipe_id)}/pump", data=form, answer=True)
+        return body if isinstance(body, dict) and isinstance(body.get("runtime"), dict) else None
 
     def post_env(self, values: dict[str, Any]) -> None:
         self._request("POST", "/env", json=values)
@@ -195,7 +207,8 @@ class SesamClient:
                                  "(not an object with a string '_id')")
         return body
 
-    def _request(self, method: str, path: str, *, missing_ok: bool = False, **kwargs: Any) -> Any:
+    def _request(self, method: str, path: str, *, missing_ok: bool = False, answer: bool = False,
+                 **kwargs: Any) -> Any:
         where = f"{self.node_id} {method} {path}"
         try:
             with self._slots:
@@ -224,10 +237,17 @@ class SesamClient:
             raise SesamInvalid(where, _validation_messages(response))
         if status == 401:
             raise SesamError(f"{where}: 401 Unauthorized (the node rejected the jwt_token)")
+        if status == 503:
+            raise SesamBusy(f"{where}: 503 {response.reason or 'Service Unavailable'}")
         if not 200 <= status < 300:
             raise SesamError(f"{where}: {status} {response.reason or 'error'}")
-        if method != "GET":
+        if method != "GET" and not answer:
             return None
+        if method != "GET":   # a write's answer is a bonus: unreadable is not an error
+            try:
+                return json.loads(response.content)
+            except ValueError:
+                return None
         try:
             body = response.content
             # Sharing strings pays for itself in memory only on big answers; it costs CPU.

@@ -162,26 +162,17 @@ def _invalid_in_master(component: Component, desired: Desired) -> bool:
     return True
 
 
-def _user_disabled(component: Component, placement: PipePlacement,
-                   slave_disabled: Mapping[str, bool]) -> bool:
+def _user_disabled(component: Component) -> bool:
     was = user_original(component)[1]
     if was is not None:
         return was.get("disabled") is True          # recorded when it first moved
-    enabled_in_master = component.runtime.get("is-disabled") is not True
-    if placement.shape == "placeholder" and component.id in slave_disabled \
-            and not enabled_in_master:
-        # Re-uploaded over our placeholder, which we disabled: that says nothing of the
-        # user's choice, which the copy in the slave carries. (Enabled here: the user's.)
-        return slave_disabled[component.id]
-    return not enabled_in_master
+    # The orchestrator never disables a pipe in the master (a placeholder cannot run: its
+    # pump is off), so a disabled pipe without our marker is the user's choice.
+    return component.runtime.get("is-disabled") is True
 
 
-def desired_state(config: Config, master: NodeSnapshot, *,
-                  slave_disabled: Mapping[str, bool] | None = None) -> Desired:
-    """Placement and generated configs, from the master (the slaves hold only copies).
-
-    `slave_disabled`: whether each pipe's copy in a slave is disabled, for the one case the
-    master cannot tell: a user's re-upload over a placeholder the orchestrator disabled."""
+def desired_state(config: Config, master: NodeSnapshot) -> Desired:
+    """Placement and generated configs, from the master (the slaves hold only copies)."""
     desired = Desired()
     env = master.env or {}
     slaves = {s.id: s for s in config.slaves}
@@ -239,7 +230,7 @@ def desired_state(config: Config, master: NodeSnapshot, *,
         desired.slave_pipes[slave.id][pid] = original
         metadata = {"slave": slave.id, "url": component_url(slave, "pipes", pid),
                     "original_configuration": original}
-        if _user_disabled(component, placement, slave_disabled or {}):
+        if _user_disabled(component):
             # The user had disabled it: its slave copy stays disabled, and moving it back
             # must not switch it on.
             metadata["disabled"] = True

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
+from . import pumps
 from .actions import Action, Plan
 from .client import SesamClient, SesamError, SesamForbidden, SesamInvalid
 from .text import name
@@ -73,9 +74,11 @@ def _apply(client: SesamClient, batch: Sequence[Action]) -> None:
         client.delete_dataset(first.id)
     elif kind == "reset-pipe":
         # An empty last-seen makes the pump read its source from the start again.
-        client.pump_operation(first.id, "update-last-seen", **{"last-seen": ""})
+        pumps.reset(client, first.id)
     elif kind in ("disable-pipe", "enable-pipe"):
-        client.pump_operation(first.id, kind.split("-")[0])
+        pumps.operate(client, first.id, kind.split("-")[0])
+    elif kind == "quiesce-pipe":
+        pumps.quiesce(client, first.id)
     elif kind == "set-env":
         client.post_env(dict(first.payload))
     else:  # pragma: no cover - every Kind in actions.py has a branch above

@@ -33,11 +33,15 @@ def _token(node_secret_key: str | None, token: str) -> str:
 
 def url_system(system_id: str, *, endpoint: str, secret_key: str | None, token: str,
                metadata: dict[str, Any]) -> dict[str, Any]:
-    """A `system:url` reading another node's datasets (contract 3.2 and 3.4)."""
+    """A `system:url` reading another node's datasets (contract 3.2 and 3.4).
+
+    `populated=true`: the node answers 404 until the dataset has had a complete full run, so
+    a pipe reading through this system fails (and deletes nothing) rather than doing a full
+    run with deletion tracking against a half-written copy."""
     return {
         "_id": system_id, "type": "system:url",
         "description": GENERATED,
-        "url_pattern": f"{endpoint}/api/datasets/%s/entities?history=false",
+        "url_pattern": f"{endpoint}/api/datasets/%s/entities?history=false&populated=true",
         "authentication": "jwt", "jwt_token": _token(secret_key, token),
         "verify_ssl": True, "connect_timeout": 60, "read_timeout": 7200,
         "metadata": {"orchestrator": metadata},

@@ -29,6 +29,8 @@ class _Builder:
         self.master = master
         # What each master component holds once the plan's earlier writes to it are done.
         self.master_config: dict[tuple[str, str], Any] = {}
+        # pipe id -> the master write recording `reset_pending` before its slave copy is made
+        self.owed_first: dict[str, int] = {}
 
     def add(self, kind: Kind, node: str, cid: str, *, payload: Any = None,
             after: list[int | None] | tuple[int | None, ...] = ()) -> int:
@@ -79,14 +81,16 @@ def plan(config: Config, master: NodeSnapshot | None,
             "looks like an empty or broken answer; nothing was changed",))
 
     readable = {sid: snap for sid, snap in slaves.items() if snap is not None}
-    slave_disabled = {pid: comp.runtime.get("is-disabled") is True
-                      for snap in readable.values() for pid, comp in snap.pipes.items()}
-    desired = desired_state(config, master, slave_disabled=slave_disabled)
+    desired = desired_state(config, master)
     # Before any write is planned: holds() also drops from `desired` the feeders that pipes
     # kept on a slave make unnecessary.
     held = holds(desired, master, readable,
                  unreadable=frozenset(sid for sid, snap in slaves.items() if snap is None))
     b = _Builder(master)
+    # 0. A sync pipe whose slave copy is missing (deleted by hand, slave rebuilt) will read a
+    #    new dataset: record the reset it owes before the copy is made again (12.4).
+    _record_owed_resets(b, master=master, desired=desired, readable=readable,
+                        blocked=held.blocked)
     # 1. Slaves first: env, then systems, then the pipes that use them (3.5).
     for slave_id, snap in sorted(readable.items()):
         _write_slave(b, slave_id=slave_id, snap=snap, master=master, desired=desired)
@@ -99,6 +103,38 @@ def plan(config: Config, master: NodeSnapshot | None,
     warnings = desired.warnings + warnings_for(config, master, slaves, desired=desired, now=now)
     return Plan(actions=tuple(b.actions), warnings=tuple(warnings),
                 errors=tuple(desired.errors), placement=_placement(desired))
+
+
+def _record_owed_resets(b: _Builder, *, master: NodeSnapshot, desired: Desired,
+                        readable: Mapping[str, NodeSnapshot],
+                        blocked: frozenset[tuple[str, str]]) -> None:
+    """The copy's absence is the only sign that the sync pipe's offsets are foreign, and
+    creating the copy erases it: so the master records the owed reset first, in its own
+    config (the sync pipe it will be, flagged; it reads the same slave, where a dataset
+    not yet populated answers 404), and the copy is created only after that."""
+    for pid, placed in sorted(desired.pipes.items()):
+        comp = master.pipes.get(pid)
+        if placed.shape != "sync" or placed.slave not in readable or comp is None \
+                or pid in readable[placed.slave].pipes or ("pipes", pid) in blocked:
+            continue
+        was = user_original(comp)[1]
+        is_sync = was is not None and roles(pid, comp.original, {}).source_type in ("json", "binary")
+        if is_sync and was.get("slave") == placed.slave and not was.get("reset_pending"):
+            b.owed_first[pid] = b.add("update-pipe", master.node_id, pid,
+                                      payload=_with_reset_pending(desired.master_pipes[pid]))
+
+
+def _copy_payload(want: dict[str, Any], *, quiet: bool) -> dict[str, Any]:
+    """The first write of a copy whose user had disabled it: in `manual` mode it cannot run
+    on a schedule before it is disabled, after which the user's config replaces it."""
+    if not quiet:
+        return want
+    return {**want, "pump": {**(want.get("pump") or {}), "mode": "manual"}}
+
+
+def _pump_mode(config: dict[str, Any]) -> str:
+    pump = config.get("pump")
+    return str(pump.get("mode", "scheduled")) if isinstance(pump, dict) else "scheduled"
 
 
 def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: NodeSnapshot,
@@ -117,23 +153,57 @@ def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
                 kind, slave_id, sid, payload=want, after=[_env_first(set_env, want)])
     for pid, want in sorted(desired.slave_pipes[slave_id].items()):
         have = snap.pipes.get(pid)
-        if have is None or have.original != want:
-            # Named with the master's env: the slave's will be that once set-env is done.
-            after = [b.slave_write.get((slave_id, "systems", s))
-                     for s in sorted(systems_used(want, master.env or snap.env or {}))]
-            after.append(_env_first(set_env, want))
-            if have is not None and _reads_another_master(have.original, want):
-                # A feeder whose master moved: its offsets are the old master's. Reset first,
-                # mark the new master last, so a crash in between resets again next run.
-                after = [b.add("reset-pipe", slave_id, pid, after=after)]
-            kind = "create-pipe" if have is None else "update-pipe"
+        # Named with the master's env: the slave's will be that once set-env is done.
+        env = master.env or snap.env or {}
+        r = roles(pid, want, env)
+        after = [b.slave_write.get((slave_id, "systems", s))
+                 for s in sorted(systems_used(want, env))]
+        after.append(_env_first(set_env, want))
+        if have is not None and have.original != want and _reads_another_master(have.original, want):
+            # A feeder whose master moved: its offsets are the old master's. Reset first,
+            # mark the new master last, so a crash in between resets again next run.
+            after = [b.add("reset-pipe", slave_id, pid, after=after)]
+        after.append(b.owed_first.get(pid))
+        _write_copy(b, slave_id=slave_id, pid=pid, want=want, have=have, after=after,
+                    user_disabled=pid in desired.disabled)
+        if have is not None and r.sink_dataset and want.get("disable_set_last_seen") is not True \
+                and roles(pid, have.effective, {}).sink_dataset != r.sink_dataset:
+            # The copy now writes a dataset new to it: only a full run fills (and populates)
+            # it, so the master's sync pipe, gated on populated, ever gets it. (A crash right
+            # after the rewrite loses this reset, as does a user's disable_set_last_seen: the
+            # sync pipe then fails with 404, visibly, never deleting.)
+            b.slave_write[slave_id, "pipes", pid] = b.add(
+                "reset-pipe", slave_id, pid, after=[b.slave_write.get((slave_id, "pipes", pid))])
+
+
+def _write_copy(b: _Builder, *, slave_id: str, pid: str, want: dict[str, Any],
+                have: Component | None, after: list[int | None], user_disabled: bool) -> None:
+    """Create or update a pipe's copy; it runs exactly when the user's pipe did (disabled in
+    the master, disabled here) and is never enabled, not for a moment, while the user has it
+    disabled. A pump in `off` mode cannot run: its enabled flag means nothing and is left."""
+    changed = have is None or have.original != want
+    copy_disabled = have is not None and have.runtime.get("is-disabled") is True
+    if _pump_mode(want) == "off" or user_disabled == copy_disabled:
+        if changed:
+            kind: Kind = "create-pipe" if have is None else "update-pipe"
             b.slave_write[slave_id, "pipes", pid] = b.add(kind, slave_id, pid, payload=want,
                                                           after=after)
-        # The copy runs exactly when the user's pipe did: disabled in the master, disabled here.
-        copy_disabled = have is not None and have.runtime.get("is-disabled") is True
-        if (pid in desired.disabled) != copy_disabled:
-            kind = "enable-pipe" if copy_disabled else "disable-pipe"
-            b.add(kind, slave_id, pid, after=[b.slave_write.get((slave_id, "pipes", pid))])
+        return
+    if not user_disabled:
+        # Enabled only once it holds the user's config.
+        if changed:
+            after = [b.add("update-pipe", slave_id, pid, payload=want, after=after)]
+        b.slave_write[slave_id, "pipes", pid] = b.add("enable-pipe", slave_id, pid, after=after)
+        return
+    if have is None:
+        quiet = _pump_mode(want) == "scheduled"
+        after = [b.add("create-pipe", slave_id, pid, payload=_copy_payload(want, quiet=quiet),
+                       after=after)]
+        changed = quiet
+    last = b.add("disable-pipe", slave_id, pid, after=after)
+    if changed:
+        last = b.add("update-pipe", slave_id, pid, payload=want, after=[last])
+    b.slave_write[slave_id, "pipes", pid] = last
 
 
 def _env_first(set_env: int | None, config: dict[str, Any]) -> int | None:
@@ -154,15 +224,12 @@ def _write_master(b: _Builder, *, master: NodeSnapshot, desired: Desired,
                                                 payload=want, after=after)]
     for pid, want in sorted(desired.master_pipes.items()):
         if ("pipes", pid) not in blocked:
-            placed = desired.pipes[pid]
-            copy = readable[placed.slave].pipes.get(pid) if placed.slave in readable else None
-            _write_master_pipe(b, master=master, comp=master.pipes[pid], placed=placed,
-                               want=want, copy=copy)
+            _write_master_pipe(b, master=master, comp=master.pipes[pid],
+                               placed=desired.pipes[pid], want=want)
 
 
 def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
-                       placed: PipePlacement, want: dict[str, Any],
-                       copy: Component | None) -> None:
+                       placed: PipePlacement, want: dict[str, Any]) -> None:
     """The master's writes for one pipe: rewrite, reset when its source changes, and the
     pump state a placeholder (or a pipe coming back) needs."""
     pid = comp.id
@@ -183,29 +250,29 @@ def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
     # master) is reset, and so is a sync pipe given back its original source.
     is_sync = was is not None and roles(pid, have, {}).source_type in ("json", "binary")
     has_offset = comp.runtime.get("last-seen") not in (None, "")
-    # A user's upload over a sync pipe keeps valid offsets when the slave's copy already
-    # writes the same dataset there; otherwise (a first move, a new dataset) they are foreign.
-    same_dataset = copy is not None and \
-        roles(pid, copy.effective, {}).sink_dataset == placed.sink_dataset
+    # A master pipe without our marker that becomes a sync pipe has offsets of another
+    # source (its on-premise one on a first move, even one interrupted after the copy was
+    # made; or a sync pipe's, uploaded over by the user): always reset. A full re-read of a
+    # populated copy costs time, never data; a foreign offset would lose changes silently.
     to_new_source = placed.shape == "sync" and (
-        (is_sync and (was.get("slave") != placed.slave or was.get("reset_pending")
-                      or was.get("url") != want["metadata"]["orchestrator"]["url"]
-                      or have.get("source", {}).get("url") != want["source"]["url"]))
-        or (not is_sync and has_offset and not same_dataset))
-    disabled = comp.runtime.get("is-disabled") is True
-    # Coming back from a slave as a placeholder we disabled: enable it *before* restoring the
-    # original (the placeholder cannot run: pump mode off), so a failure in between leaves
-    # our marker in place for the next run to finish the job.
-    reenable = (placed.shape != "placeholder" and disabled and was is not None
-                and not was.get("disabled") and marker(have) is not None
-                and (have.get("pump") or {}).get("mode") == "off")
-    if reenable:
-        after = [b.add("enable-pipe", master.node_id, pid, after=after)]
-        done.append(after[0])
+        pid in b.owed_first
+        or (is_sync and (was.get("slave") != placed.slave or was.get("reset_pending")
+                         or was.get("url") != want["metadata"]["orchestrator"]["url"]
+                         or have.get("source", {}).get("url") != want["source"]["url"]))
+        or (not is_sync and has_offset))
+    if pid in b.owed_first:
+        after.append(b.owed_first[pid])
+    # A placeholder an earlier version disabled, coming back although the user had not
+    # disabled it: enabled once it holds the user's config again (an `off` pump's enabled
+    # flag is never relied on).
+    reenable = (placed.shape != "placeholder" and comp.runtime.get("is-disabled") is True
+                and was is not None and not was.get("disabled") and marker(have) is not None
+                and (have.get("pump") or {}).get("mode") == "off"
+                and _pump_mode(want) != "off")
     if to_new_source:
         # Crash-safe: the flag records "reset still owed" in the master itself.
         flagged = _with_reset_pending(want)
-        if have != flagged:
+        if have != flagged and pid not in b.owed_first:
             done.append(b.add("update-pipe", master.node_id, pid, payload=flagged, after=after))
         systems_first = [i for s in placed.systems for i in b.master_write.get(("systems", s), [])]
         done.append(b.add("reset-pipe", master.node_id, pid, after=done + systems_first + after))
@@ -217,8 +284,8 @@ def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
         done.append(b.add("update-pipe", master.node_id, pid, payload=want, after=done[-1:]))
     elif have != want:
         done.append(b.add("update-pipe", master.node_id, pid, payload=want, after=after))
-    if placed.shape == "placeholder" and not disabled:
-        done.append(b.add("disable-pipe", master.node_id, pid, after=done[-1:] or after))
+    if reenable:
+        done.append(b.add("enable-pipe", master.node_id, pid, after=done[-1:] or after))
     if done:
         b.master_write["pipes", pid] = done
 
@@ -260,8 +327,10 @@ def _clean_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
         dataset = r.sink_dataset
         if dataset and dataset not in kept_datasets and not unsure:
             kept_datasets.add(dataset)   # delete it once, even if two pipes wrote it
-            # The dataset goes first: only the pipe tells us the dataset exists, so a crash
-            # between the two deletes must leave the pipe, for the next run to finish.
+            # The pipe is made unable to run first (a run would write the dataset again),
+            # then the dataset goes, then the pipe: only the pipe tells us the dataset
+            # exists, so a crash anywhere in between leaves it for the next run to finish.
+            after = [b.add("quiesce-pipe", slave_id, pid, after=after)]
             after = [b.add("delete-dataset", slave_id, dataset, after=after)]
         i = b.add("delete-pipe", slave_id, pid, after=after)
         for system in used:

@@ -195,3 +195,16 @@ def assert_steady(c: "Cluster", cfg: Config) -> None:
 
 def disabled(node: EmulatorNode, pid: str) -> bool:
     return pipe_runtime(node, pid)["is-disabled"] is True
+
+
+def cannot_run(node: EmulatorNode, pid: str) -> bool:
+    """Its pump cannot be started at all (mode `off`): what a placeholder is."""
+    status, pump = node.api("GET", f"/pipes/{EmulatorNode.quote(pid)}/pump")
+    assert status == 200, pump
+    return "start" not in pump["runtime"]["supported-operations"]
+
+
+def pump_mode(node: EmulatorNode, pid: str) -> str:
+    status, body = node.api("GET", f"/pipes/{EmulatorNode.quote(pid)}")
+    assert status == 200, body
+    return body["config"]["effective"]["pump"].get("mode", "scheduled")

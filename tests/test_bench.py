@@ -110,6 +110,8 @@ def test_tiny_scenarios_end_to_end_requests_match_the_bound():
     initial, steady, move = results["initial"], results["steady"], results["move"]
     for r in (initial, steady, move):
         assert r["outcome"] == "ok", r["errors"]
+        # A reset and a quiesce read the pump's state from their own answer: no extra GET
+        # when no run is in flight.
         assert r["reads"] == {"master": 4, "slave1": 4, "slave2": 4}
     # initial: per slave env + 2 systems (1 bulk) + 4 pipes (1 bulk); master 2 + 4 PUTs.
     assert initial["actions"] == {"create-pipe": 8, "create-system": 4, "set-env": 2,

@@ -119,4 +119,4 @@ def test_1_endpoint_forms_work_against_real_nodes(nodes):
     assert ids(c.slaves["s1"], "systems") == {"crm"}
     assert "erp" in ids(c.slaves["s2"], "systems")
     assert original(c.master, "systems", "crm")["url_pattern"] == \
-        c.slaves["s1"].url + "/api/datasets/%s/entities?history=false"
+        c.slaves["s1"].url + "/api/datasets/%s/entities?history=false&populated=true"

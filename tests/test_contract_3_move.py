@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from contract_helpers import (CRM_PIPES, Cluster, entities, has_dataset, ids, meta, put,
+from contract_helpers import (CRM_PIPES, Cluster, cannot_run, entities, has_dataset, ids, meta, put,
                               original, pipe, start_pipe, the_original)
 from orchestration import pipe_runtime
 
@@ -26,7 +26,7 @@ def test_3_2_master_system_reads_the_slaves_datasets(nodes):
     s1 = c.slaves["s1"]
     crm = original(c.master, "systems", "crm")
     assert crm["type"] == "system:url"
-    assert crm["url_pattern"] == f"{s1.url}/api/datasets/%s/entities?history=false"
+    assert crm["url_pattern"] == f"{s1.url}/api/datasets/%s/entities?history=false&populated=true"
     assert crm["authentication"] == "jwt"
     assert crm["jwt_token"] == cfg.slave("s1").jwt_token.get_secret_value()
     assert crm["verify_ssl"] is True
@@ -151,11 +151,11 @@ def test_3_4_outbound_pipe_and_feeder(nodes):
     assert c.run(cfg).outcome == "ok"
     s2 = c.slaves["s2"]
     assert original(s2, "pipes", "erp-out") == c.pipes[5]
-    # the master's outbound pipe is a disabled placeholder keeping the original
+    # the master's outbound pipe is a placeholder that cannot run (pump off), keeping the original
     placeholder = original(c.master, "pipes", "erp-out")
     assert meta(placeholder)["original_configuration"] == c.pipes[5]
     assert meta(placeholder)["slave"] == "s2"
-    assert pipe_runtime(c.master, "erp-out")["is-disabled"] is True
+    assert cannot_run(c.master, "erp-out")
     # the feeder: a system:url to the master's datasets and a pipe copying "local-data"
     feeders = [p for p in (pipe(s2, pid) for pid in ids(s2, "pipes")) if p
                and p["config"]["effective"]["sink"].get("dataset") == "local-data"]

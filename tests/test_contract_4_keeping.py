@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 
-from contract_helpers import (Cluster, entities, meta, original, originals, put, start_pipe)
+from contract_helpers import (Cluster, cannot_run, entities, meta, original, originals, put, start_pipe)
 
 
 def test_4_second_run_makes_zero_writes(nodes):
@@ -129,12 +129,13 @@ def test_4_slave_component_deleted_by_hand_is_put_back(nodes):
     assert c.run(cfg).outcome == "ok" and c.no_writes()
 
 
-def test_4_placeholder_enabled_by_hand_is_disabled_again(nodes):
+def test_4_placeholder_cannot_be_started_or_enabled_by_hand(nodes):
+    # Its pump is `off`: nothing can run it, so nothing depends on its enabled flag.
     c = Cluster(nodes)
     cfg = c.config()
     assert c.run(cfg).outcome == "ok"
-    status, _ = c.master.api("POST", "/pipes/erp-out/pump", {"operation": "enable"})
-    assert status == 200
+    for operation in ("start", "enable"):
+        status, _ = c.master.api("POST", "/pipes/erp-out/pump", {"operation": operation})
+        assert status == 400
+    assert cannot_run(c.master, "erp-out")
     assert c.run(cfg).outcome == "ok"
-    status, body = c.master.api("GET", "/pipes/erp-out")
-    assert body["runtime"]["is-disabled"] is True

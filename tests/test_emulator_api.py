@@ -134,7 +134,7 @@ def test_request_log_and_observer(node: EmulatorNode) -> None:
 def test_latency_is_configured_and_reported(nodes) -> None:
     slow = nodes(latency_ms=30)
     assert slow.latency_ms == 30
-    assert slow.emulator("GET", "/config")[1] == {"latency_ms": 30}
+    assert slow.emulator("GET", "/config")[1]["latency_ms"] == 30
     began = time.monotonic()
     slow.api("GET", "/pipes")
     assert time.monotonic() - began >= 0.03

@@ -14,7 +14,7 @@ def test_entities_move_with_jwt_and_since(nodes) -> None:
     a, b = nodes(), nodes()
     a.seed(pipes=[{"_id": "people", "type": "pipe",
                    "source": {"type": "embedded", "entities": [{"_id": "1"}, {"_id": "2"}]}}])
-    assert a.api("POST", "/pipes/people/pump", {"operation": "start"})[0] == 200
+    assert a.run_pipe("people")["runtime"]["success"] is True
     b.seed(secrets={"a-token": a.token()},
            systems=[{"_id": "a", "type": "system:url", "authentication": "jwt",
                      "jwt_token": "$SECRET(a-token)",
@@ -22,17 +22,17 @@ def test_entities_move_with_jwt_and_since(nodes) -> None:
            pipes=[{"_id": "people", "type": "pipe",
                    "source": {"type": "json", "system": "a", "url": "people",
                               "supports_since": True, "is_chronological": True}}])
-    status, pump = b.api("POST", "/pipes/people/pump", {"operation": "start"})
-    assert status == 200 and pump["runtime"]["success"] is True, pump
+    pump = b.run_pipe("people")
+    assert pump["runtime"]["success"] is True, pump
     assert [e["_id"] for e in _entities(b, "people")] == ["1", "2"]
     assert pump["runtime"]["last-seen"] == "1"
 
     # A new entity in A: the second run asks only for what came after last-seen.
     a.api("PUT", "/pipes/people/config", {"_id": "people", "type": "pipe", "source": {
         "type": "embedded", "entities": [{"_id": "1"}, {"_id": "2"}, {"_id": "3", "x": 1}]}})
-    a.api("POST", "/pipes/people/pump", {"operation": "start"})
+    a.run_pipe("people")
     a.emulator("DELETE", "/requests")
-    status, pump = b.api("POST", "/pipes/people/pump", {"operation": "start"})
+    pump = b.run_pipe("people")
     assert pump["runtime"]["progress"]["processed"] == 1
     assert [e["_id"] for e in _entities(b, "people")] == ["1", "2", "3"]
     (request,) = a.requests()
@@ -41,7 +41,7 @@ def test_entities_move_with_jwt_and_since(nodes) -> None:
 
     # Resetting last-seen makes the next run read everything again (no new versions though).
     b.api("POST", "/pipes/people/pump", {"operation": "update-last-seen", "last-seen": ""})
-    pump = b.api("POST", "/pipes/people/pump", {"operation": "start"})[1]
+    pump = b.run_pipe("people")
     assert pump["runtime"]["progress"]["processed"] == 3
     assert len(b.api("GET", "/datasets/people/entities")[1]) == 3
 
@@ -53,7 +53,7 @@ def test_wrong_secret_fails_the_run(nodes) -> None:
            systems=[{"_id": "a", "type": "system:url", "jwt_token": "$SECRET(a-token)",
                      "url_pattern": a.api_url + "/datasets/%s/entities"}],
            pipes=[{"_id": "d", "type": "pipe", "source": {"type": "json", "system": "a", "url": "d"}}])
-    pump = b.api("POST", "/pipes/d/pump", {"operation": "start"})[1]
+    pump = b.run_pipe("d")
     assert pump["runtime"]["success"] is False
     assert "401" in pump["runtime"]["last-error"]
     assert "not-a-valid-token" not in str(pump)
@@ -62,17 +62,17 @@ def test_wrong_secret_fails_the_run(nodes) -> None:
 def test_unsupported_source_fails_with_clear_error(node: EmulatorNode) -> None:
     node.seed(systems=[{"_id": "db", "type": "system:mssql"}],
               pipes=[{"_id": "t", "type": "pipe", "source": {"type": "sql", "system": "db"},
-                      "pump": {"mode": "off"}}])
-    assert node.api("GET", "/pipes/t")[1]["config"]["effective"]["pump"] == {"mode": "off"}
-    pump = node.api("POST", "/pipes/t/pump", {"operation": "start"})[1]
+                      "pump": {"mode": "manual"}}])
+    assert node.api("GET", "/pipes/t")[1]["config"]["effective"]["pump"] == {"mode": "manual"}
+    pump = node.run_pipe("t")
     assert pump["runtime"]["success"] is False and "sql" in pump["runtime"]["last-error"]
 
 
 def test_dataset_sink_only_appends_changes(node: EmulatorNode) -> None:
     node.seed(pipes=[{"_id": "p", "type": "pipe",
                       "source": {"type": "embedded", "entities": [{"_id": "1", "v": 1}]}}])
-    node.api("POST", "/pipes/p/pump", {"operation": "start"})
-    node.api("POST", "/pipes/p/pump", {"operation": "start"})
+    node.run_pipe("p")
+    node.run_pipe("p")
     assert len(node.api("GET", "/datasets/p/entities")[1]) == 1
     node.api("DELETE", "/pipes/p")
     assert node.api("GET", "/datasets/p")[0] == 200      # a pipe's dataset outlives it
@@ -112,13 +112,13 @@ def test_json_sink_posts_the_entities_to_the_system(nodes) -> None:
                 "type": "embedded", "entities": [{"_id": "a"}, {"_id": "b"}]}},
                 {"_id": "out", "type": "pipe", "source": {"type": "dataset", "dataset": "people"},
                  "sink": {"type": "json", "system": "crm", "url": "persons"}}])
-        node.api("POST", "/pipes/people/pump", {"operation": "start"})
-        pump = node.api("POST", "/pipes/out/pump", {"operation": "start"})[1]
+        node.run_pipe("people")
+        pump = node.run_pipe("out")
         assert pump["runtime"]["success"] is True
         assert received == [("/in/persons", "Bearer t0ken",
                              [{"_id": "a", "_deleted": False}, {"_id": "b", "_deleted": False}])]
         assert "out" not in {d["_id"] for d in node.api("GET", "/datasets")[1]}
-        again = node.api("POST", "/pipes/out/pump", {"operation": "start"})[1]
+        again = node.run_pipe("out")
         assert again["runtime"]["success"] is True and len(received) == 1   # since: nothing new
     finally:
         server.shutdown()

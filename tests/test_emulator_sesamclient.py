@@ -28,6 +28,7 @@ def test_sesamclient_life_cycle(node: EmulatorNode) -> None:
     assert conn.get_pipe("p").get_pump().is_disabled is True
     pump.enable()
     pump.start()
+    pump.wait_for_pump_to_finish_running(timeout=10, poll_interval=0.01)
     assert pump.runtime["success"] is True
     pump.update_last_seen("0")
     pump.unset_last_seen()

@@ -55,10 +55,13 @@ def test_every_prerequisite_comes_earlier_and_the_slave_is_written_first():
         ("set-env", "s1", "env"), ("create-system", "s1", "crm"), ("create-pipe", "s1", "crm-in"),
         ("set-env", "s2", "env"),
         ("update-system", "m", "crm"), ("update-pipe", "m", "crm-in"),
-        ("delete-dataset", "s2", "old-data"), ("delete-pipe", "s2", "old")]
+        ("quiesce-pipe", "s2", "old"), ("delete-dataset", "s2", "old-data"),
+        ("delete-pipe", "s2", "old")]
     by_key = {k: i for i, k in enumerate(kinds)}
     assert by_key["create-pipe", "s1", "crm-in"] in actions[by_key["update-pipe", "m", "crm-in"]].after
     assert actions[by_key["delete-pipe", "s2", "old"]].after == (by_key["delete-dataset", "s2", "old-data"],)
+    # The pipe cannot run (and write its dataset again) before the dataset goes.
+    assert actions[by_key["delete-dataset", "s2", "old-data"]].after == (by_key["quiesce-pipe", "s2", "old"],)
 
 
 def test_an_unreadable_slave_gets_nothing_and_what_should_go_there_stays():

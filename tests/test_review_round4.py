@@ -16,7 +16,7 @@ import logging
 
 import pytest
 
-from contract_helpers import (CRM_PIPES, assert_steady, clear_faults, Cluster, described, disabled,
+from contract_helpers import (CRM_PIPES, assert_steady, cannot_run, clear_faults, Cluster, described, disabled,
                               ids, meta, original, pipe_runtime, put, start_pipe, the_original)
 from service import orchestrator
 from service.client import SesamClient
@@ -109,7 +109,7 @@ def test_a_pipe_whose_source_and_sink_systems_both_move_then_split(nodes):
     _run(c, together)
     s1, s2, s3 = (c.slaves[s] for s in ("s1", "s2", "s3"))
     assert original(s1, "pipes", "crm-to-erp") == BRIDGE
-    assert disabled(c.master, "crm-to-erp") and not disabled(s1, "crm-to-erp")
+    assert cannot_run(c.master, "crm-to-erp") and not disabled(s1, "crm-to-erp")
     # both systems move to s2 in one run
     both = c.config({"s1": [], "s2": ["crm", "erp"]})
     c.clear()
@@ -372,7 +372,8 @@ def test_stagger_range_0_and_1_mean_no_stagger_and_changing_it_rewrites_without_
 # --------------------------------------------------------------------------------------
 
 def test_user_enables_and_reuploads_a_disabled_outbound_pipe_and_it_runs_on_the_slave(nodes):
-    # README: "To run it, enable it and upload it again (which makes it a new original)."
+    # README: to run it, upload it again (a new original) and enable it. The placeholder
+    # itself cannot be enabled: its pump is off.
     c = Cluster(nodes)
     assert c.master.api("POST", "/pipes/erp-out/pump", {"operation": "disable"})[0] == 200
     cfg = c.config()
@@ -380,12 +381,13 @@ def test_user_enables_and_reuploads_a_disabled_outbound_pipe_and_it_runs_on_the_
     s2 = c.slaves["s2"]
     assert disabled(s2, "erp-out")
     assert meta(original(c.master, "pipes", "erp-out"))["disabled"] is True
-    assert c.master.api("POST", "/pipes/erp-out/pump", {"operation": "enable"})[0] == 200
+    assert c.master.api("POST", "/pipes/erp-out/pump", {"operation": "enable"})[0] == 400
     put(c.master, "pipes", "erp-out", c.pipes[5])
+    assert c.master.api("POST", "/pipes/erp-out/pump", {"operation": "enable"})[0] == 200
     _run(c, cfg)
     assert not meta(original(c.master, "pipes", "erp-out")).get("disabled")
     assert not disabled(s2, "erp-out")
-    assert disabled(c.master, "erp-out")          # the placeholder never runs
+    assert cannot_run(c.master, "erp-out")        # the placeholder never runs
     assert_steady(c, cfg)
 
 

@@ -1,0 +1,75 @@
+"""Issue 12.3: a synchronising pipe never does a full run against a slave dataset that is not
+populated. The master's dataset stays whole while the slave's copy is on its first run or
+failed half-way, and arrives complete afterwards: same entities, no deletes, no duplicates."""
+from __future__ import annotations
+
+from contract_helpers import Cluster, entities, pipe_runtime, start_pipe
+from emulator import EmulatorNode
+
+PEOPLE = [{"_id": str(i), "name": f"person {i}"} for i in range(6)]
+
+
+def _cluster(nodes) -> Cluster:
+    """The master ran crm-person against the source before the orchestrator came: its
+    dataset holds all six people."""
+    c = Cluster(nodes)
+    c.src.api("PUT", "/pipes/people/config", {"_id": "people", "type": "pipe",
+                                              "source": {"type": "embedded", "entities": PEOPLE}})
+    c.src.api("DELETE", "/datasets/people")     # the source holds these six only
+    start_pipe(c.src, "people")
+    assert start_pipe(c.master, "crm-person")["runtime"]["success"] is True
+    assert _live(c.master) == sorted(p["_id"] for p in PEOPLE)
+    return c
+
+
+def _live(node: EmulatorNode) -> list[str]:
+    status, body = node.api("GET", "/datasets/crm-person/entities?history=false&deleted=false")
+    assert status == 200, body
+    return sorted(e["_id"] for e in body)
+
+
+def _half_written(slave: EmulatorNode) -> None:
+    """The copy's first run commits two entities and fails."""
+    slave.set_knobs(batch_size=2, fail_after_batches=1)
+    pump = start_pipe(slave, "crm-person")
+    assert pump["runtime"]["success"] is False
+    assert len(entities(slave, "crm-person")) == 2
+    slave.set_knobs(fail_after_batches=None)
+
+
+def _master_stays_whole_then_completes(c: Cluster, slave: EmulatorNode) -> None:
+    log_before = entities(c.master, "crm-person")
+    pump = start_pipe(c.master, "crm-person")      # the sync pipe, reset by the move
+    # What an operator sees meanwhile: the sync pipe fails with 404 (not populated yet).
+    assert pump["runtime"]["success"] is False and "404" in pump["runtime"]["last-error"]
+    assert entities(c.master, "crm-person") == log_before            # nothing deleted
+    assert start_pipe(slave, "crm-person")["runtime"]["success"] is True
+    assert start_pipe(c.master, "crm-person")["runtime"]["success"] is True
+    assert _live(c.master) == sorted(p["_id"] for p in PEOPLE)
+    after = entities(c.master, "crm-person")
+    assert after == log_before                        # no deletes, no new versions
+
+
+def test_a_first_move_keeps_the_masters_dataset_whole_until_the_copy_is_populated(nodes):
+    c = _cluster(nodes)
+    assert c.run(c.config()).outcome == "ok"
+    s1 = c.slaves["s1"]
+    _half_written(s1)
+    assert s1.api("GET", "/datasets/crm-person")[1]["runtime"]["populated"] is False
+    _master_stays_whole_then_completes(c, s1)
+
+
+def test_a_new_slave_endpoint_keeps_the_masters_dataset_whole(nodes):
+    c = _cluster(nodes)
+    managed = {"s1": ["crm"], "s2": ["erp"]}
+    assert c.run(c.config(managed)).outcome == "ok"
+    start_pipe(c.slaves["s1"], "crm-person")
+    start_pipe(c.master, "crm-person")
+    # s1 is replaced by a new, empty node (here: a third emulator) at another address.
+    fresh = nodes(jwt_secret="populated-gate-test-key-of-32-or-more-chars")
+    c.slaves["s3"] = fresh
+    c.tokens["s3"] = fresh.token(expires_in=365 * 86400)
+    assert c.run(c.replaced(managed, "s1", by="s3")).outcome == "ok"
+    assert pipe_runtime(c.master, "crm-person")["last-seen"] in (None, "")
+    _half_written(fresh)
+    _master_stays_whole_then_completes(c, fresh)
