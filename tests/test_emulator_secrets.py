@@ -67,16 +67,16 @@ def test_a_run_uses_the_local_secret_before_the_global_one(nodes) -> None:
     a, b = nodes(), nodes()
     a.seed(pipes=[{"_id": "d", "type": "pipe",
                    "source": {"type": "embedded", "entities": [{"_id": "1"}]}}])
-    assert a.api("POST", "/pipes/d/pump", {"operation": "start"})[0] == 200
+    assert a.run_pipe("d")["runtime"]["success"] is True
     b.seed(secrets={"tok": "not-a-valid-token"},
            systems=[{"_id": "a", "type": "system:url", "jwt_token": "$SECRET(tok)",
                      "url_pattern": a.api_url + "/datasets/%s/entities"}],
            pipes=[{"_id": "d", "type": "pipe",
                    "source": {"type": "json", "system": "a", "url": "d"}}])
-    pump = b.api("POST", "/pipes/d/pump", {"operation": "start"})[1]
+    pump = b.run_pipe("d")
     assert pump["runtime"]["success"] is False and "401" in pump["runtime"]["last-error"]
     b.api("POST", "/systems/a/secrets", {"tok": a.token()})
-    pump = b.api("POST", "/pipes/d/pump", {"operation": "start"})[1]
+    pump = b.run_pipe("d")
     assert pump["runtime"]["success"] is True, pump["runtime"]["last-error"]
 
 

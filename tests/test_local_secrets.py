@@ -38,8 +38,8 @@ def test_a_secret_the_slave_holds_for_the_system_is_not_missing(nodes) -> None:
     assert any(r["path"] == "/api/systems/crm/secrets" for r in s1.requests())
     assert not any(r["path"].endswith("/secrets") and "/systems/" in r["path"]
                    for r in c.master.requests())
-    status, pump = s1.api("POST", "/pipes/crm-person/pump", {"operation": "start"})
-    assert status == 200 and pump["runtime"]["success"] is True, pump["runtime"]["last-error"]
+    pump = s1.run_pipe("crm-person")
+    assert pump["runtime"]["success"] is True, pump["runtime"]["last-error"]
 
 
 def test_local_secret_names_unreadable_is_said_not_guessed(nodes) -> None:
