@@ -79,16 +79,16 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
-        self.end_headers()
-        if not trickle_ms:
-            self.wfile.write(data)
-            return
         try:
+            self.end_headers()
+            if not trickle_ms:
+                self.wfile.write(data)
+                return
             for i in range(len(data)):
                 self.wfile.write(data[i:i + 1])
                 self.wfile.flush()
                 time.sleep(trickle_ms / 1000)
-        except OSError:          # the client gave up on us: that is the point of the rule
+        except OSError:   # the client gave up waiting (a delay or trickle rule's very point)
             self.close_connection = True
 
     def _raw(self) -> bytes:
