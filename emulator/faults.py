@@ -30,6 +30,8 @@ class Rule:
     # The answer's body goes out one byte per `trickle_ms` ms: a node (or a proxy) that
     # keeps a connection alive without ever finishing its answer.
     trickle_ms: int = 0
+    # The status line's reason phrase, as a misbehaving node or proxy might word it.
+    reason: str | None = None
 
     def matches(self, method: str, path: str) -> bool:
         if self.method != "*" and self.method.upper() != method:
@@ -56,7 +58,8 @@ def parse_rule(rule_id: int, body: object) -> Rule:
                 body=None if body.get("body") is None else str(body["body"]),
                 content_type=str(body.get("content_type", "application/json")),
                 headers={str(k): str(v) for k, v in (body.get("headers") or {}).items()},
-                trickle_ms=int(body.get("trickle_ms", 0)))
+                trickle_ms=int(body.get("trickle_ms", 0)),
+                reason=None if body.get("reason") is None else str(body["reason"]))
 
 
 class Faults:

@@ -68,13 +68,14 @@ class Handler(BaseHTTPRequestHandler):
         log.debug("%s %s", self.command, self.path.split("?")[0])
 
     def _send(self, status: int, body: object, headers: dict[str, str] | None = None,
-              trickle_ms: int = 0) -> None:
+              trickle_ms: int = 0, reason: str | None = None) -> None:
         data = body.data if isinstance(body, RawJSON) else json.dumps(body).encode("utf-8")
-        self._send_raw(status, data, "application/json", headers, trickle_ms)
+        self._send_raw(status, data, "application/json", headers, trickle_ms, reason)
 
     def _send_raw(self, status: int, data: bytes, content_type: str,
-                  headers: dict[str, str] | None = None, trickle_ms: int = 0) -> None:
-        self.send_response(status)
+                  headers: dict[str, str] | None = None, trickle_ms: int = 0,
+                  reason: str | None = None) -> None:
+        self.send_response(status, reason)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         for name, value in (headers or {}).items():
@@ -144,10 +145,10 @@ class Handler(BaseHTTPRequestHandler):
             state.record(method, parts.path, parts.query, status)
             if rule.body is not None:
                 self._send_raw(status, rule.body.encode("utf-8"), rule.content_type,
-                               rule.headers or {}, rule.trickle_ms)
+                               rule.headers or {}, rule.trickle_ms, rule.reason)
             else:
                 self._send(status, {"message": "injected fault"}, rule.headers or {},
-                           rule.trickle_ms)
+                           rule.trickle_ms, rule.reason)
             return
         status, body, headers = self._answer(state, method, parts)
         if rule is not None and rule.drop_after:

@@ -15,11 +15,14 @@ from .client import SesamClient, SesamError
 from .config import Config, Node
 from .executor import Result, execute
 from .planner import plan as make_plan
+from .redaction import Redactor, credential_values, redact_logs, remember
 from .report import Report
 from .snapshot import NodeSnapshot, read_node
 from .text import name
 
 log = logging.getLogger(__name__)
+# The loggers that may carry a node's words (errors, validation messages) or ids.
+redact_logs(__name__, "service.executor", "service.runs", "service")
 Progress = Callable[[int, int, dict[str, str]], None]
 
 
@@ -32,6 +35,19 @@ def _client(config: Config, node: Node) -> SesamClient:
                        token=node.jwt_token.get_secret_value(),
                        timeout=config.request_timeout, concurrency=config.per_node_concurrency,
                        run_timeout=config.run_timeout)
+
+
+def _redactor(config: Config, snapshots: dict[str, NodeSnapshot | SesamError]) -> Redactor:
+    """Tokens, and the credentials of every system config read: a node's message may quote
+    them, and the report goes to stdout (--once, --plan), the logs, /status and the page."""
+    systems = [c.original for s in snapshots.values() if isinstance(s, NodeSnapshot)
+               for c in s.systems.values()]
+    tokens = [n.jwt_token.get_secret_value() for n in config.nodes]
+    if config.api_token is not None:
+        tokens.append(config.api_token.get_secret_value())
+    credentials = credential_values(systems)
+    remember([*tokens, *credentials])
+    return Redactor([*tokens, *credentials])
 
 
 def _past_deadline(config: Config) -> str:
@@ -79,8 +95,10 @@ def run(config: Config, *, dry_run: bool = False, progress: Progress | None = No
     ends = time.monotonic() + config.run_timeout
     clients = {node.id: _client(config, node) for node in config.nodes}
     snapshots: dict[str, NodeSnapshot | SesamError] = {}
+    redactor = _redactor(config, snapshots)
     try:
         snapshots = _read_all(clients)
+        redactor = _redactor(config, snapshots)     # before anything logs a node's words
         if time.monotonic() >= ends:
             report.errors.append(_past_deadline(config) + "; nothing was changed")
             report.outcome = "failed"
@@ -160,6 +178,7 @@ def run(config: Config, *, dry_run: bool = False, progress: Progress | None = No
         report.finished = now().isoformat()
         for client in clients.values():
             client.close()
+        redactor.report(report)
         for warning in report.warnings:
             log.warning("%s", warning)
         for error in report.errors:
