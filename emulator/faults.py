@@ -1,4 +1,5 @@
-"""Fault rules: make chosen /api requests fail (status), vanish (drop) or lag (delay)."""
+"""Fault rules: make chosen /api requests fail (status), vanish (drop), lag (delay) or
+trickle (the answer's body sent one byte at a time, `trickle_ms` apart)."""
 from __future__ import annotations
 
 import itertools
@@ -26,6 +27,11 @@ class Rule:
     body: str | None = None
     content_type: str = "application/json"
     headers: dict[str, str] | None = None
+    # The answer's body goes out one byte per `trickle_ms` ms: a node (or a proxy) that
+    # keeps a connection alive without ever finishing its answer.
+    trickle_ms: int = 0
+    # The status line's reason phrase, as a misbehaving node or proxy might word it.
+    reason: str | None = None
 
     def matches(self, method: str, path: str) -> bool:
         if self.method != "*" and self.method.upper() != method:
@@ -51,7 +57,9 @@ def parse_rule(rule_id: int, body: object) -> Rule:
                 drop_after=bool(body.get("drop_after", False)),
                 body=None if body.get("body") is None else str(body["body"]),
                 content_type=str(body.get("content_type", "application/json")),
-                headers={str(k): str(v) for k, v in (body.get("headers") or {}).items()})
+                headers={str(k): str(v) for k, v in (body.get("headers") or {}).items()},
+                trickle_ms=int(body.get("trickle_ms", 0)),
+                reason=None if body.get("reason") is None else str(body["reason"]))
 
 
 class Faults:

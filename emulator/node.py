@@ -201,8 +201,10 @@ class EmulatorNode:
 
     @staticmethod
     def quote(component_id: str) -> str:
-        """An id as one URL path segment (slashes too)."""
-        return urllib.parse.quote(component_id, safe="")
+        """An id as one URL path segment (slashes too; `.` and `..` with their dots encoded,
+        or they would be resolved as "here" and "up")."""
+        quoted = urllib.parse.quote(component_id, safe="")
+        return quoted.replace(".", "%2E") if quoted in (".", "..") else quoted
 
 
 def json_dumps(body: object) -> bytes:

@@ -63,6 +63,21 @@ class NodeState:
             observer(method, path, status)
 
 
+def _without_dot_segments(path: str) -> str:
+    segments = path.split("/")
+    if "." not in segments and ".." not in segments:
+        return path
+    out: list[str] = []
+    for segment in segments[1:]:
+        if segment == "..":
+            if out:
+                out.pop()
+        elif segment != ".":
+            out.append(segment)
+    trailing = segments[-1] in (".", "..")
+    return "/" + "/".join(out) + ("/" if trailing and out else "")
+
+
 class _Dropped(Exception):
     """The fault rule says: close the connection without answering."""
 
@@ -78,24 +93,35 @@ class Handler(BaseHTTPRequestHandler):
         # The default logs to stderr with the request line; we keep it quiet (and token-free).
         log.debug("%s %s", self.command, self.path.split("?")[0])
 
-    def _send(self, status: int, body: object, headers: dict[str, str] | None = None) -> None:
+    def _send(self, status: int, body: object, headers: dict[str, str] | None = None,
+              trickle_ms: int = 0, reason: str | None = None) -> None:
         if isinstance(body, RawBody):
-            self._send_raw(status, body.data, body.content_type, headers)
+            self._send_raw(status, body.data, body.content_type, headers, trickle_ms, reason)
             return
         data = body.data if isinstance(body, RawJSON) else json.dumps(body).encode("utf-8")
         ctype = "application/problem+json" if isinstance(body, dict) and "title" in body \
             else "application/json"
-        self._send_raw(status, data, ctype, headers)
+        self._send_raw(status, data, ctype, headers, trickle_ms, reason)
 
     def _send_raw(self, status: int, data: bytes, content_type: str,
-                  headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
+                  headers: dict[str, str] | None = None, trickle_ms: int = 0,
+                  reason: str | None = None) -> None:
+        self.send_response(status, reason)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.end_headers()
+            if not trickle_ms:
+                self.wfile.write(data)
+                return
+            for i in range(len(data)):
+                self.wfile.write(data[i:i + 1])
+                self.wfile.flush()
+                time.sleep(trickle_ms / 1000)
+        except OSError:   # the client gave up waiting (a delay or trickle rule's very point)
+            self.close_connection = True
 
     def _raw(self) -> bytes:
         # Always read the body, also when we answer without looking at it: keep-alive needs it.
@@ -119,6 +145,10 @@ class Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         state = self.server.state
         parts = urllib.parse.urlsplit(self.path)
+        # As an HTTP front end does (RFC 3986, 5.2.4): a literal `.` or `..` segment is
+        # resolved before routing, so `/api/pipes/../config` is `/api/config`. An id of `..`
+        # stays in its segment only when its dots are percent-encoded.
+        parts = parts._replace(path=_without_dot_segments(parts.path))
         try:
             if parts.path.startswith("/_emulator/"):
                 self._emulator(state, parts.path)
@@ -148,16 +178,17 @@ class Handler(BaseHTTPRequestHandler):
             state.record(method, parts.path, parts.query, status)
             if rule.body is not None:
                 self._send_raw(status, rule.body.encode("utf-8"), rule.content_type,
-                               rule.headers or {})
+                               rule.headers or {}, rule.trickle_ms, rule.reason)
             else:
-                self._send(status, {"message": "injected fault"}, rule.headers or {})
+                self._send(status, {"message": "injected fault"}, rule.headers or {},
+                           rule.trickle_ms, rule.reason)
             return
         status, body, headers = self._answer(state, method, parts)
         if rule is not None and rule.drop_after:
             state.record(method, parts.path, parts.query, 0)
             raise _Dropped()
         state.record(method, parts.path, parts.query, status)
-        self._send(status, body, headers)
+        self._send(status, body, headers, rule.trickle_ms if rule is not None else 0)
 
     def _answer(self, state: NodeState, method: str,
                 parts: urllib.parse.SplitResult) -> tuple[int, object, dict[str, str]]:

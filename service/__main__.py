@@ -30,14 +30,18 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=config.log_level, stream=sys.stderr if (args.once or args.plan)
                         else sys.stdout, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from . import orchestrator
-    if args.plan:
-        report = orchestrator.run(config, dry_run=True)
-        print(json.dumps({"actions": report.actions, "outcome": report.outcome,
-                          "warnings": report.warnings, "errors": report.errors}, indent=2))
-        return 0 if report.outcome == "ok" else 1
-    if args.once:
-        report = orchestrator.run(config)
-        print(json.dumps(report.as_json(), indent=2))
+    if args.plan or args.once:
+        try:
+            # The run redacts its own report (tokens, credentials, a node's text).
+            report = orchestrator.run(config, dry_run=args.plan)
+        except Exception as exc:  # noqa: BLE001 - one line, not a traceback with its locals
+            print(f"the run stopped on an internal error: {type(exc).__name__}", file=sys.stderr)
+            return 1
+        if args.plan:
+            print(json.dumps({"actions": report.actions, "outcome": report.outcome,
+                              "warnings": report.warnings, "errors": report.errors}, indent=2))
+        else:
+            print(json.dumps(report.as_json(), indent=2))
         return 0 if report.outcome == "ok" else 1
     from .server import serve
     serve(config)

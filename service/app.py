@@ -2,7 +2,9 @@
 
 GET /health, /status, /plan, /metrics and /, POST /sync. When API_TOKEN is configured,
 /sync and /plan (the two that talk to the nodes on request) need `Authorization: Bearer
-<API_TOKEN>`. No response carries a token: /status shows `config.public()`, reports are
+<API_TOKEN>`. POST /sync must be a request no other site's page can make a browser send: a
+JSON body, an `X-Requested-With` or an `Authorization` header (a form can set none of them),
+and an `Origin`, when there is one, of this very host. No response carries a token: /status shows `config.public()`, reports are
 token-free by construction and the Runner scrubs any token that might slip into a message.
 """
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import hmac
 from functools import wraps
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
@@ -38,6 +41,34 @@ def _bearer_guard(config: Config) -> Callable[[Callable[..., Any]], Callable[...
             return view(*args, **kwargs)
         return checked
     return guard
+
+
+def _cross_site(view: Callable[..., Any]) -> Callable[..., Any]:
+    """403 for a request a page of another site could have made a browser send: with
+    API_TOKEN unset, a form on any page the operator visits would otherwise start a run."""
+    @wraps(view)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        problem = _forgeable()
+        if problem is not None:
+            answer = jsonify(error=f"403 Forbidden: {problem}")
+            answer.status_code = 403
+            return answer
+        return view(*args, **kwargs)
+    return checked
+
+
+def _forgeable() -> str | None:
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        # Browsers send Origin on every cross-site POST; it must name this service's host.
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or parts.netloc.lower() != request.host.lower():
+            return "the request comes from another site (its Origin is not this host)"
+    if (request.mimetype == "application/json" or "X-Requested-With" in request.headers
+            or "Authorization" in request.headers):
+        return None
+    return ("send a JSON body (Content-Type: application/json) or an X-Requested-With "
+            "header: a plain form post could come from any site")
 
 
 def create_app(*, config: Config, runner: Runner) -> Flask:
@@ -72,7 +103,8 @@ def create_app(*, config: Config, runner: Runner) -> Flask:
         return jsonify(status())
 
     @app.post("/sync")
-    @protected
+    @protected          # first: without the API token, 401 says what is missing
+    @_cross_site
     def sync() -> Any:
         try:
             report = runner.sync(trigger="api")

@@ -1,24 +1,30 @@
 """SesamClient: the only code that speaks HTTP to a Sesam node.
 
-One `requests.Session` per node gives connection pooling; urllib3's `Retry` repeats the
-idempotent calls (GET, PUT, DELETE) with backoff, honouring `Retry-After`; a POST is never
-repeated blindly, because a bulk create that did land would then answer 409 and a pump
-operation would run twice. A semaphore keeps at most `concurrency` requests in flight per
-node. Errors are one line, name the node, method, path and status, and never carry a
-response body or a token.
+One `requests.Session` per node gives connection pooling. GET, PUT and DELETE are repeated
+with backoff on 429 and 5xx (honouring `Retry-After`) and on a cut connection; a POST is
+repeated only when the connection could not even be opened, because a bulk create that did
+land would then answer 409 and a pump operation would run twice. A semaphore keeps at most
+`concurrency` requests in flight per node.
+
+Every request has one wall-clock deadline, `timeout` seconds, for all of it: connect, send,
+the whole body (read as it arrives, so a node trickling a byte a second cannot hold a run),
+retries and their pauses. A run's deadline (`run_timeout`) bounds every request started
+under it. Errors are one line, name the node, method, path and status (with the standard
+reason phrase, never the node's), and never carry a response body or a token.
 """
 from __future__ import annotations
 
 import json
 import threading
+import time
+from http import HTTPStatus
 from sys import intern
 from typing import Any, Iterable
 from urllib.parse import quote
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ReadTimeoutError
-from urllib3.util.retry import Retry
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import NewConnectionError, ReadTimeoutError
 
 from .text import name, node_message
 
@@ -41,14 +47,18 @@ class SesamInvalid(SesamError):
         self.messages = messages   # component id -> the node's validation messages, one line
 
 
-def _validation_messages(response: requests.Response) -> dict[str, str]:
+class SesamTimeout(SesamError):
+    """The request, or the whole run, ran past its deadline."""
+
+
+def _validation_messages(body: bytes) -> dict[str, str]:
     """id -> the node's messages from a 400's `validation_errors` (sesamclient's shape).
     Only the `msg` texts are kept, one line, capped, anything token-like blanked out."""
     try:
-        body = response.json()
-    except ValueError:
+        parsed = json.loads(body)
+    except (ValueError, RecursionError):
         return {}
-    errors = body.get("validation_errors") if isinstance(body, dict) else None
+    errors = parsed.get("validation_errors") if isinstance(parsed, dict) else None
     found: dict[str, str] = {}
     for item in errors if isinstance(errors, list) else []:
         posted = item.get("posted-config") if isinstance(item, dict) else None
@@ -86,6 +96,15 @@ class SesamBusy(SesamError):
     """503 on a POST (never retried by the adapter): e.g. a pump whose pipe is still deploying."""
 
 
+def reason(status: int) -> str:
+    """The standard phrase of a status code: a node's (or a proxy's) own phrase is its text,
+    and may carry anything, a token included."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "non-standard status"
+
+
 _SHARE_ABOVE = 1_000_000   # bytes
 
 
@@ -97,27 +116,49 @@ def _shared_strings(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def q(component_id: str) -> str:
-    # Ids may hold '/', '%', spaces or quotes: one path segment each, fully quoted.
-    return quote(component_id, safe="")
+    """One path segment, fully quoted. `.` and `..` are legal ids but, as a segment, mean
+    "here" and "up": `/pipes/../config` is `/config`. Their dots are percent-encoded, and
+    the client sends the path as built (requests would decode `%2E` back to a dot)."""
+    quoted = quote(component_id, safe="")
+    return quoted.replace(".", "%2E") if quoted in (".", "..") else quoted
+
+
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_IDEMPOTENT = frozenset({"GET", "PUT", "DELETE"})
+_CHUNK = 1 << 16
+_CONNECT_TIMEOUT = 10.0
+
+
+class _Late(Exception):
+    """The deadline passed while connecting, sending or reading."""
+
+
+class _Failed(Exception):
+    """A connection failed; `sent` says whether the request may have reached the node."""
+
+    def __init__(self, sent: bool) -> None:
+        super().__init__()
+        self.sent = sent
 
 
 class SesamClient:
     def __init__(self, *, node_id: str, api_url: str, token: str, timeout: float = 30.0,
-                 concurrency: int = 8, retries: int = 3, backoff: float = 0.2) -> None:
+                 concurrency: int = 8, retries: int = 3, backoff: float = 0.2,
+                 run_timeout: float | None = None) -> None:
         self.node_id = node_id
         self.concurrency = max(1, concurrency)   # the executor schedules by it, too
         self.api_url = api_url.rstrip("/")
-        self._timeout = (min(timeout, 10.0), timeout)
+        self._timeout = timeout                   # per request, everything included
+        self._retries = max(0, retries)
+        self._backoff = backoff
+        self._run_timeout = run_timeout
+        self._run_ends = time.monotonic() + run_timeout if run_timeout else float("inf")
         self._slots = threading.BoundedSemaphore(self.concurrency)
         self._session = requests.Session()
         self._session.headers["Authorization"] = f"Bearer {token}"
-        retry = Retry(total=retries, connect=retries, read=retries, status=retries,
-                      backoff_factor=backoff, status_forcelist=(429, 500, 502, 503, 504),
-                      allowed_methods=frozenset({"GET", "PUT", "DELETE"}),
-                      respect_retry_after_header=True, raise_on_status=False,
-                      raise_on_redirect=False, redirect=0)
-        adapter = HTTPAdapter(max_retries=retry, pool_connections=1,
-                              pool_maxsize=self.concurrency)
+        # Retries are ours (below): urllib3's would each get a fresh timeout.
+        adapter = requests.adapters.HTTPAdapter(max_retries=0, pool_connections=1,
+                                                pool_maxsize=self.concurrency)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
 
@@ -209,50 +250,143 @@ class SesamClient:
 
     def _request(self, method: str, path: str, *, missing_ok: bool = False, answer: bool = False,
                  **kwargs: Any) -> Any:
+        """`path` is sent exactly as built (ids quoted by `q`), so a 404 on a delete is about
+        that component's own path and nothing else: only then is it "already gone".
+        `answer`: a write's parsed answer is wanted (pump operations)."""
         where = f"{self.node_id} {method} {path}"
+        wait = self._run_ends - time.monotonic()
+        if wait <= 0 or not self._slots.acquire(timeout=None if wait == float("inf") else wait):
+            raise self._late(where, time.monotonic() + self._timeout)
         try:
-            with self._slots:
-                response = self._session.request(method, self.api_url + path,
-                                                 timeout=self._timeout, allow_redirects=False,
-                                                 **kwargs)
-        except requests.exceptions.Timeout:
-            raise SesamError(f"{where}: no answer within {self._timeout[1]:g} s") from None
-        except requests.exceptions.RetryError:
-            raise SesamError(f"{where}: still failing after retries") from None
-        except requests.exceptions.ConnectionError as exc:
-            # After retries, requests reports a read timeout as a ConnectionError.
-            reason = getattr(exc.args[0] if exc.args else None, "reason", None)
-            if isinstance(reason, ReadTimeoutError):
-                raise SesamError(f"{where}: no answer within {self._timeout[1]:g} s") from None
-            raise SesamError(f"{where}: connection failed or was cut") from None
-        except requests.exceptions.RequestException as exc:
-            raise SesamError(f"{where}: request failed ({type(exc).__name__})") from None
-        status = response.status_code
+            status, headers, body, attempts = self._exchange(method, path, where, kwargs)
+        finally:
+            self._slots.release()
         if status == 404 and missing_ok:
             return None
         if status == 403:
             raise SesamForbidden(f"{where}: 403 Forbidden: node {self.node_id} does not let "
                                  f"this jwt_token {operation(method, path)}")
         if status == 400 and method in ("POST", "PUT") and path.startswith(("/pipes", "/systems")):
-            raise SesamInvalid(where, _validation_messages(response))
+            raise SesamInvalid(where, _validation_messages(body))
         if status == 401:
             raise SesamError(f"{where}: 401 Unauthorized (the node rejected the jwt_token)")
         if status == 503:
-            raise SesamBusy(f"{where}: 503 {response.reason or 'Service Unavailable'}")
+            raise SesamBusy(f"{where}: 503 {reason(503)}")
         if not 200 <= status < 300:
-            raise SesamError(f"{where}: {status} {response.reason or 'error'}")
+            tries = f" (after {attempts} attempts)" if attempts > 1 else ""
+            raise SesamError(f"{where}: {status} {reason(status)}{tries}")
         if method != "GET" and not answer:
             return None
         if method != "GET":   # a write's answer is a bonus: unreadable is not an error
             try:
-                return json.loads(response.content)
-            except ValueError:
+                return self._parse(where, body, headers)
+            except SesamError:
                 return None
+        return self._parse(where, body, headers)
+
+    def _parse(self, where: str, body: bytes, headers: Any) -> Any:
         try:
-            body = response.content
             # Sharing strings pays for itself in memory only on big answers; it costs CPU.
             hook = _shared_strings if len(body) > _SHARE_ABOVE else None
             return json.loads(body, object_pairs_hook=hook)
+        except RecursionError:
+            raise SesamError(f"{where}: answer is JSON nested too deeply to read") from None
         except ValueError:
-            kind = response.headers.get("Content-Type", "unknown").split(";")[0]
-            raise SesamError(f"{where}: answer is not valid JSON (content type {kind})") from None
+            kind = headers.get("Content-Type", "unknown").split(";")[0][:60]
+            raise SesamError(f"{where}: answer is not valid JSON (content type "
+                             f"{name(kind)})") from None
+
+    def _exchange(self, method: str, path: str, where: str,
+                  kwargs: dict[str, Any]) -> tuple[int, Any, bytes, int]:
+        """Send until an answer is final, the retries are spent or the deadline is near."""
+        ends = min(time.monotonic() + self._timeout, self._run_ends)
+        attempt = 0
+        while True:
+            attempt += 1
+            pause = self._backoff * 2 ** (attempt - 1)
+            try:
+                status, headers, body = self._once(method, path, kwargs, ends)
+            except _Late:
+                raise self._late(where, ends) from None
+            except _Failed as failed:
+                if attempt > self._retries or (failed.sent and method not in _IDEMPOTENT):
+                    what = "connection failed or was cut" if failed.sent else "connection failed"
+                    tries = f" (after {attempt} attempts)" if attempt > 1 else ""
+                    raise SesamError(f"{where}: {what}{tries}") from None
+            else:
+                if (status not in _RETRY_STATUSES or method not in _IDEMPOTENT
+                        or attempt > self._retries):
+                    return status, headers, body, attempt
+                pause = max(pause, _retry_after(headers))
+                if time.monotonic() + pause >= ends:
+                    return status, headers, body, attempt   # no time left to try again
+            if time.monotonic() + pause >= ends:
+                raise self._late(where, ends)
+            time.sleep(pause)
+
+    def _once(self, method: str, path: str, kwargs: dict[str, Any],
+              ends: float) -> tuple[int, Any, bytes]:
+        left = ends - time.monotonic()
+        if left <= 0:
+            raise _Late()
+        url = self.api_url + path
+        prepared = self._session.prepare_request(requests.Request(method, url, **kwargs))
+        prepared.url = url   # as built: requests would turn a quoted `..` back into `..`
+        settings = self._session.merge_environment_settings(url, {}, True, None, None)
+        try:
+            response = self._session.send(prepared, timeout=(min(left, _CONNECT_TIMEOUT), left),
+                                          allow_redirects=False, **settings)
+        except (requests.exceptions.ConnectTimeout, requests.exceptions.ReadTimeout):
+            if time.monotonic() >= ends - 0.01:
+                raise _Late() from None
+            raise _Failed(sent=False) from None   # connect timeout short of the deadline
+        except requests.exceptions.ConnectionError as exc:
+            inner = getattr(exc.args[0] if exc.args else None, "reason", None)
+            if isinstance(inner, ReadTimeoutError):
+                raise _Late() from None
+            # Refused or unresolvable: nothing reached the node, so even a POST may go again.
+            raise _Failed(sent=not isinstance(inner, NewConnectionError)) from None
+        except requests.exceptions.RequestException:
+            raise _Failed(sent=True) from None
+        try:
+            return response.status_code, response.headers, _read_body(response, ends)
+        finally:
+            response.close()
+
+    def _late(self, where: str, ends: float) -> SesamTimeout:
+        if ends >= self._run_ends:
+            return SesamTimeout(f"{where}: not done when the run's deadline of "
+                                f"{self._run_timeout:g} s (RUN_TIMEOUT) passed")
+        return SesamTimeout(f"{where}: no answer within {self._timeout:g} s "
+                            "(REQUEST_TIMEOUT, retries included)")
+
+
+def _retry_after(headers: Any) -> float:
+    value = str(headers.get("Retry-After", "")).strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return 0.0   # a date or garbage: our own backoff decides
+
+
+def _read_body(response: requests.Response, ends: float) -> bytes:
+    """The whole body, read as it comes, before the deadline: a per-read timeout alone would
+    let a node that sends a byte now and then hold the request for ever."""
+    raw = response.raw
+    chunks: list[bytes] = []
+    try:
+        while True:
+            left = ends - time.monotonic()
+            if left <= 0:
+                raise _Late()
+            sock = getattr(getattr(raw, "_connection", None), "sock", None)
+            if sock is not None:
+                sock.settimeout(left)
+            chunk = raw.read1(_CHUNK, decode_content=True)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    except ReadTimeoutError:
+        raise _Late() from None
+    except (Urllib3Error, OSError):
+        raise _Failed(sent=True) from None

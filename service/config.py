@@ -34,6 +34,10 @@ def normalise_endpoint(value: str) -> str:
         raise ValueError("must be an http(s) URL")
     if parts.query or parts.fragment or any(c.isspace() for c in value):
         raise ValueError("must be an http(s) URL without query, fragment or spaces")
+    if "@" in parts.netloc:
+        # requests would send `user:password` as Basic auth instead of the node's JWT, and
+        # the endpoint is shown on /status and the page.
+        raise ValueError("must not hold user info (user:password@); a node takes its jwt_token")
     try:
         parts.port  # noqa: B018 - raises on a port that is not a number in range
     except ValueError:
@@ -42,6 +46,17 @@ def normalise_endpoint(value: str) -> str:
     if endpoint.endswith("/api"):
         endpoint = endpoint[: -len("/api")].rstrip("/")
     return endpoint
+
+
+def header_token(value: SecretStr) -> SecretStr:
+    """A token goes in an HTTP header: printable ASCII, no spaces. A token that is not, every
+    request would fail obscurely (or the client could not send it at all)."""
+    token = value.get_secret_value()
+    if token != token.strip():
+        raise ValueError("has whitespace around it (a trailing newline?); remove it")
+    if not re.fullmatch(r"[\x21-\x7e]+", token):
+        raise ValueError("must be printable ASCII without spaces (an HTTP header carries it)")
+    return value
 
 
 class Node(BaseModel):
@@ -58,6 +73,11 @@ class Node(BaseModel):
     @classmethod
     def _endpoint(cls, value: str) -> str:
         return normalise_endpoint(value)
+
+    @field_validator("jwt_token")
+    @classmethod
+    def _jwt_token(cls, value: SecretStr) -> SecretStr:
+        return header_token(value)
 
     @property
     def api_url(self) -> str:
@@ -106,17 +126,20 @@ class Config(BaseModel):
     api_token: SecretStr | None = Field(default=None, min_length=16, max_length=4096)
     per_node_concurrency: Annotated[int, Field(ge=1, le=64)] = 8
     request_timeout: Annotated[float, Field(gt=0, le=600)] = 30.0
+    # A whole run: past it, what is left fails and the run lock is free again.
+    run_timeout: Annotated[float, Field(gt=0, le=DAY)] = 3600.0
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
 
     @field_validator("api_token")
     @classmethod
     def _api_token(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not re.fullmatch(r"[\x21-\x7e]+", value.get_secret_value()):
-            raise ValueError("must be printable ASCII without spaces")
-        return value
+        return None if value is None else header_token(value)
 
     @model_validator(mode="after")
     def _unique(self) -> "Config":
+        if self.run_timeout < self.request_timeout:
+            raise ValueError("RUN_TIMEOUT: is shorter than REQUEST_TIMEOUT; a run could not "
+                             "wait for a single answer")
         seen = {self.master.id}
         for i, slave in enumerate(self.slaves):
             if slave.id in seen:
@@ -153,7 +176,7 @@ class Config(BaseModel):
         return {"master": node(self.master), "slaves": [node(s) for s in self.slaves],
                 "update_interval": self.update_interval,
                 "per_node_concurrency": self.per_node_concurrency,
-                "request_timeout": self.request_timeout,
+                "request_timeout": self.request_timeout, "run_timeout": self.run_timeout,
                 "api_token_required": self.api_token is not None}
 
 
@@ -166,6 +189,7 @@ _VARIABLES = {
     "API_TOKEN": ("api_token", False),
     "PER_NODE_CONCURRENCY": ("per_node_concurrency", False),
     "REQUEST_TIMEOUT": ("request_timeout", False),
+    "RUN_TIMEOUT": ("run_timeout", False),
     "LOG_LEVEL": ("log_level", False),
 }
 _FIELD_TO_VAR = {field: var for var, (field, _) in _VARIABLES.items()}
@@ -195,6 +219,8 @@ def load_config(environ: Mapping[str, str]) -> Config:
         if is_json:
             try:
                 value = json.loads(value)
+            except RecursionError:
+                raise ConfigError(f"{var}: is JSON nested too deeply") from None
             except ValueError as exc:
                 # The decoder's message gives a position, never the text it choked on.
                 pos = getattr(exc, "pos", None)
@@ -207,7 +233,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
         error = exc.errors(include_input=False, include_url=False)[0]
         msg = error["msg"].removeprefix("Value error, ")
         # Cross-field checks name their own location at the start of the message.
-        if re.match(r"^[A-Z_]+(\[\d+\])?\.", msg):
+        if re.match(r"^[A-Z_]+(\[\d+\])?[.:]", msg):
             raise ConfigError(msg) from None
         loc = tuple("_id" if part == "id" else part for part in error["loc"])
         raise ConfigError(f"{_where(loc)}: {msg}") from None

@@ -6,6 +6,7 @@ command line, the demo and the benchmark call `run`.
 from __future__ import annotations
 
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Callable
@@ -14,12 +15,15 @@ from .client import SesamClient, SesamError
 from .config import Config, Node
 from .executor import Result, execute
 from .planner import plan as make_plan
+from .redaction import Redactor, credential_values, redact_logs, remember
 from .report import Report
 from .snapshot import NodeSnapshot, read_node
 from .text import name
 from .tokens import ADMIN, grants_admin
 
 log = logging.getLogger(__name__)
+# The loggers that may carry a node's words (errors, validation messages) or ids.
+redact_logs(__name__, "service.executor", "service.runs", "service")
 Progress = Callable[[int, int, dict[str, str]], None]
 
 
@@ -30,7 +34,44 @@ def _now() -> datetime:
 def _client(config: Config, node: Node) -> SesamClient:
     return SesamClient(node_id=node.id, api_url=node.api_url,
                        token=node.jwt_token.get_secret_value(),
-                       timeout=config.request_timeout, concurrency=config.per_node_concurrency)
+                       timeout=config.request_timeout, concurrency=config.per_node_concurrency,
+                       run_timeout=config.run_timeout)
+
+
+def _redactor(config: Config, snapshots: dict[str, NodeSnapshot | SesamError]) -> Redactor:
+    """Tokens, and the credentials of every system config read: a node's message may quote
+    them, and the report goes to stdout (--once, --plan), the logs, /status and the page."""
+    systems = [c.original for s in snapshots.values() if isinstance(s, NodeSnapshot)
+               for c in s.systems.values()]
+    tokens = [n.jwt_token.get_secret_value() for n in config.nodes]
+    if config.api_token is not None:
+        tokens.append(config.api_token.get_secret_value())
+    credentials = credential_values(systems)
+    remember([*tokens, *credentials])
+    return Redactor([*tokens, *credentials])
+
+
+def _past_deadline(config: Config) -> str:
+    return (f"the run passed its deadline of {config.run_timeout:g} s (RUN_TIMEOUT); "
+            "what it had not done is left for the next run")
+
+
+def _deepest(snapshots: dict[str, NodeSnapshot | SesamError]) -> str:
+    """The node whose configs are nested deepest: after a RecursionError, the one to name.
+    Walked only then, and without recursion."""
+    def depth(value: object) -> int:
+        deepest, stack = 0, [(value, 1)]
+        while stack:
+            item, level = stack.pop()
+            deepest = max(deepest, level)
+            children = item.values() if isinstance(item, dict) else item \
+                if isinstance(item, list) else ()
+            stack.extend((child, level + 1) for child in children)
+        return deepest
+    levels = {node_id: max((depth(c.original) + depth(c.effective)
+                            for c in (*snap.pipes.values(), *snap.systems.values())), default=0)
+              for node_id, snap in snapshots.items() if isinstance(snap, NodeSnapshot)}
+    return max(levels, key=levels.__getitem__) if levels else "?"
 
 
 def _read_all(clients: dict[str, SesamClient],
@@ -41,15 +82,22 @@ def _read_all(clients: dict[str, SesamClient],
             return read_node(clients[node_id], node_id, local_secrets=node_id != master_id)
         except SesamError as exc:
             return exc
+        except RecursionError:
+            return SesamError(f"{node_id}: its answer holds JSON nested too deeply to handle")
     with ThreadPoolExecutor(max_workers=min(32, len(clients))) as pool:
         return dict(zip(clients, pool.map(read, clients)))
 
 
 def run(config: Config, *, dry_run: bool = False, progress: Progress | None = None,
         now: Callable[[], datetime] = _now) -> Report:
-    """Reconcile once. Never raises for a node's fault: the report says what happened."""
+    """Reconcile once. Never raises for a node's fault: the report says what happened.
+    Past `config.run_timeout` seconds every request still to make fails at once, so the run
+    ends `failed` (and the Runner's lock is free) soon after its deadline."""
     report = Report(started=now().isoformat(), dry_run=dry_run)
+    ends = time.monotonic() + config.run_timeout
     clients = {node.id: _client(config, node) for node in config.nodes}
+    snapshots: dict[str, NodeSnapshot | SesamError] = {}
+    redactor = _redactor(config, snapshots)
     try:
         if not grants_admin(config.master.jwt_token.get_secret_value()):
             # Contract 6: a node leaves out of its listings what the token may not read, and a
@@ -61,6 +109,11 @@ def run(config: Config, *, dry_run: bool = False, progress: Progress | None = No
             report.outcome = "aborted"
             return report
         snapshots = _read_all(clients, config.master.id)
+        redactor = _redactor(config, snapshots)     # before anything logs a node's words
+        if time.monotonic() >= ends:
+            report.errors.append(_past_deadline(config) + "; nothing was changed")
+            report.outcome = "failed"
+            return report
         master = snapshots[config.master.id]
         if isinstance(master, SesamError):
             report.errors.append(f"master {config.master.id} could not be read: {master}; "
@@ -77,6 +130,10 @@ def run(config: Config, *, dry_run: bool = False, progress: Progress | None = No
             else:
                 slaves[slave.id] = snap
         the_plan = make_plan(config, master, slaves, now=now())
+        if time.monotonic() >= ends:
+            report.errors.append(_past_deadline(config) + "; nothing was changed")
+            report.outcome = "failed"
+            return report
         report.warnings += the_plan.warnings
         report.errors += the_plan.errors
         report.placement = {s: {k: list(v) for k, v in p.items()}
@@ -101,6 +158,7 @@ def run(config: Config, *, dry_run: bool = False, progress: Progress | None = No
         results = execute(the_plan, clients, workers=max(8, min(64, 4 * len(clients))),
                           progress=on_result)
         failed = False
+        late = 0
         for result in results:
             report.actions.append({**result.action.describe(), "status": result.status})
             if result.changed:
@@ -108,6 +166,9 @@ def run(config: Config, *, dry_run: bool = False, progress: Progress | None = No
                 report.warnings.append(f"{result.action.kind} {name(result.action.id)} on "
                                        f"{result.action.node} skipped: {result.error}")
             if result.status != "failed":
+                continue
+            if "(RUN_TIMEOUT)" in (result.error or ""):
+                late += 1        # one line for them all, below
                 continue
             if result.action.kind == "set-env" and result.forbidden:
                 # Contract 7: missing group:Admin is reported and the run goes on.
@@ -117,12 +178,22 @@ def run(config: Config, *, dry_run: bool = False, progress: Progress | None = No
                 failed = True
                 report.errors.append(f"{result.action.kind} {name(result.action.id)} on "
                                      f"{result.action.node} failed: {result.error}")
+        if late:
+            report.errors.append(f"{_past_deadline(config)} ({late} action(s) not done)")
         report.outcome = "failed" if failed or report.errors else "ok"
+        return report
+    except RecursionError:
+        # Configs nested deeper than Python can walk: one line naming the node, not a
+        # traceback (the run is documented never to raise for a node's fault).
+        report.errors.append(f"node {_deepest(snapshots)} holds configs nested too deeply to "
+                             "handle; the run stopped")
+        report.outcome = "failed"
         return report
     finally:
         report.finished = now().isoformat()
         for client in clients.values():
             client.close()
+        redactor.report(report)
         for warning in report.warnings:
             log.warning("%s", warning)
         for error in report.errors:

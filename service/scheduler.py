@@ -27,6 +27,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from .config import Config
 from .metrics import Metrics
+from .redaction import REDACTED, for_tokens  # noqa: F401 - REDACTED: kept importable here
 from .report import Report
 from .tokens import token_warnings
 
@@ -34,7 +35,6 @@ log = logging.getLogger("service.runs")
 
 Progress = Callable[[int, int, dict[str, Any]], None]
 HISTORY = 20
-REDACTED = "[redacted]"
 
 
 class RunFunction(Protocol):
@@ -84,12 +84,11 @@ class Runner:
         self._progress: dict[str, Any] | None = None
         self._history: deque[dict[str, Any]] = deque(maxlen=history)
         self._scheduler: BackgroundScheduler | None = None
-        # Every token the service holds: scrubbed from anything it logs or answers, in case
-        # some exception text ever carries one.
-        tokens = [node.jwt_token.get_secret_value() for node in config.nodes]
-        if config.api_token is not None:
-            tokens.append(config.api_token.get_secret_value())
-        self._tokens = tuple(sorted({t for t in tokens if t}, key=len, reverse=True))
+        # Every token the service holds, and anything shaped like a credential: scrubbed
+        # from anything it logs or answers (the run redacts its report too; a crash's text
+        # and a stand-in run's report are only redacted here).
+        self._redactor = for_tokens(config.nodes, config.api_token.get_secret_value()
+                                    if config.api_token is not None else None)
 
     # --- running ---
     def sync(self, *, trigger: str = "api") -> Report:
@@ -167,18 +166,14 @@ class Runner:
                             dry_run=dry_run, errors=[self.redact(
                                 f"the run stopped on an internal error: "
                                 f"{type(exc).__name__}: {exc}")])
-        report.warnings = [self.redact(w) for w in report.warnings]
-        report.errors = [self.redact(e) for e in report.errors]
-        return report
+        return self._redactor.report(report)
 
     def _log_action(self, action: dict[str, Any]) -> None:
         log.info("action %s node=%s id=%s: %s", action.get("kind"), _quoted(action.get("node")),
                  _quoted(action.get("id")), action.get("status"))
 
     def redact(self, text: str) -> str:
-        for token in self._tokens:
-            text = text.replace(token, REDACTED)
-        return text
+        return self._redactor(text)
 
     # --- what /status and the page show ---
     @property

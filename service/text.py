@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import re
 
+from .redaction import scrub
+
 _PLAIN = re.compile(r"[\w.:@+/-]+")
 
 
@@ -16,11 +18,11 @@ def name(value: object) -> str:
     return text if _PLAIN.fullmatch(text) else json.dumps(text, ensure_ascii=False)
 
 
-_TOKEN_LIKE = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]*")
 _MAX_MESSAGE = 300
 
 
 def node_message(text: str) -> str:
     """A node's own message (a config error) for a report: one line, capped, and anything
-    that looks like a JWT blanked out, since the node may quote the config it refused."""
-    return _TOKEN_LIKE.sub("<token>", " ".join(text.split()))[:_MAX_MESSAGE]
+    that looks like a credential blanked out, since the node may quote the config it
+    refused (the run's report is redacted again as a whole, with the values it knows)."""
+    return scrub(" ".join(text.split()))[:_MAX_MESSAGE]

@@ -96,7 +96,9 @@ def make(*, api_token: str | None = None, fake: FakeRun | None = None, **kw: Any
     fake = fake or FakeRun()
     runner = Runner(config=config, run=fake)
     app = create_app(config=config, runner=runner)
-    return app.test_client(), runner, fake
+    client = app.test_client()
+    client.environ_base["HTTP_X_REQUESTED_WITH"] = "tests"  # a script, not a cross-site form: POST /sync refuses those
+    return client, runner, fake
 
 
 def in_thread(fn):
