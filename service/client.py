@@ -175,8 +175,10 @@ class SesamClient:
             raise SesamError(f"{self.node_id} GET /env: answer is not a JSON object")
         return body
 
-    def get_pump(self, pipe_id: str) -> dict:
-        body = self._request("GET", f"/pipes/{q(pipe_id)}/pump")
+    def get_pump(self, pipe_id: str, *, missing_ok: bool = False) -> dict | None:
+        body = self._request("GET", f"/pipes/{q(pipe_id)}/pump", missing_ok=missing_ok)
+        if body is None and missing_ok:
+            return None
         if not isinstance(body, dict) or not isinstance(body.get("runtime"), dict):
             raise SesamError(f"{self.node_id} GET /pipes/{q(pipe_id)}/pump: answer is not a pump")
         return body

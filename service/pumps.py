@@ -83,7 +83,10 @@ def quiesce(client: SesamClient, pipe_id: str) -> None:
     try:
         answer = operate(client, pipe_id, "disable")
     except SesamError:
-        runtime = _runtime(client, pipe_id)
+        pump = client.get_pump(pipe_id, missing_ok=True)
+        if pump is None:
+            return        # the pipe is gone already: nothing left that could run
+        runtime = pump["runtime"]
         if "disable" in runtime.get("supported-operations", []):
             raise
         answer = None     # e.g. a pump in `off` mode: it cannot run at all
