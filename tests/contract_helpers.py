@@ -144,6 +144,22 @@ def original(node: EmulatorNode, kind: str, cid: str) -> dict | None:
     return body["config"]["original"] if status == 200 else None
 
 
+OUR_GROUP = "orchestrator-master"     # the config group of copies made for master "master"
+
+
+def copy_in(slave: EmulatorNode, kind: str, cid: str) -> dict | None:
+    """A slave's copy as the config it copies: it must carry this orchestrator's mark (its
+    config group, which is then taken off); an unmarked one comes back wrapped, so it never
+    equals an original."""
+    found = original(slave, kind, cid)
+    if found is None:
+        return None
+    meta = dict(found.get("metadata") or {})
+    if meta.pop("$config-group", None) != OUR_GROUP:
+        return {"not marked as the orchestrator's": found}
+    return {**{k: v for k, v in found.items() if k != "metadata"}, **({"metadata": meta} if meta else {})}
+
+
 def has_dataset(node: EmulatorNode, did: str) -> bool:
     status, _ = node.api("GET", f"/datasets/{EmulatorNode.quote(did)}")
     return status == 200

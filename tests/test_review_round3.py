@@ -15,7 +15,7 @@ from collections import Counter
 
 import pytest
 
-from contract_helpers import (CRM_PIPES, assert_steady, clear_faults, Cluster, disabled,
+from contract_helpers import (copy_in, CRM_PIPES, assert_steady, clear_faults, Cluster, disabled,
                               has_dataset, ids, meta, original, pipe_runtime, put, start_pipe,
                               the_original)
 from service import orchestrator
@@ -77,7 +77,7 @@ def test_reupload_of_a_moved_outbound_pipe_keeps_it_running_on_the_slave(nodes):
     edited = {**c.pipes[5], "description": "the user's edit"}
     put(c.master, "pipes", "erp-out", edited)        # a routine edit of the original
     assert c.run(cfg).outcome == "ok"
-    assert original(s2, "pipes", "erp-out") == edited
+    assert copy_in(s2, "pipes", "erp-out") == edited
     assert not disabled(s2, "erp-out")               # the user never disabled it
     assert not meta(original(c.master, "pipes", "erp-out")).get("disabled")
     assert_steady(c, cfg)
@@ -161,7 +161,7 @@ def test_kept_outbound_pipe_keeps_the_dataset_it_reads_on_its_slave(nodes):
     # crm moves to s2; erp to s3, which does not answer: person-out is kept on s1
     c.slaves["s3"].add_fault(**UNREADABLE)
     c.run(c.config({"s1": [], "s2": ["crm"], "s3": ["erp"]}))
-    assert original(s1, "pipes", "person-out") == out
+    assert copy_in(s1, "pipes", "person-out") == out
     # what the kept pipe reads must still be there (or be fed)
     assert has_dataset(s1, "crm-person") or "orchestrator-feed-crm-person" in ids(s1, "pipes")
 
@@ -185,14 +185,14 @@ def test_feeder_system_stays_while_a_kept_outbound_pipe_uses_it_after_the_last_o
     c.slaves["s3"].add_fault(**UNREADABLE)
     report = c.run(c.config({"s1": ["crm", "erp"], "s2": [], "s3": ["hr"]}))
     assert report.outcome == "failed"
-    assert original(s2, "pipes", "hr-out") == hr_out
+    assert copy_in(s2, "pipes", "hr-out") == hr_out
     assert "orchestrator-feed-orders" in ids(s2, "pipes")
     assert "orchestrator-master" in ids(s2, "systems")
     assert "hr" in ids(s2, "systems")
     assert "erp-out" not in ids(s2, "pipes") and "erp" not in ids(s2, "systems")
     assert "orchestrator-feed-local-data" not in ids(s2, "pipes")
     assert not has_dataset(s2, "local-data")
-    assert original(c.slaves["s1"], "pipes", "erp-out") == c.pipes[5]
+    assert copy_in(c.slaves["s1"], "pipes", "erp-out") == c.pipes[5]
     c.clear()
     c.run(c.config({"s1": ["crm", "erp"], "s2": [], "s3": ["hr"]}))   # s3 still down
     assert c.no_writes(), c.writes()
@@ -200,7 +200,7 @@ def test_feeder_system_stays_while_a_kept_outbound_pipe_uses_it_after_the_last_o
     final = c.config({"s1": ["crm", "erp"], "s2": [], "s3": ["hr"]})
     assert c.run(final).outcome == "ok"
     assert ids(s2, "pipes") == set() and ids(s2, "systems") == set()
-    assert original(c.slaves["s3"], "pipes", "hr-out") == hr_out
+    assert copy_in(c.slaves["s3"], "pipes", "hr-out") == hr_out
     assert_steady(c, final)
 
 
@@ -233,7 +233,7 @@ def test_disabled_flag_survives_a_failed_disable_on_the_new_slave(nodes, fault):
     # created on s2, then its disable fails (the crash between create and disable)
     s2.add_fault(method="POST", path="^/api/pipes/crm-order/pump$", times=HARD, **fault)
     assert c.run(moved).outcome == "failed"
-    assert original(s2, "pipes", "crm-order") == c.pipes[1] and not disabled(s2, "crm-order")
+    assert copy_in(s2, "pipes", "crm-order") == c.pipes[1] and not disabled(s2, "crm-order")
     assert the_original(c.master, "pipes", "crm-order") == c.pipes[1]
     clear_faults(c)
     assert c.run(moved).outcome == "ok"
@@ -301,11 +301,11 @@ def test_blocked_move_with_a_user_reupload_keeps_the_old_copy_and_converges(node
     assert c.run(moved).outcome == "failed"
     assert not c.writes()["master"]
     assert original(c.master, "pipes", "crm-person") == edited     # nothing lost
-    assert original(s1, "pipes", "crm-person") == c.pipes[0]
+    assert copy_in(s1, "pipes", "crm-person") == c.pipes[0]
     assert has_dataset(s1, "crm-person") and "crm" in ids(s1, "systems")
     clear_faults(c)
     assert c.run(moved).outcome == "ok"
-    assert original(s2, "pipes", "crm-person") == edited
+    assert copy_in(s2, "pipes", "crm-person") == edited
     assert ids(s1, "pipes") == set() and not has_dataset(s1, "crm-person")
     assert_steady(c, moved)
 
@@ -458,7 +458,7 @@ def test_user_disabled_outbound_pipe_reuploaded_while_still_disabled_stays_disab
     edited = {**c.pipes[5], "description": "edited, still disabled"}
     put(c.master, "pipes", "erp-out", edited)
     assert c.run(cfg).outcome == "ok"
-    assert original(s2, "pipes", "erp-out") == edited and disabled(s2, "erp-out")
+    assert copy_in(s2, "pipes", "erp-out") == edited and disabled(s2, "erp-out")
     assert meta(original(c.master, "pipes", "erp-out"))["disabled"] is True
     back = c.config({"s1": ["crm"], "s2": []})
     assert c.run(back).outcome == "ok"
@@ -480,7 +480,7 @@ def test_feeders_are_reset_when_the_master_endpoint_changes(nodes):
     moved = c.config(master_extra={"endpoint": new_endpoint})
     c.clear()
     assert c.run(moved).outcome == "ok"
-    feeder = original(s2, "pipes", "orchestrator-feed-local-data")
+    feeder = copy_in(s2, "pipes", "orchestrator-feed-local-data")
     assert meta(feeder)["master"] == new_endpoint
     assert pipe_runtime(s2, "orchestrator-feed-local-data")["last-seen"] in (None, "")
     order = [(n, m, p) for n, m, p, _ in c.global_writes() if n == "s2"]
@@ -518,7 +518,7 @@ def test_a_moved_pipe_repointed_at_another_dataset_leaves_no_orphan_in_its_slave
     put(c.master, "pipes", "crm-order", edited)             # the user re-uploads it
     c.clear()
     assert c.run(cfg).outcome == "ok"
-    assert original(s1, "pipes", "crm-order") == edited
+    assert copy_in(s1, "pipes", "crm-order") == edited
     assert not has_dataset(s1, "orders")                     # the old dataset went ...
     order = [(n, m, p) for n, m, p, _ in c.global_writes()]
     gone = order.index(("s1", "DELETE", "/api/datasets/orders"))
@@ -545,7 +545,7 @@ def test_reuploading_a_moved_pipe_unchanged_or_with_a_new_transform_does_not_res
         put(c.master, "pipes", "crm-person", upload)          # the user uploads it again
         c.clear()
         assert c.run(cfg).outcome == "ok"
-        assert original(s1, "pipes", "crm-person") == upload
+        assert copy_in(s1, "pipes", "crm-person") == upload
         assert pipe_runtime(c.master, "crm-person")["last-seen"] == seen   # offsets still good
         assert not [w for w in c.global_writes() if w[2].endswith("/crm-person/pump")]
     assert_steady(c, cfg)
