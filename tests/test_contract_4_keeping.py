@@ -63,10 +63,14 @@ def test_4_hand_edited_slave_pipe_and_system_are_restored(nodes):
     cfg = c.config()
     assert c.run(cfg).outcome == "ok"
     s1 = c.slaves["s1"]
-    put(s1, "pipes", "crm-person", {**c.pipes[0], "source": {"type": "embedded", "entities": []}})
-    put(s1, "systems", "crm", {**c.systems[0], "url_pattern": "http://127.0.0.1:9/%s"})
+    # Edited in place (as Sesam's editor does): the copies keep their config group, so
+    # they are still the orchestrator's to restore.
+    mark = {"metadata": {"$config-group": "orchestrator-master"}}
+    put(s1, "pipes", "crm-person", {**c.pipes[0], "source": {"type": "embedded", "entities": []},
+                                    **mark})
+    put(s1, "systems", "crm", {**c.systems[0], "url_pattern": "http://127.0.0.1:9/%s", **mark})
     put(c.slaves["s2"], "pipes", "orchestrator-feed-local-data",
-        {"_id": "orchestrator-feed-local-data", "type": "pipe"})
+        {"_id": "orchestrator-feed-local-data", "type": "pipe", **mark})
     assert c.run(cfg).outcome == "ok"
     assert copy_in(s1, "pipes", "crm-person") == c.pipes[0]
     assert copy_in(s1, "systems", "crm") == c.systems[0]
