@@ -11,7 +11,7 @@ import threading
 from typing import Any
 
 from emulator import EmulatorNode
-from orchestration import (WRITES, clear_logs, entities, log, meta, originals, pipe_runtime,
+from orchestration import (OUR_GROUP, WRITES, clear_logs, entities, log, meta, originals, pipe_runtime,
                            start_pipe, writes)
 from service import orchestrator
 from service.config import Config, load_config
@@ -142,9 +142,6 @@ def pipe(node: EmulatorNode, pid: str) -> dict | None:
 def original(node: EmulatorNode, kind: str, cid: str) -> dict | None:
     status, body = node.api("GET", f"/{kind}/{EmulatorNode.quote(cid)}")
     return body["config"]["original"] if status == 200 else None
-
-
-OUR_GROUP = "orchestrator-master"     # the config group of copies made for master "master"
 
 
 def copy_in(slave: EmulatorNode, kind: str, cid: str) -> dict | None:
