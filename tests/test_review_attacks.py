@@ -328,7 +328,7 @@ def test_feeder_id_clash_with_a_user_pipe_is_an_error_and_the_user_pipe_wins(nod
     report = c.run(cfg)
     assert report.outcome == "failed"
     assert any("orchestrator-feed-local-data" in e for e in report.errors), report.errors
-    assert original(c.slaves["s2"], "pipes", "orchestrator-feed-local-data") == clash
+    assert copy_in(c.slaves["s2"], "pipes", "orchestrator-feed-local-data") == clash
     _all_originals_kept(c, c.systems, [*c.pipes, clash])
     c.clear()
     again = c.run(cfg)

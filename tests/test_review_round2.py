@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from contract_helpers import (copy_in, CRM_PIPES, assert_steady, clear_faults, Cluster, entities,
                               has_dataset, ids, meta, original, pipe_runtime, put, start_pipe,
                               the_original)
-from orchestration import config_for, originals, writes
+from orchestration import as_copy, config_for, originals, writes
 from scenarios import holds_every_original, latest_originals
 from service import orchestrator
 from service.client import SesamClient
@@ -152,7 +152,7 @@ def test_slave_endpoint_change_resets_the_sync_pipes(nodes):
     # s1 is replaced by a fresh node (s3's): same slave id, new endpoint and token
     replaced = c.replaced({"s1": ["crm"], "s2": ["erp"]}, "s1", by="s3")
     assert c.run(replaced).outcome == "ok"
-    assert original(s3, "pipes", "crm-order") == c.pipes[1]
+    assert copy_in(s3, "pipes", "crm-order") == c.pipes[1]
     put(c.src, "pipes", "orders", {"_id": "orders", "type": "pipe", "source": {
         "type": "embedded", "entities": [{"_id": "o1", "total": 99}, {"_id": "o2", "total": 1}]}})
     start_pipe(c.src, "orders")
@@ -305,8 +305,10 @@ def test_kept_outbound_feeder_dataset_is_also_a_deleted_pipes_sink(nodes):
     start_pipe(c.master, "local-data")
     start_pipe(s2, "orchestrator-feed-local-data")
     assert has_dataset(s2, "local-data")
-    # the user re-points the writer at local-data, by hand in the slave (a stray edit) ...
-    put(s2, "pipes", "erp-local", {**writer, "sink": {"type": "dataset", "dataset": "local-data"}})
+    # the user re-points the writer at local-data, by hand in the slave (a stray edit that
+    # keeps the copy's config group: still the orchestrator's copy) ...
+    put(s2, "pipes", "erp-local", {**writer, "sink": {"type": "dataset", "dataset": "local-data"},
+                                   "metadata": {"$config-group": "orchestrator-master"}})
     # ... and deletes it from the master; erp moves to the unreadable s1
     assert c.master.api("DELETE", "/pipes/erp-local")[0] == 200
     c.slaves["s1"].add_fault(**UNREADABLE)
@@ -617,7 +619,7 @@ def test_random_placement_and_fault_steps_then_a_clean_run_converges(nodes):
             assert set(held_systems) == want[slave]["systems"], (slave, held_systems.keys())
             assert set(held_pipes) == want[slave]["pipes"], (slave, held_pipes.keys())
             for pid in held_pipes.keys() & {p["_id"] for p in pipes}:
-                assert held_pipes[pid] == first["pipes", pid]
+                assert held_pipes[pid] == as_copy(first["pipes", pid])
             for sid in held_systems.keys() & set(systems):
-                assert held_systems[sid] == first["systems", sid]
+                assert held_systems[sid] == as_copy(first["systems", sid])
     check_example()

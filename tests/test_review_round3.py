@@ -353,7 +353,7 @@ def test_reset_on_endpoint_change_waits_for_the_system_rewrite(nodes):
     for pid in CRM_PIPES:
         assert pipe_runtime(c.master, pid)["last-seen"] in (None, "")
         assert "reset_pending" not in meta(original(c.master, "pipes", pid))
-    assert original(s3, "pipes", "crm-person") == c.pipes[0]
+    assert copy_in(s3, "pipes", "crm-person") == c.pipes[0]
     assert_steady(c, replaced)
 
 
@@ -374,7 +374,7 @@ def test_endpoint_change_while_the_slave_is_unreadable_moves_nothing_then_resets
     assert c.run(replaced).outcome == "ok"
     for pid in CRM_PIPES:
         assert pipe_runtime(c.master, pid)["last-seen"] in (None, "")
-        assert original(s3, "pipes", pid) == the_original(c.master, "pipes", pid)
+        assert copy_in(s3, "pipes", pid) == the_original(c.master, "pipes", pid)
     assert not disabled(s3, "crm-order") and disabled(c.master, "crm-order")
     assert_steady(c, replaced)
 

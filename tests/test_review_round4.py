@@ -153,9 +153,9 @@ def test_a_system_renamed_in_the_master_moves_under_its_new_name(nodes, to):
     _run(c, cfg)
     new = c.slaves[to]
     assert "crm" not in ids(s1, "systems")
-    assert original(new, "systems", "crm2") == crm2
+    assert copy_in(new, "systems", "crm2") == crm2
     for pid, cfg_ in renamed.items():
-        assert original(new, "pipes", pid) == cfg_
+        assert copy_in(new, "pipes", pid) == cfg_
         assert the_original(c.master, "pipes", pid) == cfg_
         assert original(c.master, "pipes", pid)["source"]["system"] == "crm2"
     if to == "s2":
