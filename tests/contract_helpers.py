@@ -186,7 +186,8 @@ def the_original(master: EmulatorNode, kind: str, cid: str) -> dict | None:
 
 __all__ = ["YEAR", "Cluster", "CRM_PIPES", "ERP", "PIPES", "crm_system", "described", "entities",
            "get", "pipe_runtime",
-           "has_dataset", "ids", "meta", "original", "originals", "pipe", "put", "start_pipe",
+           "copy_in", "has_dataset", "ids", "meta", "original", "originals", "pipe", "put",
+           "start_pipe",
            "the_original"]
 
 
