@@ -11,8 +11,8 @@ import threading
 from typing import Any
 
 from emulator import EmulatorNode
-from orchestration import (OUR_GROUP, WRITES, clear_logs, entities, log, meta, originals, pipe_runtime,
-                           start_pipe, writes)
+from orchestration import (OUR_GROUP, WRITES, clear_logs, entities, log, meta, originals,
+                           pipe_runtime, start_pipe, writes)
 from service import orchestrator
 from service.config import Config, load_config
 from service.report import Report
@@ -154,7 +154,8 @@ def copy_in(slave: EmulatorNode, kind: str, cid: str) -> dict | None:
     meta = dict(found.get("metadata") or {})
     if meta.pop("$config-group", None) != OUR_GROUP:
         return {"not marked as the orchestrator's": found}
-    return {**{k: v for k, v in found.items() if k != "metadata"}, **({"metadata": meta} if meta else {})}
+    rest = {k: v for k, v in found.items() if k != "metadata"}
+    return {**rest, "metadata": meta} if meta else rest
 
 
 def has_dataset(node: EmulatorNode, did: str) -> bool:
