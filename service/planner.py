@@ -80,10 +80,12 @@ def plan(config: Config, master: NodeSnapshot | None,
             "looks like an empty or broken answer; nothing was changed",))
 
     readable = {sid: snap for sid, snap in slaves.items() if snap is not None}
-    slave_disabled = {pid: comp.runtime.get("is-disabled") is True
-                      for snap in readable.values() for pid, comp in snap.pipes.items()}
-    # What is ours on each slave: only that is ever written or deleted there.
+    # What is ours on each slave: only that is ever written or deleted there, and only our
+    # copies say anything about the user's pipes.
     owned = {sid: ownership(config, master, sid, snap) for sid, snap in readable.items()}
+    slave_disabled = {pid: comp.runtime.get("is-disabled") is True
+                      for sid, snap in readable.items() for pid, comp in snap.pipes.items()
+                      if ("pipes", pid) in owned[sid].ours}
     desired = desired_state(config, master, slave_disabled=slave_disabled,
                             taken={sid: o.foreign for sid, o in owned.items()})
     # Before any write is planned: holds() also drops from `desired` the feeders that pipes
