@@ -256,3 +256,46 @@ def test_a_second_master_moving_a_system_the_first_placed_there_gets_an_error(no
         assert copy_in(s1, "systems", "crm") == c.systems[0]        # the first master's copy
         assert c.run(ours).outcome == "ok"
     assert "hr" in ids(s1, "systems")
+
+
+def test_identical_configs_on_a_mistyped_endpoint_are_not_adopted(nodes):
+    # A production twin holds, unmarked, exactly the configs the master moved to s1: the
+    # master's markers name s1's old address, so they prove nothing about this node.
+    c = Cluster(nodes)
+    assert c.run(c.config()).outcome == "ok"
+    twin = nodes(jwt_secret="twin-node-key-of-more-than-32-characters")
+    twin.seed(systems=[c.systems[0]], pipes=[c.pipes[0], c.pipes[1]])
+    twin.emulator("DELETE", "/requests")
+    before = _everything(twin)
+    typo = c.config(slave_extra={"s1": {"endpoint": twin.url}},
+                    tokens={"s1": twin.token(expires_in=YEAR)})
+    report = c.run(typo)
+    assert any(e.startswith("system crm: slave s1 already holds a system") for e in report.errors)
+    assert _everything(twin) == before
+    assert [r for r in writes(twin.requests()) if r["path"] != "/api/env"] == []
+
+
+def test_a_second_master_needing_a_feeder_on_a_shared_slave_gets_an_error(nodes):
+    # The feeder system's id is fixed: only one master can feed a slave.
+    c = Cluster(nodes)
+    s2 = c.slaves["s2"]
+    ours = c.config()
+    assert c.run(ours).outcome == "ok"
+    feeder_system = original(s2, "systems", "orchestrator-master")
+    other = nodes(jwt_secret="other-master-key-of-more-than-32-characters")
+    hr_out = {"_id": "hr-out", "type": "pipe", "source": {"type": "dataset", "dataset": "staff"},
+              "sink": {"type": "json", "system": "hr", "url": "x"}}
+    other.seed(systems=[HR], pipes=[HR_PIPE, hr_out])
+    theirs = load_config({
+        "MASTER_NODE": json.dumps({"_id": "other", "endpoint": other.url,
+                                   "jwt_token": other.token(expires_in=YEAR)}),
+        "SLAVE_NODES": json.dumps([{"_id": "s2", "endpoint": s2.url,
+                                    "jwt_token": s2.token(expires_in=YEAR),
+                                    "managed_systems": ["hr"]}])})
+    report = orchestrator.run(theirs)
+    assert report.outcome == "failed"
+    assert any(e.startswith("system orchestrator-master: slave s2 already holds a system")
+               and "staff" in e for e in report.errors), report.errors
+    assert original(s2, "systems", "orchestrator-master") == feeder_system
+    assert "orchestrator-feed-staff" not in ids(s2, "pipes")
+    assert c.run(ours).outcome == "ok"
