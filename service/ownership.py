@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from .config import Config
+from .config import Config, SlaveNode
 from .configs import marker, user_original
 from .generated import component_url
 from .names import FEEDER_PREFIX, FEEDER_SYSTEM
@@ -50,6 +50,7 @@ class Ownership:
 def ownership(config: Config, master: NodeSnapshot, slave_id: str,
               snap: NodeSnapshot) -> Ownership:
     group = group_name(config.master.id)
+    slave = config.slave(slave_id)
     ours: set[tuple[str, str]] = set()
     foreign: set[tuple[str, str]] = set()
     unmarked = 0
@@ -57,8 +58,7 @@ def ownership(config: Config, master: NodeSnapshot, slave_id: str,
         for cid, comp in (snap.systems if kind == "systems" else snap.pipes).items():
             if cid.startswith("system:"):
                 continue        # Sesam's own
-            if group_of(comp.original) == group or _adoptable(config, master, slave_id,
-                                                               kind, comp):
+            if group_of(comp.original) == group or _adoptable(config, master, slave, kind, comp):
                 ours.add((kind, cid))
                 continue
             foreign.add((kind, cid))
@@ -67,11 +67,13 @@ def ownership(config: Config, master: NodeSnapshot, slave_id: str,
     return Ownership(ours=frozenset(ours), foreign=frozenset(foreign), unmarked=unmarked)
 
 
-def _adoptable(config: Config, master: NodeSnapshot, slave_id: str, kind: str,
+def _adoptable(config: Config, master: NodeSnapshot, slave: SlaveNode, kind: str,
                comp: Component) -> bool:
     """A copy written before copies were marked: provably ours when the master's own marker
     places exactly this config at exactly this slave's address, or, for a feeder, when it
-    reads this master."""
+    reads this master. Never one in an orchestrator's group: that one is another master's."""
+    if (group_of(comp.original) or "").startswith(GROUP_PREFIX):
+        return False
     mark = marker(comp.original) or {}
     if mark.get("feeder") is True:
         return _our_feeder(config, kind, comp)
@@ -79,8 +81,7 @@ def _adoptable(config: Config, master: NodeSnapshot, slave_id: str, kind: str,
     if comp.id not in table:
         return False
     was = user_original(table[comp.id])[1]
-    slave = next((s for s in config.slaves if s.id == slave_id), None)
-    return bool(was and slave and was.get("slave") == slave_id
+    return bool(was and was.get("slave") == slave.id
                 and was.get("url") == component_url(slave, kind, comp.id)
                 and was.get("original_configuration") == comp.original)
 
