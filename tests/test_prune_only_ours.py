@@ -14,6 +14,8 @@ from contract_helpers import (CRM_PIPES, YEAR, Cluster, assert_steady, copy_in, 
 from orchestration import OUR_GROUP, writes
 from service import orchestrator
 from service.config import load_config
+from service.ownership import ownership
+from service.snapshot import Component, NodeSnapshot
 
 FOREIGN_SYSTEMS = [{"_id": "billing", "type": "system:url", "base_url": "http://127.0.0.1:9/"},
                    {"_id": "ledger", "type": "system:url", "base_url": "http://127.0.0.1:9/"}]
@@ -299,3 +301,42 @@ def test_a_second_master_needing_a_feeder_on_a_shared_slave_gets_an_error(nodes)
     assert original(s2, "systems", "orchestrator-master") == feeder_system
     assert "orchestrator-feed-staff" not in ids(s2, "pipes")
     assert c.run(ours).outcome == "ok"
+
+
+# --- the ownership rule itself, on snapshots ---
+
+def _snap(node_id, systems=(), pipes=()):
+    def comp(cfg):
+        return Component(id=cfg["_id"], original=cfg, effective=cfg)
+    return NodeSnapshot(node_id=node_id, systems={s["_id"]: comp(s) for s in systems},
+                        pipes={p["_id"]: comp(p) for p in pipes}, env={}, secrets=frozenset())
+
+
+PURE = load_config({
+    "MASTER_NODE": json.dumps({"_id": "m", "endpoint": "https://m.example", "jwt_token": "t"}),
+    "SLAVE_NODES": json.dumps([{"_id": "s1", "endpoint": "https://s1.example", "jwt_token": "t",
+                                "managed_systems": ["crm"]}])})
+
+
+def test_the_ownership_rule_on_snapshots():
+    crm = {"_id": "crm", "type": "system:url", "base_url": "http://x/"}
+    moved = {"_id": "crm", "type": "system:url", "metadata": {"orchestrator": {
+        "slave": "s1", "url": "https://s1.example/api/systems/crm", "original_configuration": crm}}}
+    master = _snap("m", systems=[moved], pipes=[{"_id": "p", "type": "pipe"}])
+    feeder = {"_id": "orchestrator-feed-d", "type": "pipe",
+              "metadata": {"orchestrator": {"feeder": True, "master": "https://m.example"}}}
+    elsewhere = {**feeder, "_id": "orchestrator-feed-e",
+                 "metadata": {"orchestrator": {"feeder": True, "master": "https://other.example"}}}
+    theirs = {**feeder, "_id": "orchestrator-feed-f",
+              "metadata": {**feeder["metadata"], "$config-group": "orchestrator-other"}}
+    marked = {"_id": "q", "type": "pipe", "metadata": {"$config-group": "orchestrator-m"}}
+    person = {"_id": "r", "type": "pipe"}
+    slave = _snap("s1", systems=[crm], pipes=[feeder, elsewhere, theirs, marked, person])
+    found = ownership(PURE, master, "s1", slave)
+    assert found.ours == {("systems", "crm"), ("pipes", "orchestrator-feed-d"), ("pipes", "q")}
+    assert found.foreign == {("pipes", "orchestrator-feed-e"), ("pipes", "orchestrator-feed-f"),
+                             ("pipes", "r")}
+    assert found.unmarked == 2          # another orchestrator's is not counted
+    # the same copy, differing from the recorded original by one field: not provable
+    edited = _snap("s1", systems=[{**crm, "base_url": "http://y/"}])
+    assert ownership(PURE, master, "s1", edited).foreign == {("systems", "crm")}
