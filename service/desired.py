@@ -11,6 +11,7 @@ from .config import Config
 from .configs import roles, systems_used, user_original
 from .generated import component_url, feeder_pipe, placeholder_pipe, sync_pipe, url_system
 from .names import FEEDER_SYSTEM
+from .ownership import group_name, with_mark
 from .snapshot import Component, NodeSnapshot
 from .text import name, node_message
 
@@ -36,7 +37,8 @@ class Desired:
     master_pipes: dict[str, dict[str, Any]] = field(default_factory=dict)
     pipes: dict[str, PipePlacement] = field(default_factory=dict)
     system_slave: dict[str, str] = field(default_factory=dict)   # managed system -> slave
-    # Managed systems the master does not list: their slave copies are left alone (6).
+    # Managed systems the master does not list, or whose slave holds a component of that id
+    # the orchestrator did not put there: left alone in the master and the slaves (6).
     missing_systems: dict[str, str] = field(default_factory=dict)  # system -> managing slave
     # Pipes the run cannot judge (they name a missing managed system, or $ENV(..) while the
     # master's env is unreadable): left exactly where they are, in the master and slaves.
@@ -171,16 +173,44 @@ def _user_disabled(component: Component) -> bool:
     return component.runtime.get("is-disabled") is True
 
 
-def desired_state(config: Config, master: NodeSnapshot) -> Desired:
-    """Placement and generated configs, from the master (the slaves hold only copies)."""
+def _clash(kind: str, cid: str, slave_id: str) -> str:
+    return (f"{kind[:-1]} {name(cid)}: slave {slave_id} already holds a {kind[:-1]} with this "
+            "id that the orchestrator did not put there; it is left alone, and this one is not "
+            "placed there")
+
+
+def _clashing_pipe(pid: str, original: dict[str, Any], env: Mapping[str, Any],
+                   desired: Desired, taken: Mapping[str, frozenset[tuple[str, str]]]) -> bool:
+    """A pipe that would go to a slave holding someone else's pipe of that id."""
+    for slave_id in sorted({desired.system_slave[s] for s in systems_used(original, env)
+                            if s in desired.system_slave}):
+        if ("pipes", pid) in taken.get(slave_id, frozenset()):
+            desired.errors.append(_clash("pipes", pid, slave_id))
+            return True
+    return False
+
+
+def desired_state(config: Config, master: NodeSnapshot, *,
+                  taken: Mapping[str, frozenset[tuple[str, str]]] | None = None) -> Desired:
+    """Placement and generated configs, from the master (the slaves hold only copies).
+
+    `taken`: per slave, the (kind, id) of components there that are not ours: never written,
+    so a component of ours with such an id is not placed there (an error)."""
     desired = Desired()
+    taken = taken or {}
+    group = group_name(config.master.id)
     env = master.env or {}
     slaves = {s.id: s for s in config.slaves}
     originals = {sid: user_original(c)[0] for sid, c in master.systems.items()
                  if not sid.startswith("system:")}
     for slave in config.slaves:
         for system in slave.managed_systems:
-            if system in originals:
+            if system in originals and ("systems", system) in taken.get(slave.id, frozenset()):
+                # Left as it is everywhere, like a missing system: the master keeps what it
+                # holds now, and the pipes using it are not judged.
+                desired.missing_systems[system] = slave.id
+                desired.errors.append(_clash("systems", system, slave.id))
+            elif system in originals:
                 desired.system_slave[system] = slave.id
             else:
                 desired.missing_systems[system] = slave.id
@@ -198,7 +228,8 @@ def desired_state(config: Config, master: NodeSnapshot) -> Desired:
             # Broken already: it does not hold its systems back (one bad pipe must not
             # stop the others moving); it is placed once the user fixes it.
             desired.untouched.add(pid)
-        elif _undecidable(pid, pipes[pid], master.env, desired):
+        elif _undecidable(pid, pipes[pid], master.env, desired) \
+                or _clashing_pipe(pid, pipes[pid], env, desired, taken):
             desired.untouched.add(pid)
             if user_original(master.pipes[pid])[1] is None:   # the user's, live in the master
                 for s in systems_used(pipes[pid], env):
@@ -208,11 +239,14 @@ def desired_state(config: Config, master: NodeSnapshot) -> Desired:
 
     for sid, original in sorted(originals.items()):
         slave_id = desired.system_slave.get(sid)
+        if sid in desired.missing_systems:     # clashes on its slave: as it is now
+            desired.master_systems[sid] = master.systems[sid].original
+            continue
         if slave_id is None:
             desired.master_systems[sid] = original
             continue
         slave = slaves[slave_id]
-        desired.slave_systems[slave_id][sid] = original
+        desired.slave_systems[slave_id][sid] = with_mark(original, group)
         desired.master_systems[sid] = url_system(
             sid, endpoint=slave.endpoint, secret_key=slave.jwt_secret_key,
             token=slave.jwt_token.get_secret_value(),
@@ -227,7 +261,7 @@ def desired_state(config: Config, master: NodeSnapshot) -> Desired:
             desired.master_pipes[pid] = original
             continue
         slave = slaves[placement.slave]
-        desired.slave_pipes[slave.id][pid] = original
+        desired.slave_pipes[slave.id][pid] = with_mark(original, group)
         metadata = {"slave": slave.id, "url": component_url(slave, "pipes", pid),
                     "original_configuration": original}
         if _user_disabled(component):
@@ -253,16 +287,25 @@ def desired_state(config: Config, master: NodeSnapshot) -> Desired:
         if not datasets:
             continue
         slave = slaves[slave_id]
+        mine = taken.get(slave_id, frozenset())
+        if ("systems", FEEDER_SYSTEM) in mine:
+            desired.errors.append(f"{_clash('systems', FEEDER_SYSTEM, slave_id)}; datasets "
+                                  f"{', '.join(map(name, sorted(datasets)))} are not fed to it")
+            continue
         master_node = config.master
-        desired.slave_systems[slave_id][FEEDER_SYSTEM] = url_system(
+        desired.slave_systems[slave_id][FEEDER_SYSTEM] = with_mark(url_system(
             FEEDER_SYSTEM, endpoint=master_node.endpoint, secret_key=master_node.jwt_secret_key,
-            token=master_node.jwt_token.get_secret_value(), metadata={"feeder": True})
+            token=master_node.jwt_token.get_secret_value(), metadata={"feeder": True}), group)
         for dataset in sorted(datasets):
             feeder = feeder_pipe(dataset, slave=slave, master_endpoint=master_node.endpoint)
             if feeder["_id"] in desired.slave_pipes[slave_id]:
                 desired.errors.append(f"pipe {name(feeder['_id'])}: a user pipe has the feeder's "
                                       f"id; dataset {name(dataset)} is not fed to slave {slave_id}")
                 continue
-            desired.slave_pipes[slave_id][feeder["_id"]] = feeder
+            if ("pipes", feeder["_id"]) in mine:
+                desired.errors.append(f"{_clash('pipes', feeder['_id'], slave_id)}; dataset "
+                                      f"{name(dataset)} is not fed to it")
+                continue
+            desired.slave_pipes[slave_id][feeder["_id"]] = with_mark(feeder, group)
     return desired
 

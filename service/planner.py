@@ -16,6 +16,7 @@ from .checks import warnings_for
 from .configs import marker, roles, systems_used, user_original
 from .desired import Desired, PipePlacement, desired_state
 from .holds import holds
+from .ownership import Ownership, ownership
 from .snapshot import Component, NodeSnapshot
 
 
@@ -48,7 +49,7 @@ class _Builder:
         return len(self.actions) - 1
 
 
-def _is_ours(node: str) -> bool:
+def _not_sesams(node: str) -> bool:
     return not node.startswith("system:")
 
 
@@ -75,13 +76,15 @@ def plan(config: Config, master: NodeSnapshot | None,
     there, nothing that should move there moves, and nothing there is deleted."""
     if master is None:
         return Plan(aborted=True, errors=("master could not be read; nothing was changed",))
-    if not any(map(_is_ours, master.pipes)) or not any(map(_is_ours, master.systems)):
+    if not any(map(_not_sesams, master.pipes)) or not any(map(_not_sesams, master.systems)):
         return Plan(aborted=True, errors=(
             f"master {master.node_id} lists no pipes or no systems; refusing to act on what "
             "looks like an empty or broken answer; nothing was changed",))
 
     readable = {sid: snap for sid, snap in slaves.items() if snap is not None}
-    desired = desired_state(config, master)
+    # What is ours on each slave: only that is ever written or deleted there.
+    owned = {sid: ownership(config, master, sid, snap) for sid, snap in readable.items()}
+    desired = desired_state(config, master, taken={sid: o.foreign for sid, o in owned.items()})
     # Before any write is planned: holds() also drops from `desired` the feeders that pipes
     # kept on a slave make unnecessary.
     held = holds(desired, master, readable,
@@ -99,8 +102,10 @@ def plan(config: Config, master: NodeSnapshot | None,
     # 3. Clean the slaves, each copy only after the master no longer points at it (5, 6).
     for slave_id, snap in sorted(readable.items()):
         _clean_slave(b, slave_id=slave_id, snap=snap, master=master, desired=desired,
-                     keep=held.keep[slave_id])
-    warnings = desired.warnings + warnings_for(config, master, slaves, desired=desired, now=now)
+                     keep=held.keep[slave_id], owned=owned[slave_id])
+    warnings = desired.warnings + [_foreign_warning(sid, o) for sid, o in sorted(owned.items())
+                                   if o.unmarked]
+    warnings += warnings_for(config, master, slaves, desired=desired, now=now)
     return Plan(actions=tuple(b.actions), warnings=tuple(warnings),
                 errors=tuple(desired.errors), placement=_placement(desired))
 
@@ -135,6 +140,12 @@ def _copy_payload(want: dict[str, Any], *, quiet: bool) -> dict[str, Any]:
 def _pump_mode(config: dict[str, Any]) -> str:
     pump = config.get("pump")
     return str(pump.get("mode", "scheduled")) if isinstance(pump, dict) else "scheduled"
+
+
+def _foreign_warning(slave_id: str, owned: Ownership) -> str:
+    n = owned.unmarked
+    return (f"slave {slave_id} holds {n} component{'' if n == 1 else 's'} the orchestrator did "
+            "not put there; left alone")
 
 
 def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: NodeSnapshot,
@@ -291,7 +302,9 @@ def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
 
 
 def _clean_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: NodeSnapshot,
-                 desired: Desired, keep: set[str]) -> None:
+                 desired: Desired, keep: set[str], owned: Ownership) -> None:
+    # Only our own copies are deleted, and only datasets that no one else's pipe writes or
+    # reads: anything else on the slave may be a person's or another orchestrator's work.
     # A pipe goes after the master's writes of that pipe and of the systems it uses, a system
     # after the master's writes of it and after the slave's pipes using it are gone (per
     # component, not one barrier for all: the dependencies stay linear in the plan's size).
@@ -304,6 +317,10 @@ def _clean_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
                if pid in snap.pipes and snap.pipes[pid].original != cfg}
     kept_datasets |= {roles(pid, snap.pipes[pid].effective, {}).sink_dataset
                       for pid in (set(wanted_pipes) - changed) | keep if pid in snap.pipes}
+    for pid, comp in snap.pipes.items():
+        if ("pipes", pid) not in owned.ours:
+            r = roles(pid, comp.effective, {})
+            kept_datasets |= {r.sink_dataset, r.source_dataset}
     # A name still holding $ENV(..) could be any dataset: delete none on this slave.
     unsure = any(d and "$ENV(" in d for d in kept_datasets)
     # A pipe the user re-pointed at another dataset leaves its old one: it goes once the copy
@@ -317,7 +334,7 @@ def _clean_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
                   after=after + b.master_write.get(("pipes", pid), []))
     pipe_deletes: dict[str, list[int]] = {}    # system -> deletes of pipes using it
     for pid, comp in sorted(snap.pipes.items()):
-        if not _is_ours(pid) or pid in wanted_pipes or pid in keep:
+        if ("pipes", pid) not in owned.ours or pid in wanted_pipes or pid in keep:
             continue
         r = roles(pid, comp.effective, {})
         used = set(systems_used(comp.effective, {}))
@@ -336,7 +353,8 @@ def _clean_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
         for system in used:
             pipe_deletes.setdefault(system, []).append(i)
     for sid in sorted(snap.systems):
-        if not _is_ours(sid) or sid in desired.slave_systems[slave_id] or sid in keep:
+        if ("systems", sid) not in owned.ours or sid in desired.slave_systems[slave_id] \
+                or sid in keep:
             continue
         b.add("delete-system", slave_id, sid,
               after=pipe_deletes.get(sid, []) + b.master_write.get(("systems", sid), []))

@@ -11,8 +11,8 @@ import threading
 from typing import Any
 
 from emulator import EmulatorNode
-from orchestration import (WRITES, clear_logs, entities, log, meta, originals, pipe_runtime,
-                           start_pipe, writes)
+from orchestration import (OUR_GROUP, WRITES, clear_logs, entities, log, meta, originals,
+                           pipe_runtime, start_pipe, writes)
 from service import orchestrator
 from service.config import Config, load_config
 from service.report import Report
@@ -144,6 +144,20 @@ def original(node: EmulatorNode, kind: str, cid: str) -> dict | None:
     return body["config"]["original"] if status == 200 else None
 
 
+def copy_in(slave: EmulatorNode, kind: str, cid: str) -> dict | None:
+    """A slave's copy as the config it copies: it must carry this orchestrator's mark (its
+    config group, which is then taken off); an unmarked one comes back wrapped, so it never
+    equals an original."""
+    found = original(slave, kind, cid)
+    if found is None:
+        return None
+    meta = dict(found.get("metadata") or {})
+    if meta.pop("$config-group", None) != OUR_GROUP:
+        return {"not marked as the orchestrator's": found}
+    rest = {k: v for k, v in found.items() if k != "metadata"}
+    return {**rest, "metadata": meta} if meta else rest
+
+
 def has_dataset(node: EmulatorNode, did: str) -> bool:
     status, _ = node.api("GET", f"/datasets/{EmulatorNode.quote(did)}")
     return status == 200
@@ -173,7 +187,8 @@ def the_original(master: EmulatorNode, kind: str, cid: str) -> dict | None:
 
 __all__ = ["YEAR", "Cluster", "CRM_PIPES", "ERP", "PIPES", "crm_system", "described", "entities",
            "get", "pipe_runtime",
-           "has_dataset", "ids", "meta", "original", "originals", "pipe", "put", "start_pipe",
+           "copy_in", "has_dataset", "ids", "meta", "original", "originals", "pipe", "put",
+           "start_pipe",
            "the_original"]
 
 

@@ -27,6 +27,15 @@ def config_for(master: EmulatorNode, slaves: dict[str, tuple[EmulatorNode, list[
     return load_config(environ(master, slaves, **kwargs))
 
 
+# The config group that marks what the orchestrator wrote to a slave, for master "master".
+OUR_GROUP = "orchestrator-master"
+
+
+def as_copy(config: dict) -> dict:
+    """What a slave holds of a master original: the same config, in the orchestrator's group."""
+    return {**config, "metadata": {**(config.get("metadata") or {}), "$config-group": OUR_GROUP}}
+
+
 def originals(node: EmulatorNode, kind: str) -> dict[str, dict]:
     status, body = node.api("GET", f"/{kind}")
     assert status == 200

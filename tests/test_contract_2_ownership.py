@@ -1,7 +1,7 @@
 """Contract 2: which pipes belong to a managed system (judged by the effective config)."""
 from __future__ import annotations
 
-from contract_helpers import Cluster, entities, ids, meta, original, start_pipe
+from contract_helpers import copy_in, Cluster, entities, ids, meta, original, start_pipe
 
 
 def test_2_inbound_by_source_system_outbound_by_sink_system_others_stay(nodes):
@@ -22,7 +22,7 @@ def test_2_system_named_through_env_is_judged_by_the_effective_config(nodes):
     report = c.run(c.config({"s1": ["crm"]}))
     assert report.outcome == "ok", report.errors
     s1 = c.slaves["s1"]
-    assert original(s1, "pipes", "env-person") == via_env
+    assert copy_in(s1, "pipes", "env-person") == via_env
     assert meta(original(c.master, "pipes", "env-person"))["original_configuration"] == via_env
     start_pipe(s1, "env-person")          # the env var was copied to the slave (contract 7)
     start_pipe(c.master, "env-person")
@@ -66,5 +66,5 @@ def test_2_pipe_touching_two_systems_on_the_same_slave_is_placed(nodes):
     c.master.api("POST", "/pipes", [both])
     report = c.run(c.config({"s1": ["crm", "erp"]}))
     assert report.outcome == "ok", report.errors
-    assert original(c.slaves["s1"], "pipes", "crm-to-erp") == both
+    assert copy_in(c.slaves["s1"], "pipes", "crm-to-erp") == both
     assert meta(original(c.master, "pipes", "crm-to-erp"))["original_configuration"] == both

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from contract_helpers import (CRM_PIPES, Cluster, cannot_run, entities, has_dataset, ids, meta, put,
+from contract_helpers import (copy_in, CRM_PIPES, Cluster, cannot_run, entities, has_dataset, ids, meta, put,
                               original, pipe, start_pipe, the_original)
 from orchestration import pipe_runtime
 
@@ -12,8 +12,8 @@ def test_3_1_slave_gets_the_system_with_the_masters_original(nodes):
     c = Cluster(nodes)
     report = c.run(c.config())
     assert report.outcome == "ok", report.errors
-    assert original(c.slaves["s1"], "systems", "crm") == c.systems[0]
-    assert original(c.slaves["s2"], "systems", "erp") == c.systems[1]
+    assert copy_in(c.slaves["s1"], "systems", "crm") == c.systems[0]
+    assert copy_in(c.slaves["s2"], "systems", "erp") == c.systems[1]
     # each slave gets only its own system
     assert "erp" not in ids(c.slaves["s1"], "systems")
     assert "crm" not in ids(c.slaves["s2"], "systems")
@@ -43,7 +43,7 @@ def test_3_3_inbound_pipe_becomes_a_synchronising_pipe(nodes):
     s1 = c.slaves["s1"]
     for want in c.pipes:
         if want["_id"] in CRM_PIPES:
-            assert original(s1, "pipes", want["_id"]) == want
+            assert copy_in(s1, "pipes", want["_id"]) == want
     sync = original(c.master, "pipes", "crm-person")
     assert sync["source"] == {"type": "json", "system": "crm", "url": "crm-person",
                               "supports_since": True, "is_chronological": True}
@@ -150,7 +150,7 @@ def test_3_4_outbound_pipe_and_feeder(nodes):
     cfg = c.config()
     assert c.run(cfg).outcome == "ok"
     s2 = c.slaves["s2"]
-    assert original(s2, "pipes", "erp-out") == c.pipes[5]
+    assert copy_in(s2, "pipes", "erp-out") == c.pipes[5]
     # the master's outbound pipe is a placeholder that cannot run (pump off), keeping the original
     placeholder = original(c.master, "pipes", "erp-out")
     assert meta(placeholder)["original_configuration"] == c.pipes[5]
@@ -161,7 +161,7 @@ def test_3_4_outbound_pipe_and_feeder(nodes):
                and p["config"]["effective"]["sink"].get("dataset") == "local-data"]
     assert len(feeders) == 1
     feeder = feeders[0]["config"]["effective"]
-    fsys = original(s2, "systems", feeder["source"]["system"])
+    fsys = copy_in(s2, "systems", feeder["source"]["system"])
     assert fsys["type"] == "system:url" and fsys["url_pattern"].startswith(c.master.url + "/api/datasets/")
     assert fsys["jwt_token"] == cfg.master.jwt_token.get_secret_value()
     # data flows master dataset -> feeder -> slave dataset the outbound pipe reads

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 
-from contract_helpers import (Cluster, cannot_run, entities, meta, original, originals, put, start_pipe)
+from contract_helpers import (copy_in, Cluster, cannot_run, entities, meta, original, originals, put, start_pipe)
 
 
 def test_4_second_run_makes_zero_writes(nodes):
@@ -53,7 +53,7 @@ def test_4_hand_edited_master_sync_pipe_is_restored(nodes):
     assert original(c.master, "pipes", "crm-person") == generated
     assert original(c.master, "systems", "crm") == generated_system
     # nothing about the user's config changed, so the slave was not touched
-    assert original(c.slaves["s1"], "pipes", "crm-person") == c.pipes[0]
+    assert copy_in(c.slaves["s1"], "pipes", "crm-person") == c.pipes[0]
     c.clear()
     assert c.run(cfg).outcome == "ok" and c.no_writes()
 
@@ -63,14 +63,18 @@ def test_4_hand_edited_slave_pipe_and_system_are_restored(nodes):
     cfg = c.config()
     assert c.run(cfg).outcome == "ok"
     s1 = c.slaves["s1"]
-    put(s1, "pipes", "crm-person", {**c.pipes[0], "source": {"type": "embedded", "entities": []}})
-    put(s1, "systems", "crm", {**c.systems[0], "url_pattern": "http://127.0.0.1:9/%s"})
+    # Edited in place (as Sesam's editor does): the copies keep their config group, so
+    # they are still the orchestrator's to restore.
+    mark = {"metadata": {"$config-group": "orchestrator-master"}}
+    put(s1, "pipes", "crm-person", {**c.pipes[0], "source": {"type": "embedded", "entities": []},
+                                    **mark})
+    put(s1, "systems", "crm", {**c.systems[0], "url_pattern": "http://127.0.0.1:9/%s", **mark})
     put(c.slaves["s2"], "pipes", "orchestrator-feed-local-data",
-        {"_id": "orchestrator-feed-local-data", "type": "pipe"})
+        {"_id": "orchestrator-feed-local-data", "type": "pipe", **mark})
     assert c.run(cfg).outcome == "ok"
-    assert original(s1, "pipes", "crm-person") == c.pipes[0]
-    assert original(s1, "systems", "crm") == c.systems[0]
-    feeder = original(c.slaves["s2"], "pipes", "orchestrator-feed-local-data")
+    assert copy_in(s1, "pipes", "crm-person") == c.pipes[0]
+    assert copy_in(s1, "systems", "crm") == c.systems[0]
+    feeder = copy_in(c.slaves["s2"], "pipes", "orchestrator-feed-local-data")
     assert feeder["source"]["url"] == "local-data"
     start_pipe(s1, "crm-person")
     assert {e["_id"] for e in entities(s1, "crm-person")} == {"a", "b"}
@@ -88,8 +92,8 @@ def test_4_user_reupload_of_a_moved_pipe_is_moved_again(nodes):
     put(c.master, "systems", "crm", new_system)
     assert c.run(cfg).outcome == "ok"
     s1 = c.slaves["s1"]
-    assert original(s1, "pipes", "crm-person") == new
-    assert original(s1, "systems", "crm") == new_system
+    assert copy_in(s1, "pipes", "crm-person") == new
+    assert copy_in(s1, "systems", "crm") == new_system
     sync = original(c.master, "pipes", "crm-person")
     assert meta(sync)["original_configuration"] == new
     assert sync["source"]["type"] == "json" and sync["source"]["url"] == "crm-person"
@@ -109,7 +113,7 @@ def test_4_user_reupload_of_an_outbound_pipe_is_moved_again(nodes):
     new = {**c.pipes[5], "comment": "v2"}
     put(c.master, "pipes", "erp-out", new)
     assert c.run(cfg).outcome == "ok"
-    assert original(c.slaves["s2"], "pipes", "erp-out") == new
+    assert copy_in(c.slaves["s2"], "pipes", "erp-out") == new
     assert meta(original(c.master, "pipes", "erp-out"))["original_configuration"] == new
     c.clear()
     assert c.run(cfg).outcome == "ok" and c.no_writes()
@@ -123,8 +127,8 @@ def test_4_slave_component_deleted_by_hand_is_put_back(nodes):
     assert s1.api("DELETE", "/pipes/crm-order")[0] == 200
     assert s2.api("DELETE", "/systems/orchestrator-master")[0] == 200
     assert c.run(cfg).outcome == "ok"
-    assert original(s1, "pipes", "crm-order") == c.pipes[1]
-    assert original(s2, "systems", "orchestrator-master")["url_pattern"].startswith(c.master.url)
+    assert copy_in(s1, "pipes", "crm-order") == c.pipes[1]
+    assert copy_in(s2, "systems", "orchestrator-master")["url_pattern"].startswith(c.master.url)
     c.clear()
     assert c.run(cfg).outcome == "ok" and c.no_writes()
 

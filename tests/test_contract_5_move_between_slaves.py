@@ -1,7 +1,7 @@
 """Contract 5: moving a system from slave A to slave B (reset, clean A, and in that order)."""
 from __future__ import annotations
 
-from contract_helpers import (CRM_PIPES, Cluster, entities, has_dataset, ids, meta, original,
+from contract_helpers import (copy_in, CRM_PIPES, Cluster, entities, has_dataset, ids, meta, original,
                               pipe_runtime, put, start_pipe)
 
 A_TO_B = {"s1": [], "s2": ["erp", "crm"]}
@@ -36,9 +36,9 @@ def test_5_move_resets_sync_pipes_and_cleans_the_old_slave_after_the_master_poin
     assert report.outcome == "ok", report.errors
 
     # B holds the system and its pipes, from the originals in the master's metadata
-    assert original(b, "systems", "crm") == c.systems[0]
+    assert copy_in(b, "systems", "crm") == c.systems[0]
     for cfg in c.pipes[:2]:
-        assert original(b, "pipes", cfg["_id"]) == cfg
+        assert copy_in(b, "pipes", cfg["_id"]) == cfg
     # the master reads B, and each synchronising pipe was reset
     crm = original(c.master, "systems", "crm")
     assert crm["url_pattern"].startswith(b.url + "/api/datasets/")

@@ -7,23 +7,32 @@ from contract_helpers import (CRM_PIPES, Cluster, entities, has_dataset, ids, me
                               originals, pipe_runtime, put, start_pipe, the_original)
 
 
-def _stray(slave):
-    """Things a user put into a slave by hand: the orchestrator did not put them there."""
-    slave.seed(systems=[{"_id": "stray-system", "type": "system:url", "base_url": "http://127.0.0.1:9/"}],
+def _stray(slave, *, ours: bool = False):
+    """Things the master no longer explains: put into a slave by hand, or (`ours`) copies
+    this orchestrator wrote there earlier (they carry its config group)."""
+    mark = {"metadata": {"$config-group": "orchestrator-master"}} if ours else {}
+    slave.seed(systems=[{"_id": "stray-system", "type": "system:url", "base_url": "http://127.0.0.1:9/",
+                         **mark}],
                pipes=[{"_id": "stray-pipe", "type": "pipe", "source": {"type": "embedded", "entities": [
-                   {"_id": "z"}]}, "sink": {"type": "dataset", "dataset": "stray-data"}}])
+                   {"_id": "z"}]}, "sink": {"type": "dataset", "dataset": "stray-data"}, **mark}])
     start_pipe(slave, "stray-pipe")
     assert has_dataset(slave, "stray-data")
 
 
-def test_6_slave_holds_only_what_the_orchestrator_put_there(nodes):
+def test_6_slave_loses_only_the_orchestrators_own_stray_copies(nodes):
     c = Cluster(nodes)
-    s1 = c.slaves["s1"]
-    _stray(s1)
-    assert c.run(c.config()).outcome == "ok"
+    s1, s2 = c.slaves["s1"], c.slaves["s2"]
+    _stray(s1, ours=True)
+    _stray(s2)                      # a person's work: left alone, and reported
+    report = c.run(c.config())
+    assert report.outcome == "ok", report.errors
     assert ids(s1, "systems") == {"crm"}
     assert ids(s1, "pipes") == set(CRM_PIPES)
     assert not has_dataset(s1, "stray-data")
+    assert {"stray-system"} < ids(s2, "systems") and "stray-pipe" in ids(s2, "pipes")
+    assert has_dataset(s2, "stray-data")
+    assert "slave s2 holds 2 components the orchestrator did not put there; left alone" \
+        in report.warnings
 
 
 def test_6_pipe_gone_from_master_is_deleted_in_slave_with_its_dataset(nodes):
@@ -108,7 +117,7 @@ def _armed(nodes) -> Cluster:
     c = Cluster(nodes)
     assert c.run(c.config()).outcome == "ok"
     for slave in c.slaves.values():
-        _stray(slave)
+        _stray(slave, ours=True)
     c.clear()
     return c
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from contract_helpers import (Cluster, assert_steady, ids, meta, original, put, the_original)
+from contract_helpers import (copy_in, Cluster, assert_steady, ids, meta, original, put, the_original)
 
 
 def _upload_after_read(c: Cluster, listing: str, kind: str, config: dict) -> threading.Event:
@@ -42,7 +42,7 @@ def test_a_pipe_uploaded_while_the_run_moves_it_survives_and_moves_next_run(node
     # The next run takes it as the new original and moves it.
     report = c.run(cfg)
     assert report.outcome == "ok", report.errors
-    assert original(c.slaves["s1"], "pipes", "crm-person") == upload
+    assert copy_in(c.slaves["s1"], "pipes", "crm-person") == upload
     assert meta(original(c.master, "pipes", "crm-person"))["original_configuration"] == upload
     assert_steady(c, cfg)
 
@@ -61,7 +61,7 @@ def test_a_system_uploaded_while_the_run_moves_it_survives_and_moves_next_run(no
         assert meta(original(c.master, "pipes", pid)) is None
     report = c.run(cfg)
     assert report.outcome == "ok", report.errors
-    assert original(c.slaves["s1"], "systems", "crm") == upload
+    assert copy_in(c.slaves["s1"], "systems", "crm") == upload
     assert the_original(c.master, "systems", "crm") == upload
     assert meta(original(c.master, "systems", "crm"))["slave"] == "s1"
     assert {"crm-person", "crm-order"} <= ids(c.slaves["s1"], "pipes")
@@ -83,7 +83,7 @@ def test_an_upload_over_a_generated_pipe_being_healed_survives(nodes):
     assert _changed_warning(report, "crm-person"), report.warnings
     report = c.run(cfg)
     assert report.outcome == "ok", report.errors
-    assert original(c.slaves["s1"], "pipes", "crm-person") == upload
+    assert copy_in(c.slaves["s1"], "pipes", "crm-person") == upload
     assert the_original(c.master, "pipes", "crm-person") == upload
     assert_steady(c, cfg)
 

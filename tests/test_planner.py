@@ -33,7 +33,9 @@ MASTER = _node("m", systems=[{"_id": "crm", "type": "system:url", "base_url": "h
                        "source": {"type": "json", "system": "crm", "url": "p"}},
                       {"_id": "local", "type": "pipe"}],
                env={"a": 1})
-LEFTOVER = {"_id": "old", "type": "pipe", "sink": {"type": "dataset", "dataset": "old-data"}}
+# A copy this orchestrator wrote earlier (its config group names master m): ours to clean up.
+LEFTOVER = {"_id": "old", "type": "pipe", "sink": {"type": "dataset", "dataset": "old-data"},
+            "metadata": {"$config-group": "orchestrator-m"}}
 
 
 def test_same_snapshots_same_plan_and_the_snapshots_are_not_touched():

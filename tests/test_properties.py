@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from emulator import EmulatorNode
 from service import orchestrator
 
-from orchestration import config_for, originals, writes
+from orchestration import as_copy, config_for, originals, writes
 from scenarios import latest_originals
 
 SECRET = "property-test-jwt-secret-0123456789-abcdefgh"
@@ -123,9 +123,9 @@ def test_random_masters_and_placement_changes_converge():
                     assert set(held_systems) == want[slave]["systems"], slave
                     assert set(held_pipes) == want[slave]["pipes"], slave
                     for pid in held_pipes.keys() & {p["_id"] for p in pipes}:
-                        assert held_pipes[pid] == first["pipes", pid]
+                        assert held_pipes[pid] == as_copy(first["pipes", pid])
                     for sid in held_systems.keys() & set(systems):
-                        assert held_systems[sid] == first["systems", sid]
+                        assert held_systems[sid] == as_copy(first["systems", sid])
                     assert {k: v for k, v in nodes[slave].store.env.items() if k in env} == env
         check()
     finally:

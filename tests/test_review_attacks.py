@@ -11,7 +11,7 @@ import logging
 
 import pytest
 
-from contract_helpers import (CRM_PIPES, YEAR, Cluster, entities, has_dataset, ids, meta,
+from contract_helpers import (copy_in, CRM_PIPES, YEAR, Cluster, entities, has_dataset, ids, meta,
                               original, pipe_runtime, put, start_pipe, the_original)
 from orchestration import originals
 from service.config import ConfigError, load_config
@@ -47,7 +47,7 @@ def test_managed_system_deleted_from_master_after_move_deletes_nothing(nodes):
     assert c.master.api("DELETE", "/systems/crm")[0] == 200
     report = c.run(cfg)
     assert any("crm" in w for w in report.warnings), report.warnings
-    assert original(s1, "systems", "crm") == c.systems[0]     # the only copy left
+    assert copy_in(s1, "systems", "crm") == c.systems[0]     # the only copy left
     assert {"crm-person", "crm-order"} <= ids(s1, "pipes")
     assert has_dataset(s1, "crm-person")
 
@@ -89,7 +89,7 @@ def test_no_feeder_for_a_dataset_the_slave_itself_produces(nodes):
     report = c.run(c.config({"s1": ["crm"], "s2": ["erp"]}))
     assert report.outcome == "ok", report.errors
     s1 = c.slaves["s1"]
-    assert original(s1, "pipes", "crm-back") == back
+    assert copy_in(s1, "pipes", "crm-back") == back
     writers = [pid for pid, cfg in originals(s1, "pipes").items()
                if (cfg.get("sink") or {"dataset": pid}).get("dataset", pid) == "crm-person"]
     assert writers == ["crm-person"], writers
@@ -149,7 +149,7 @@ def test_sync_pipe_reset_when_its_dataset_changes(nodes):
     sync["metadata"]["orchestrator"]["original_configuration"] = new
     put(c.master, "pipes", "crm-order", sync)
     assert c.run(cfg).outcome == "ok"
-    assert original(s1, "pipes", "crm-order") == new
+    assert copy_in(s1, "pipes", "crm-order") == new
     assert s1.api("POST", "/pipes/crm-order/pump",
                   {"operation": "update-last-seen", "last-seen": ""})[0] == 200
     start_pipe(s1, "crm-order")
@@ -234,7 +234,7 @@ def test_outbound_pipe_kept_on_old_slave_keeps_its_feeder(nodes):
     c.slaves["s1"].add_fault(method="GET", path="^/api/pipes$", status=401, times=100)
     report = c.run(c.config({"s1": ["crm", "erp"], "s2": []}))   # erp -> s1, s1 is down
     assert report.outcome == "failed"
-    assert original(s2, "pipes", "erp-out") == c.pipes[5]        # kept where it runs now
+    assert copy_in(s2, "pipes", "erp-out") == c.pipes[5]        # kept where it runs now
     assert "orchestrator-feed-local-data" in ids(s2, "pipes")
     assert "orchestrator-master" in ids(s2, "systems")
     assert has_dataset(s2, "local-data")
@@ -263,9 +263,9 @@ def test_odd_ids_move_steady_state_and_move_back(nodes):
     cfg = c.config({"s1": [ODD_SYSTEM], "s2": []})
     assert c.run(cfg).outcome == "ok"
     s1 = c.slaves["s1"]
-    assert original(s1, "systems", ODD_SYSTEM) == system
+    assert copy_in(s1, "systems", ODD_SYSTEM) == system
     for p in pipes:
-        assert original(s1, "pipes", p["_id"]) == p
+        assert copy_in(s1, "pipes", p["_id"]) == p
         assert meta(original(c.master, "pipes", p["_id"]))["slave"] == "s1"
         start_pipe(s1, p["_id"])
         start_pipe(c.master, p["_id"])
@@ -328,7 +328,7 @@ def test_feeder_id_clash_with_a_user_pipe_is_an_error_and_the_user_pipe_wins(nod
     report = c.run(cfg)
     assert report.outcome == "failed"
     assert any("orchestrator-feed-local-data" in e for e in report.errors), report.errors
-    assert original(c.slaves["s2"], "pipes", "orchestrator-feed-local-data") == clash
+    assert copy_in(c.slaves["s2"], "pipes", "orchestrator-feed-local-data") == clash
     _all_originals_kept(c, c.systems, [*c.pipes, clash])
     c.clear()
     again = c.run(cfg)
@@ -342,7 +342,7 @@ def test_user_pipe_named_like_a_feeder_but_staying_in_the_master_is_left_alone(n
     c.master.seed(systems=c.systems, pipes=[*c.pipes, lookalike])
     assert c.run(c.config()).outcome == "ok"
     assert original(c.master, "pipes", "orchestrator-feed-local-data") == lookalike
-    feeder = original(c.slaves["s2"], "pipes", "orchestrator-feed-local-data")
+    feeder = copy_in(c.slaves["s2"], "pipes", "orchestrator-feed-local-data")
     assert meta(feeder) == {"feeder": True, "master": c.master.url}
 
 
@@ -353,7 +353,7 @@ def test_unmanaged_user_system_named_orchestrator_master_is_left_alone(nodes):
     cfg = c.config()
     assert c.run(cfg).outcome == "ok"
     assert original(c.master, "systems", "orchestrator-master") == mine
-    feeder = original(c.slaves["s2"], "systems", "orchestrator-master")
+    feeder = copy_in(c.slaves["s2"], "systems", "orchestrator-master")
     assert feeder["url_pattern"].startswith(c.master.url) and meta(feeder) == {"feeder": True}
     c.clear()
     assert c.run(cfg).outcome == "ok" and c.no_writes(), c.writes()
@@ -469,7 +469,7 @@ def test_wrong_shaped_marker_is_a_user_upload_and_nothing_is_lost(nodes, shape):
     put(c.master, "pipes", "crm-person", upload)
     report = c.run(c.config())
     assert report.outcome == "ok", report.errors
-    assert original(c.slaves["s1"], "pipes", "crm-person") == upload
+    assert copy_in(c.slaves["s1"], "pipes", "crm-person") == upload
     assert meta(original(c.master, "pipes", "crm-person"))["original_configuration"] == upload
     c.clear()
     assert c.run(c.config()).outcome == "ok" and c.no_writes(), c.writes()
@@ -487,7 +487,7 @@ def test_reupload_with_marker_intact_but_new_original_moves_the_new_original(nod
     sync["pump"] = {"schedule_interval": 1}          # and a hand edit of the generated part
     put(c.master, "pipes", "crm-person", sync)
     assert c.run(cfg).outcome == "ok"
-    assert original(c.slaves["s1"], "pipes", "crm-person") == new
+    assert copy_in(c.slaves["s1"], "pipes", "crm-person") == new
     live = original(c.master, "pipes", "crm-person")
     assert meta(live)["original_configuration"] == new and live["pump"]["schedule_interval"] >= 300
     c.clear()
@@ -599,7 +599,7 @@ def test_env_named_system_switching_slaves_moves_the_pipe(nodes):
     assert c.run(cfg).outcome == "ok"
     assert meta(original(c.master, "pipes", "env-in"))["slave"] == "s2"
     assert "env-in" not in ids(c.slaves["s1"], "pipes")
-    assert original(c.slaves["s2"], "pipes", "env-in") == via_env
+    assert copy_in(c.slaves["s2"], "pipes", "env-in") == via_env
 
 
 def test_errors_and_warnings_are_one_line_each_for_hostile_ids(nodes):

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from contract_helpers import (CRM_PIPES, assert_steady, clear_faults, Cluster, entities,
+from contract_helpers import (copy_in, CRM_PIPES, assert_steady, clear_faults, Cluster, entities,
                               has_dataset, ids, meta, original, pipe_runtime, put, start_pipe,
                               the_original)
-from orchestration import config_for, originals, writes
+from orchestration import as_copy, config_for, originals, writes
 from scenarios import holds_every_original, latest_originals
 from service import orchestrator
 from service.client import SesamClient
@@ -74,10 +74,10 @@ def test_env_unreadable_system_moves_untouched_pipe_keeps_its_system(nodes):
     c.master.add_fault(**ENV_403)
     report = c.run(c.config({"s1": [], "s2": ["erp", "crm"]}))
     assert any("env-person" in w for w in report.warnings)
-    assert original(s1, "pipes", "env-person") == VIA_ENV           # kept: cannot be judged
+    assert copy_in(s1, "pipes", "env-person") == VIA_ENV           # kept: cannot be judged
     # ... and so is what it reads through: a kept pipe whose system is gone is dead, while
     # the master's sync pipe (source system crm) now reads s2, which has no env-person.
-    assert original(s1, "systems", "crm") == c.systems[0]
+    assert copy_in(s1, "systems", "crm") == c.systems[0]
 
 
 def test_env_unreadable_no_feeder_for_a_dataset_an_untouched_pipe_writes(nodes):
@@ -93,7 +93,7 @@ def test_env_unreadable_no_feeder_for_a_dataset_an_untouched_pipe_writes(nodes):
     cfg = c.config()
     assert c.run(cfg).outcome == "ok"
     s2 = c.slaves["s2"]
-    assert original(s2, "pipes", "erp-in") == erp_in
+    assert copy_in(s2, "pipes", "erp-in") == erp_in
     assert "orchestrator-feed-erp-data" not in ids(s2, "pipes")      # s2 writes erp-data itself
     c.master.add_fault(**ENV_403)
     c.clear()
@@ -152,7 +152,7 @@ def test_slave_endpoint_change_resets_the_sync_pipes(nodes):
     # s1 is replaced by a fresh node (s3's): same slave id, new endpoint and token
     replaced = c.replaced({"s1": ["crm"], "s2": ["erp"]}, "s1", by="s3")
     assert c.run(replaced).outcome == "ok"
-    assert original(s3, "pipes", "crm-order") == c.pipes[1]
+    assert copy_in(s3, "pipes", "crm-order") == c.pipes[1]
     put(c.src, "pipes", "orders", {"_id": "orders", "type": "pipe", "source": {
         "type": "embedded", "entities": [{"_id": "o1", "total": 99}, {"_id": "o2", "total": 1}]}})
     start_pipe(c.src, "orders")
@@ -165,7 +165,7 @@ def test_user_disabled_outbound_pipe_is_disabled_on_the_slave(nodes):
     c = Cluster(nodes)
     assert c.master.api("POST", "/pipes/erp-out/pump", {"operation": "disable"})[0] == 200
     assert c.run(c.config()).outcome == "ok"
-    assert original(c.slaves["s2"], "pipes", "erp-out") == c.pipes[5]
+    assert copy_in(c.slaves["s2"], "pipes", "erp-out") == c.pipes[5]
     assert pipe_runtime(c.slaves["s2"], "erp-out")["is-disabled"] is True
 
 
@@ -189,7 +189,7 @@ def test_env_unreadable_system_moves_then_env_back_converges(nodes):
     sync = original(c.master, "pipes", "env-person")
     assert meta(sync)["slave"] == "s2" and "reset_pending" not in meta(sync)
     assert pipe_runtime(c.master, "env-person")["last-seen"] in (None, "")   # re-reads s2
-    assert original(s2, "pipes", "env-person") == VIA_ENV
+    assert copy_in(s2, "pipes", "env-person") == VIA_ENV
     assert ids(s1, "pipes") == set() and ids(s1, "systems") == set()
     assert "env-person" not in _datasets(s1)
     start_pipe(s2, "env-person")
@@ -238,7 +238,7 @@ def test_missing_system_reuploaded_by_the_user_moves_again_and_converges(nodes):
     new_crm = {**c.systems[0], "description": "re-uploaded"}
     assert c.master.api("POST", "/systems", [new_crm])[0] in (200, 201)
     assert c.run(cfg).outcome == "ok"
-    assert original(s1, "systems", "crm") == new_crm
+    assert copy_in(s1, "systems", "crm") == new_crm
     assert meta(original(c.master, "systems", "crm"))["original_configuration"] == new_crm
     assert pipe_runtime(c.master, "crm-person")["last-seen"] == seen    # same source: no reset
     assert has_dataset(s1, "crm-person")
@@ -262,7 +262,7 @@ def test_missing_system_reappears_under_another_slave_moves_with_reset(nodes):
     # the listing comes back as it was (a half-broken answer healed)
     assert c.master.api("POST", "/systems", [saved])[0] in (200, 201)
     assert c.run(moved).outcome == "ok"
-    assert original(s2, "systems", "crm") == c.systems[0]
+    assert copy_in(s2, "systems", "crm") == c.systems[0]
     for pid in CRM_PIPES:
         assert meta(original(c.master, "pipes", pid))["slave"] == "s2"
         assert pipe_runtime(c.master, pid)["last-seen"] in (None, "")
@@ -283,11 +283,11 @@ def test_untouched_pipe_edited_while_its_system_is_missing_moves_when_it_returns
     assert c.master.api("PUT", "/pipes/crm-person/config?force=true", edited)[0] == 200
     c.clear()
     c.run(cfg)
-    assert not c.writes()["s1"] and original(s1, "pipes", "crm-person") == c.pipes[0]
+    assert not c.writes()["s1"] and copy_in(s1, "pipes", "crm-person") == c.pipes[0]
     assert original(c.master, "pipes", "crm-person") == edited   # nothing lost either
     assert c.master.api("POST", "/systems", [saved])[0] in (200, 201)
     assert c.run(cfg).outcome == "ok"
-    assert original(s1, "pipes", "crm-person") == edited
+    assert copy_in(s1, "pipes", "crm-person") == edited
     assert meta(original(c.master, "pipes", "crm-person"))["original_configuration"] == edited
     assert_steady(c, cfg)
 
@@ -305,15 +305,17 @@ def test_kept_outbound_feeder_dataset_is_also_a_deleted_pipes_sink(nodes):
     start_pipe(c.master, "local-data")
     start_pipe(s2, "orchestrator-feed-local-data")
     assert has_dataset(s2, "local-data")
-    # the user re-points the writer at local-data, by hand in the slave (a stray edit) ...
-    put(s2, "pipes", "erp-local", {**writer, "sink": {"type": "dataset", "dataset": "local-data"}})
+    # the user re-points the writer at local-data, by hand in the slave (a stray edit that
+    # keeps the copy's config group: still the orchestrator's copy) ...
+    put(s2, "pipes", "erp-local", {**writer, "sink": {"type": "dataset", "dataset": "local-data"},
+                                   "metadata": {"$config-group": "orchestrator-master"}})
     # ... and deletes it from the master; erp moves to the unreadable s1
     assert c.master.api("DELETE", "/pipes/erp-local")[0] == 200
     c.slaves["s1"].add_fault(**UNREADABLE)
     report = c.run(c.config({"s1": ["crm", "erp"], "s2": []}))
     assert report.outcome == "failed"
     assert "erp-local" not in ids(s2, "pipes")                   # its master pipe is gone
-    assert original(s2, "pipes", "erp-out") == c.pipes[5]        # kept where it runs
+    assert copy_in(s2, "pipes", "erp-out") == c.pipes[5]        # kept where it runs
     assert "orchestrator-feed-local-data" in ids(s2, "pipes")
     assert has_dataset(s2, "local-data")                          # the feeder still writes it
     clear_faults(c)
@@ -340,7 +342,7 @@ def test_feeder_dropped_when_the_slave_starts_writing_the_dataset_and_back(nodes
     assert "orchestrator-feed-local-data" not in ids(s2, "pipes")
     assert "orchestrator-master" not in ids(s2, "systems")
     assert has_dataset(s2, "local-data")
-    assert original(s2, "pipes", "erp-local") == maker
+    assert copy_in(s2, "pipes", "erp-local") == maker
     assert_steady(c, cfg)
     # and it goes again: the feeder comes back, the dataset is never deleted
     assert c.master.api("DELETE", "/pipes/erp-local")[0] == 200
@@ -617,7 +619,7 @@ def test_random_placement_and_fault_steps_then_a_clean_run_converges(nodes):
             assert set(held_systems) == want[slave]["systems"], (slave, held_systems.keys())
             assert set(held_pipes) == want[slave]["pipes"], (slave, held_pipes.keys())
             for pid in held_pipes.keys() & {p["_id"] for p in pipes}:
-                assert held_pipes[pid] == first["pipes", pid]
+                assert held_pipes[pid] == as_copy(first["pipes", pid])
             for sid in held_systems.keys() & set(systems):
-                assert held_systems[sid] == first["systems", sid]
+                assert held_systems[sid] == as_copy(first["systems", sid])
     check_example()

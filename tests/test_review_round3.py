@@ -15,7 +15,7 @@ from collections import Counter
 
 import pytest
 
-from contract_helpers import (CRM_PIPES, assert_steady, cannot_run, clear_faults, Cluster, disabled,
+from contract_helpers import (copy_in, CRM_PIPES, assert_steady, cannot_run, clear_faults, Cluster, disabled,
                               entities, pump_mode,
                               has_dataset, ids, meta, original, pipe_runtime, put, start_pipe,
                               the_original)
@@ -78,7 +78,7 @@ def test_reupload_of_a_moved_outbound_pipe_keeps_it_running_on_the_slave(nodes):
     edited = {**c.pipes[5], "description": "the user's edit"}
     put(c.master, "pipes", "erp-out", edited)        # a routine edit of the original
     assert c.run(cfg).outcome == "ok"
-    assert original(s2, "pipes", "erp-out") == edited
+    assert copy_in(s2, "pipes", "erp-out") == edited
     assert not disabled(s2, "erp-out")               # the user never disabled it
     assert not meta(original(c.master, "pipes", "erp-out")).get("disabled")
     assert_steady(c, cfg)
@@ -162,7 +162,7 @@ def test_kept_outbound_pipe_keeps_the_dataset_it_reads_on_its_slave(nodes):
     # crm moves to s2; erp to s3, which does not answer: person-out is kept on s1
     c.slaves["s3"].add_fault(**UNREADABLE)
     c.run(c.config({"s1": [], "s2": ["crm"], "s3": ["erp"]}))
-    assert original(s1, "pipes", "person-out") == out
+    assert copy_in(s1, "pipes", "person-out") == out
     # what the kept pipe reads must still be there (or be fed)
     assert has_dataset(s1, "crm-person") or "orchestrator-feed-crm-person" in ids(s1, "pipes")
 
@@ -186,14 +186,14 @@ def test_feeder_system_stays_while_a_kept_outbound_pipe_uses_it_after_the_last_o
     c.slaves["s3"].add_fault(**UNREADABLE)
     report = c.run(c.config({"s1": ["crm", "erp"], "s2": [], "s3": ["hr"]}))
     assert report.outcome == "failed"
-    assert original(s2, "pipes", "hr-out") == hr_out
+    assert copy_in(s2, "pipes", "hr-out") == hr_out
     assert "orchestrator-feed-orders" in ids(s2, "pipes")
     assert "orchestrator-master" in ids(s2, "systems")
     assert "hr" in ids(s2, "systems")
     assert "erp-out" not in ids(s2, "pipes") and "erp" not in ids(s2, "systems")
     assert "orchestrator-feed-local-data" not in ids(s2, "pipes")
     assert not has_dataset(s2, "local-data")
-    assert original(c.slaves["s1"], "pipes", "erp-out") == c.pipes[5]
+    assert copy_in(c.slaves["s1"], "pipes", "erp-out") == c.pipes[5]
     c.clear()
     c.run(c.config({"s1": ["crm", "erp"], "s2": [], "s3": ["hr"]}))   # s3 still down
     assert c.no_writes(), c.writes()
@@ -201,7 +201,7 @@ def test_feeder_system_stays_while_a_kept_outbound_pipe_uses_it_after_the_last_o
     final = c.config({"s1": ["crm", "erp"], "s2": [], "s3": ["hr"]})
     assert c.run(final).outcome == "ok"
     assert ids(s2, "pipes") == set() and ids(s2, "systems") == set()
-    assert original(c.slaves["s3"], "pipes", "hr-out") == hr_out
+    assert copy_in(c.slaves["s3"], "pipes", "hr-out") == hr_out
     assert_steady(c, final)
 
 
@@ -303,11 +303,11 @@ def test_blocked_move_with_a_user_reupload_keeps_the_old_copy_and_converges(node
     assert c.run(moved).outcome == "failed"
     assert not c.writes()["master"]
     assert original(c.master, "pipes", "crm-person") == edited     # nothing lost
-    assert original(s1, "pipes", "crm-person") == c.pipes[0]
+    assert copy_in(s1, "pipes", "crm-person") == c.pipes[0]
     assert has_dataset(s1, "crm-person") and "crm" in ids(s1, "systems")
     clear_faults(c)
     assert c.run(moved).outcome == "ok"
-    assert original(s2, "pipes", "crm-person") == edited
+    assert copy_in(s2, "pipes", "crm-person") == edited
     assert ids(s1, "pipes") == set() and not has_dataset(s1, "crm-person")
     assert_steady(c, moved)
 
@@ -355,7 +355,7 @@ def test_reset_on_endpoint_change_waits_for_the_system_rewrite(nodes):
     for pid in CRM_PIPES:
         assert pipe_runtime(c.master, pid)["last-seen"] in (None, "")
         assert "reset_pending" not in meta(original(c.master, "pipes", pid))
-    assert original(s3, "pipes", "crm-person") == c.pipes[0]
+    assert copy_in(s3, "pipes", "crm-person") == c.pipes[0]
     assert_steady(c, replaced)
 
 
@@ -376,7 +376,7 @@ def test_endpoint_change_while_the_slave_is_unreadable_moves_nothing_then_resets
     assert c.run(replaced).outcome == "ok"
     for pid in CRM_PIPES:
         assert pipe_runtime(c.master, pid)["last-seen"] in (None, "")
-        assert original(s3, "pipes", pid) == the_original(c.master, "pipes", pid)
+        assert copy_in(s3, "pipes", pid) == the_original(c.master, "pipes", pid)
     assert not disabled(s3, "crm-order") and disabled(c.master, "crm-order")
     assert_steady(c, replaced)
 
@@ -460,7 +460,7 @@ def test_user_disabled_outbound_pipe_reuploaded_while_still_disabled_stays_disab
     edited = {**c.pipes[5], "description": "edited, still disabled"}
     put(c.master, "pipes", "erp-out", edited)
     assert c.run(cfg).outcome == "ok"
-    assert original(s2, "pipes", "erp-out") == edited and disabled(s2, "erp-out")
+    assert copy_in(s2, "pipes", "erp-out") == edited and disabled(s2, "erp-out")
     assert meta(original(c.master, "pipes", "erp-out"))["disabled"] is True
     back = c.config({"s1": ["crm"], "s2": []})
     assert c.run(back).outcome == "ok"
@@ -482,7 +482,7 @@ def test_feeders_are_reset_when_the_master_endpoint_changes(nodes):
     moved = c.config(master_extra={"endpoint": new_endpoint})
     c.clear()
     assert c.run(moved).outcome == "ok"
-    feeder = original(s2, "pipes", "orchestrator-feed-local-data")
+    feeder = copy_in(s2, "pipes", "orchestrator-feed-local-data")
     assert meta(feeder)["master"] == new_endpoint
     assert pipe_runtime(s2, "orchestrator-feed-local-data")["last-seen"] in (None, "")
     order = [(n, m, p) for n, m, p, _ in c.global_writes() if n == "s2"]
@@ -520,7 +520,7 @@ def test_a_moved_pipe_repointed_at_another_dataset_leaves_no_orphan_in_its_slave
     put(c.master, "pipes", "crm-order", edited)             # the user re-uploads it
     c.clear()
     assert c.run(cfg).outcome == "ok"
-    assert original(s1, "pipes", "crm-order") == edited
+    assert copy_in(s1, "pipes", "crm-order") == edited
     assert not has_dataset(s1, "orders")                     # the old dataset went ...
     order = [(n, m, p) for n, m, p, _ in c.global_writes()]
     gone = order.index(("s1", "DELETE", "/api/datasets/orders"))
@@ -550,7 +550,7 @@ def test_reuploading_a_moved_pipe_resets_it_and_the_re_read_loses_nothing(nodes)
         put(c.master, "pipes", "crm-person", upload)          # the user uploads it again
         c.clear()
         assert c.run(cfg).outcome == "ok"
-        assert original(s1, "pipes", "crm-person") == upload
+        assert copy_in(s1, "pipes", "crm-person") == upload
         assert pipe_runtime(c.master, "crm-person")["last-seen"] in (None, "")
         start_pipe(s1, "crm-person")
         assert start_pipe(c.master, "crm-person")["runtime"]["success"] is True

@@ -16,7 +16,7 @@ import logging
 
 import pytest
 
-from contract_helpers import (CRM_PIPES, assert_steady, cannot_run, clear_faults, Cluster, described, disabled,
+from contract_helpers import (copy_in, CRM_PIPES, assert_steady, cannot_run, clear_faults, Cluster, described, disabled,
                               ids, meta, original, pipe_runtime, put, start_pipe, the_original)
 from service import orchestrator
 from service.client import SesamClient
@@ -108,13 +108,13 @@ def test_a_pipe_whose_source_and_sink_systems_both_move_then_split(nodes):
     together = c.config({"s1": ["crm", "erp"]})
     _run(c, together)
     s1, s2, s3 = (c.slaves[s] for s in ("s1", "s2", "s3"))
-    assert original(s1, "pipes", "crm-to-erp") == BRIDGE
+    assert copy_in(s1, "pipes", "crm-to-erp") == BRIDGE
     assert cannot_run(c.master, "crm-to-erp") and not disabled(s1, "crm-to-erp")
     # both systems move to s2 in one run
     both = c.config({"s1": [], "s2": ["crm", "erp"]})
     c.clear()
     _run(c, both)
-    assert original(s2, "pipes", "crm-to-erp") == BRIDGE and not disabled(s2, "crm-to-erp")
+    assert copy_in(s2, "pipes", "crm-to-erp") == BRIDGE and not disabled(s2, "crm-to-erp")
     assert "crm-to-erp" not in ids(s1, "pipes") and ids(s1, "systems") == set()
     assert meta(original(c.master, "pipes", "crm-to-erp"))["slave"] == "s2"
     assert_steady(c, both)
@@ -153,9 +153,9 @@ def test_a_system_renamed_in_the_master_moves_under_its_new_name(nodes, to):
     _run(c, cfg)
     new = c.slaves[to]
     assert "crm" not in ids(s1, "systems")
-    assert original(new, "systems", "crm2") == crm2
+    assert copy_in(new, "systems", "crm2") == crm2
     for pid, cfg_ in renamed.items():
-        assert original(new, "pipes", pid) == cfg_
+        assert copy_in(new, "pipes", pid) == cfg_
         assert the_original(c.master, "pipes", pid) == cfg_
         assert original(c.master, "pipes", pid)["source"]["system"] == "crm2"
     if to == "s2":

@@ -19,7 +19,7 @@ from service import orchestrator
 from service.client import SesamClient
 from service.config import load_config
 
-from orchestration import originals, writes
+from orchestration import as_copy, originals, writes
 from scenarios import holds_every_original, latest_originals
 
 SECRET = "review-round5-jwt-secret-0123456789-abcdefgh"
@@ -256,7 +256,7 @@ def test_random_sequences_of_changes_faults_and_outages_lose_nothing_and_converg
                 assert set(held_systems) == want[slave]["systems"], (slave, held_systems)
                 assert set(held_pipes) == want[slave]["pipes"], (slave, held_pipes)
                 for pid in held_pipes.keys() & set(live):
-                    assert held_pipes[pid] == live[pid], pid
+                    assert held_pipes[pid] == as_copy(live[pid]), pid
                     if pid not in reuploaded:
                         _, body = nodes[slave].api("GET", f"/pipes/{pid}")
                         assert (body["runtime"].get("is-disabled") is True) == (pid in disabled), pid

@@ -7,7 +7,7 @@ no master pipe is ever left calling a system:url that reads a slave's datasets.
 """
 from __future__ import annotations
 
-from contract_helpers import (Cluster, assert_steady, entities, ids, meta, original,
+from contract_helpers import (copy_in, Cluster, assert_steady, entities, ids, meta, original,
                               start_pipe, the_original)
 from service.configs import systems_used
 
@@ -43,7 +43,7 @@ def _no_master_pipe_calls_a_slave(c: Cluster) -> None:
 
 def _moved_with_feeder(c: Cluster, user_pipe: dict) -> None:
     s1, pid = c.slaves["s1"], user_pipe["_id"]
-    assert original(s1, "pipes", pid) == user_pipe
+    assert copy_in(s1, "pipes", pid) == user_pipe
     live = original(c.master, "pipes", pid)
     assert meta(live)["slave"] == "s1" and meta(live)["original_configuration"]["_id"] == pid
     # the master reads the pipe's output back from the slave, into the same dataset
@@ -86,7 +86,7 @@ def test_a_system_named_in_a_conditional_source_counts_and_data_flows(nodes):
     report = c.run(cfg)
     assert report.outcome == "ok", report.errors
     s1 = c.slaves["s1"]
-    assert original(s1, "pipes", "cond-people") == cond
+    assert copy_in(s1, "pipes", "cond-people") == cond
     assert meta(original(c.master, "pipes", "cond-people"))["original_configuration"] == cond
     c.sync(s1, ("cond-people",))
     assert {e["_id"] for e in entities(c.master, "cond-people")} == {"a", "b"}
