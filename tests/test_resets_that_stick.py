@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from contract_helpers import Cluster, clear_faults, disabled, entities, meta, original, pipe_runtime, start_pipe
+from contract_helpers import Cluster, copy_in, clear_faults, disabled, entities, meta, original, pipe_runtime, start_pipe
 from emulator import EmulatorNode
 from service.client import SesamClient
 
@@ -130,7 +130,7 @@ def test_a_user_disabled_pipe_is_never_enabled_on_a_slave_not_even_for_a_moment(
                 states.append((copy.disabled, copy.effective["pump"].get("mode", "scheduled")))
     s1.add_observer(watch)
     assert c.run(c.config()).outcome == "ok"
-    assert disabled(s1, "crm-order") and original(s1, "pipes", "crm-order") == c.pipes[1]
+    assert disabled(s1, "crm-order") and copy_in(s1, "pipes", "crm-order") == c.pipes[1]
     assert states and all(off or mode != "scheduled" for off, mode in states), states
 
 
