@@ -13,7 +13,7 @@ from typing import Any, Mapping
 from .actions import Action, Kind, Plan
 from .config import Config
 from .checks import warnings_for
-from .configs import marker, roles, systems_used, user_original
+from .configs import expand_env, marker, roles, systems_used, user_original
 from .desired import Desired, PipePlacement, desired_state
 from .holds import holds
 from .snapshot import Component, NodeSnapshot
@@ -132,9 +132,13 @@ def _copy_payload(want: dict[str, Any], *, quiet: bool) -> dict[str, Any]:
     return {**want, "pump": {**(want.get("pump") or {}), "mode": "manual"}}
 
 
-def _pump_mode(config: dict[str, Any]) -> str:
+def _pump_mode(config: dict[str, Any], env: Mapping[str, Any] | None = None) -> str:
+    """The pump's mode as the node will see it: `$ENV(..)` read with `env` (the master's,
+    which a slave's becomes before a config using it is written)."""
     pump = config.get("pump")
-    return str(pump.get("mode", "scheduled")) if isinstance(pump, dict) else "scheduled"
+    mode = expand_env(pump.get("mode", "scheduled"), env or {}) if isinstance(pump, dict) \
+        else "scheduled"
+    return str(mode)
 
 
 def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: NodeSnapshot,
@@ -165,7 +169,7 @@ def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
             after = [b.add("reset-pipe", slave_id, pid, after=after)]
         after.append(b.owed_first.get(pid))
         _write_copy(b, slave_id=slave_id, pid=pid, want=want, have=have, after=after,
-                    user_disabled=pid in desired.disabled)
+                    user_disabled=pid in desired.disabled, mode=_pump_mode(want, env))
         if have is not None and r.sink_dataset and want.get("disable_set_last_seen") is not True \
                 and roles(pid, have.effective, {}).sink_dataset != r.sink_dataset:
             # The copy now writes a dataset new to it: only a full run fills (and populates)
@@ -177,13 +181,14 @@ def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
 
 
 def _write_copy(b: _Builder, *, slave_id: str, pid: str, want: dict[str, Any],
-                have: Component | None, after: list[int | None], user_disabled: bool) -> None:
+                have: Component | None, after: list[int | None], user_disabled: bool,
+                mode: str) -> None:
     """Create or update a pipe's copy; it runs exactly when the user's pipe did (disabled in
     the master, disabled here) and is never enabled, not for a moment, while the user has it
     disabled. A pump in `off` mode cannot run: its enabled flag means nothing and is left."""
     changed = have is None or have.original != want
     copy_disabled = have is not None and have.runtime.get("is-disabled") is True
-    if _pump_mode(want) == "off" or user_disabled == copy_disabled:
+    if mode == "off" or user_disabled == copy_disabled:
         if changed:
             kind: Kind = "create-pipe" if have is None else "update-pipe"
             b.slave_write[slave_id, "pipes", pid] = b.add(kind, slave_id, pid, payload=want,
@@ -196,7 +201,8 @@ def _write_copy(b: _Builder, *, slave_id: str, pid: str, want: dict[str, Any],
         b.slave_write[slave_id, "pipes", pid] = b.add("enable-pipe", slave_id, pid, after=after)
         return
     if have is None:
-        quiet = _pump_mode(want) == "scheduled"
+        # Not manual: scheduled, or a mode no node knows (it would not stay quiet either).
+        quiet = mode != "manual"
         after = [b.add("create-pipe", slave_id, pid, payload=_copy_payload(want, quiet=quiet),
                        after=after)]
         changed = quiet

@@ -174,3 +174,27 @@ def test_with_a_scheduler_a_disabled_copy_never_runs_and_deleted_datasets_stay_g
     assert s1.api("GET", "/datasets/crm-person")[0] == 404
     assert s1.api("GET", "/datasets/orders")[0] == 404
     assert s2.api("GET", "/pipes/crm-order/pump")[1]["runtime"]["last-run"] is None
+
+
+# --- adversarial review (breaker) ---
+
+def test_a_user_disabled_pipe_whose_pump_mode_comes_from_env_is_never_enabled(nodes):
+    """The pump mode is read from the env (`$ENV(pump-mode)` = scheduled): the copy of a pipe
+    the user had disabled must never be an enabled, scheduled pump on the slave."""
+    c = Cluster(nodes, seed=False)
+    order = {**c.pipes[1], "pump": {"mode": "$ENV(pump-mode)"}}
+    c.master.seed(systems=c.systems, pipes=[c.pipes[0], order, *c.pipes[2:]],
+                  env={"region": "eu", "pump-mode": "scheduled"})
+    assert c.master.api("POST", "/pipes/crm-order/pump", {"operation": "disable"})[0] == 200
+    s1 = c.slaves["s1"]
+    states: list[tuple[bool, str]] = []
+
+    def watch(method: str, path: str, status: int) -> None:
+        with s1.store.lock:
+            copy = s1.store.pipes.get("crm-order")
+            if copy is not None:
+                states.append((copy.disabled, copy.effective["pump"].get("mode", "scheduled")))
+    s1.add_observer(watch)
+    assert c.run(c.config()).outcome == "ok"
+    assert disabled(s1, "crm-order") and original(s1, "pipes", "crm-order") == order
+    assert states and all(off or mode != "scheduled" for off, mode in states), states
