@@ -274,7 +274,7 @@ def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
     reenable = (placed.shape != "placeholder" and comp.runtime.get("is-disabled") is True
                 and was is not None and not was.get("disabled") and marker(have) is not None
                 and (have.get("pump") or {}).get("mode") == "off"
-                and _pump_mode(want) != "off")
+                and _pump_mode(want, master.env) != "off")
     if to_new_source:
         # Crash-safe: the flag records "reset still owed" in the master itself.
         flagged = _with_reset_pending(want)
