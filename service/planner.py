@@ -230,18 +230,25 @@ def _write_master(b: _Builder, *, master: NodeSnapshot, desired: Desired,
                                                 payload=want, after=after)]
     for pid, want in sorted(desired.master_pipes.items()):
         if ("pipes", pid) not in blocked:
-            _write_master_pipe(b, master=master, comp=master.pipes[pid],
-                               placed=desired.pipes[pid], want=want)
+            placed = desired.pipes[pid]
+            copy_exists = placed.slave in readable and pid in readable[placed.slave].pipes
+            _write_master_pipe(b, master=master, comp=master.pipes[pid], placed=placed,
+                               want=want, copy_exists=copy_exists)
 
 
 def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
-                       placed: PipePlacement, want: dict[str, Any]) -> None:
+                       placed: PipePlacement, want: dict[str, Any], copy_exists: bool) -> None:
     """The master's writes for one pipe: rewrite, reset when its source changes, and the
     pump state a placeholder (or a pipe coming back) needs."""
     pid = comp.id
     have = comp.original
     was = user_original(comp)[1]
-    after = [b.slave_write.get((placed.slave, "pipes", pid))]
+    # A user's upload live in the master whose copy exists already on its slave: the
+    # master's pipe is rewritten even if the slave refuses the new version (the upload is
+    # kept in the metadata, and the slave write is retried every run); else the user's pipe
+    # would stay live, calling a system that reads the slave's datasets.
+    upload_over_copy = was is None and copy_exists
+    after = [None if upload_over_copy else b.slave_write.get((placed.slave, "pipes", pid))]
     after += [b.slave_write.get((placed.slave, "systems", s)) for s in placed.systems]
     if placed.slave is not None:
         # A generated pipe reads through the master's system:url: where the master still
