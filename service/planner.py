@@ -176,8 +176,11 @@ def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
             # it, so the master's sync pipe, gated on populated, ever gets it. (A crash right
             # after the rewrite loses this reset, as does a user's disable_set_last_seen: the
             # sync pipe then fails with 404, visibly, never deleting.)
+            # After the slave's env too: the new dataset may be named through $ENV(..), and a
+            # run between a reset and the env change would do its full run into the old one.
             b.slave_write[slave_id, "pipes", pid] = b.add(
-                "reset-pipe", slave_id, pid, after=[b.slave_write.get((slave_id, "pipes", pid))])
+                "reset-pipe", slave_id, pid, after=[b.slave_write.get((slave_id, "pipes", pid)),
+                                                    _env_first(set_env, want)])
 
 
 def _write_copy(b: _Builder, *, slave_id: str, pid: str, want: dict[str, Any],
