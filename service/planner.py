@@ -168,6 +168,9 @@ def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
             # mark the new master last, so a crash in between resets again next run.
             after = [b.add("reset-pipe", slave_id, pid, after=after)]
         after.append(b.owed_first.get(pid))
+        if _stale_copy(have, master.pipes.get(pid), slave_id, user_disabled=pid in desired.disabled) \
+                and r.sink_dataset and _pump_mode(want, env) != "off":
+            after = _refill(b, slave_id, pid, r.sink_dataset, want, after)
         _write_copy(b, slave_id=slave_id, pid=pid, want=want, have=have, after=after,
                     user_disabled=pid in desired.disabled, mode=_pump_mode(want, env))
         if have is not None and r.sink_dataset and want.get("disable_set_last_seen") is not True \
@@ -181,6 +184,28 @@ def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
             b.slave_write[slave_id, "pipes", pid] = b.add(
                 "reset-pipe", slave_id, pid, after=[b.slave_write.get((slave_id, "pipes", pid)),
                                                     _env_first(set_env, want)])
+
+
+def _stale_copy(have: Component | None, in_master: Component | None, slave_id: str, *,
+                user_disabled: bool) -> bool:
+    """A copy found disabled although the user's pipe is not, that the master does not read
+    from here: an earlier run's cleanup quiesced it (then failed or was overtaken by a move
+    back). Its dataset stopped, yet is still populated, so the master's sync pipe, reset by
+    the move here, would do a full run against it and delete what came meanwhile."""
+    if have is None or have.runtime.get("is-disabled") is not True or user_disabled:
+        return False
+    was = user_original(in_master)[1] if in_master is not None else None
+    return was is None or was.get("slave") != slave_id or bool(was.get("reset_pending"))
+
+
+def _refill(b: _Builder, slave_id: str, pid: str, dataset: str, want: dict[str, Any],
+            after: list[int | None]) -> list[int | None]:
+    """Drop a stale copy's dataset (the master reads it only once this run points there,
+    and meets a 404 until a new full run has filled it) and reset the copy."""
+    done = b.add("delete-dataset", slave_id, dataset, after=after)
+    if want.get("disable_set_last_seen") is True:
+        return [done]
+    return [b.add("reset-pipe", slave_id, pid, after=[done])]
 
 
 def _write_copy(b: _Builder, *, slave_id: str, pid: str, want: dict[str, Any],
