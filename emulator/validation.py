@@ -121,6 +121,11 @@ def pipe_errors(original: dict, effective: dict, *, env: Mapping[str, object],
                 systems: Mapping[str, str], system_ids: set[str]) -> list[dict]:
     """`systems`: id -> type of every system the node holds."""
     errors = env_errors(original, env) + _id_errors("pipe", original["_id"], system_ids)
+    # secrets.rst: a secret can only be used in certain places; the pipe docs (rest source,
+    # sink, transform) allow them only on the system. Stricter reading: none in a pipe.
+    for name in sorted({m for s in _strings(original) for m in _SECRET.findall(s)}):
+        errors.append(error("$", f"the secret '{name}' is used in a pipe: secrets can only be "
+                                 "used in system configs"))
     for role, path, part in _all_parts(effective):
         errors += _part_errors(role, path, part, systems)
     return errors

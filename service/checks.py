@@ -51,13 +51,22 @@ def _slave_secret_warnings(slave_id: str, snap: NodeSnapshot, master: NodeSnapsh
         local = snap.system_secrets.get(sid, frozenset())
         covered |= used
         missing = sorted(used - local)
-        if missing:
+        if missing and sid not in snap.systems:
+            # A secret local to a system can only be set once the system exists there, and
+            # a node refuses the system while its secrets are missing: only global ones help.
+            warnings.append(
+                f"slave {slave_id}: system {name(sid)} uses secrets "
+                f"{', '.join(map(name, missing))}, which {slave_id} does not hold globally; "
+                f"{name(sid)} cannot be created on {slave_id} before they are there: add them "
+                f"on {slave_id} with POST /secrets (a secret local to the system can only be "
+                "set once it exists there)")
+        elif missing:
             path = f"/systems/{quote(sid, safe='')}/secrets"
             warnings.append(
                 f"slave {slave_id}: system {name(sid)} uses secrets "
                 f"{', '.join(map(name, missing))}, which {slave_id} holds neither globally nor "
                 f"for that system; set them on {slave_id} with PUT {path} "
-                "(or globally with /secrets)")
+                "(or globally with POST /secrets)")
     needed = set(master.secrets or ())
     for cfg in desired.slave_pipes[slave_id].values():
         needed |= secrets_used(cfg)

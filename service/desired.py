@@ -71,6 +71,17 @@ def _place_pipe(pid: str, original: dict[str, Any], env: Mapping[str, Any],
                               "in the master")
         return refused
     slave = on[0]
+    # A system the pipe also names that stays in the master (no slave manages it, or it is
+    # kept there) does not exist on the slave: the slave would refuse the copy, and the
+    # master would be left with the user's pipe calling a system that now reads the slave.
+    stays = sorted(s for s in systems_used(original, env) if s not in placed
+                   and not s.startswith("system:") and "$ENV(" not in s)
+    if stays:
+        errors.append(
+            f"pipe {name(pid)}: cannot be placed, it uses system {name(used[0])} on slave {slave} "
+            f"and {', '.join(f'system {name(s)}' for s in stays)}, which stays in the master; "
+            "it stays in the master")
+        return refused
     src = r.source_system if r.source_system in placed else None
     snk = r.sink_system if r.sink_system in placed else None
     # What it reads there: the managed system itself, or a master dataset a feeder copies.

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 from .actions import Action, Kind, Plan
 from .config import Config
 from .checks import warnings_for
-from .configs import marker, roles, systems_used, user_original
+from .configs import expand_env, marker, roles, systems_used, user_original
 from .desired import Desired, PipePlacement, desired_state
 from .holds import holds
 from .ownership import Ownership, ownership
@@ -137,9 +137,13 @@ def _copy_payload(want: dict[str, Any], *, quiet: bool) -> dict[str, Any]:
     return {**want, "pump": {**(want.get("pump") or {}), "mode": "manual"}}
 
 
-def _pump_mode(config: dict[str, Any]) -> str:
+def _pump_mode(config: dict[str, Any], env: Mapping[str, Any] | None = None) -> str:
+    """The pump's mode as the node will see it: `$ENV(..)` read with `env` (the master's,
+    which a slave's becomes before a config using it is written)."""
     pump = config.get("pump")
-    return str(pump.get("mode", "scheduled")) if isinstance(pump, dict) else "scheduled"
+    mode = expand_env(pump.get("mode", "scheduled"), env or {}) if isinstance(pump, dict) \
+        else "scheduled"
+    return str(mode)
 
 
 def _foreign_warning(slave_id: str, owned: Ownership) -> str:
@@ -175,26 +179,55 @@ def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
             # mark the new master last, so a crash in between resets again next run.
             after = [b.add("reset-pipe", slave_id, pid, after=after)]
         after.append(b.owed_first.get(pid))
+        if _stale_copy(have, master.pipes.get(pid), slave_id, user_disabled=pid in desired.disabled) \
+                and r.sink_dataset and _pump_mode(want, env) != "off":
+            after = _refill(b, slave_id, pid, r.sink_dataset, want, after)
         _write_copy(b, slave_id=slave_id, pid=pid, want=want, have=have, after=after,
-                    user_disabled=pid in desired.disabled)
+                    user_disabled=pid in desired.disabled, mode=_pump_mode(want, env))
         if have is not None and r.sink_dataset and want.get("disable_set_last_seen") is not True \
                 and roles(pid, have.effective, {}).sink_dataset != r.sink_dataset:
             # The copy now writes a dataset new to it: only a full run fills (and populates)
             # it, so the master's sync pipe, gated on populated, ever gets it. (A crash right
             # after the rewrite loses this reset, as does a user's disable_set_last_seen: the
             # sync pipe then fails with 404, visibly, never deleting.)
+            # After the slave's env too: the new dataset may be named through $ENV(..), and a
+            # run between a reset and the env change would do its full run into the old one.
             b.slave_write[slave_id, "pipes", pid] = b.add(
-                "reset-pipe", slave_id, pid, after=[b.slave_write.get((slave_id, "pipes", pid))])
+                "reset-pipe", slave_id, pid, after=[b.slave_write.get((slave_id, "pipes", pid)),
+                                                    _env_first(set_env, want)])
+
+
+def _stale_copy(have: Component | None, in_master: Component | None, slave_id: str, *,
+                user_disabled: bool) -> bool:
+    """A copy found disabled although the user's pipe is not, that the master does not read
+    from here: an earlier run's cleanup quiesced it (then failed or was overtaken by a move
+    back). Its dataset stopped, yet is still populated, so the master's sync pipe, reset by
+    the move here, would do a full run against it and delete what came meanwhile."""
+    if have is None or have.runtime.get("is-disabled") is not True or user_disabled:
+        return False
+    was = user_original(in_master)[1] if in_master is not None else None
+    return was is None or was.get("slave") != slave_id or bool(was.get("reset_pending"))
+
+
+def _refill(b: _Builder, slave_id: str, pid: str, dataset: str, want: dict[str, Any],
+            after: list[int | None]) -> list[int | None]:
+    """Drop a stale copy's dataset (the master reads it only once this run points there,
+    and meets a 404 until a new full run has filled it) and reset the copy."""
+    done = b.add("delete-dataset", slave_id, dataset, after=after)
+    if want.get("disable_set_last_seen") is True:
+        return [done]
+    return [b.add("reset-pipe", slave_id, pid, after=[done])]
 
 
 def _write_copy(b: _Builder, *, slave_id: str, pid: str, want: dict[str, Any],
-                have: Component | None, after: list[int | None], user_disabled: bool) -> None:
+                have: Component | None, after: list[int | None], user_disabled: bool,
+                mode: str) -> None:
     """Create or update a pipe's copy; it runs exactly when the user's pipe did (disabled in
     the master, disabled here) and is never enabled, not for a moment, while the user has it
     disabled. A pump in `off` mode cannot run: its enabled flag means nothing and is left."""
     changed = have is None or have.original != want
     copy_disabled = have is not None and have.runtime.get("is-disabled") is True
-    if _pump_mode(want) == "off" or user_disabled == copy_disabled:
+    if mode == "off" or user_disabled == copy_disabled:
         if changed:
             kind: Kind = "create-pipe" if have is None else "update-pipe"
             b.slave_write[slave_id, "pipes", pid] = b.add(kind, slave_id, pid, payload=want,
@@ -207,7 +240,8 @@ def _write_copy(b: _Builder, *, slave_id: str, pid: str, want: dict[str, Any],
         b.slave_write[slave_id, "pipes", pid] = b.add("enable-pipe", slave_id, pid, after=after)
         return
     if have is None:
-        quiet = _pump_mode(want) == "scheduled"
+        # Not manual: scheduled, or a mode no node knows (it would not stay quiet either).
+        quiet = mode != "manual"
         after = [b.add("create-pipe", slave_id, pid, payload=_copy_payload(want, quiet=quiet),
                        after=after)]
         changed = quiet
@@ -235,18 +269,25 @@ def _write_master(b: _Builder, *, master: NodeSnapshot, desired: Desired,
                                                 payload=want, after=after)]
     for pid, want in sorted(desired.master_pipes.items()):
         if ("pipes", pid) not in blocked:
-            _write_master_pipe(b, master=master, comp=master.pipes[pid],
-                               placed=desired.pipes[pid], want=want)
+            placed = desired.pipes[pid]
+            copy_exists = placed.slave in readable and pid in readable[placed.slave].pipes
+            _write_master_pipe(b, master=master, comp=master.pipes[pid], placed=placed,
+                               want=want, copy_exists=copy_exists)
 
 
 def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
-                       placed: PipePlacement, want: dict[str, Any]) -> None:
+                       placed: PipePlacement, want: dict[str, Any], copy_exists: bool) -> None:
     """The master's writes for one pipe: rewrite, reset when its source changes, and the
     pump state a placeholder (or a pipe coming back) needs."""
     pid = comp.id
     have = comp.original
     was = user_original(comp)[1]
-    after = [b.slave_write.get((placed.slave, "pipes", pid))]
+    # A user's upload live in the master whose copy exists already on its slave: the
+    # master's pipe is rewritten even if the slave refuses the new version (the upload is
+    # kept in the metadata, and the slave write is retried every run); else the user's pipe
+    # would stay live, calling a system that reads the slave's datasets.
+    upload_over_copy = was is None and copy_exists
+    after = [None if upload_over_copy else b.slave_write.get((placed.slave, "pipes", pid))]
     after += [b.slave_write.get((placed.slave, "systems", s)) for s in placed.systems]
     if placed.slave is not None:
         # A generated pipe reads through the master's system:url: where the master still
@@ -279,7 +320,7 @@ def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
     reenable = (placed.shape != "placeholder" and comp.runtime.get("is-disabled") is True
                 and was is not None and not was.get("disabled") and marker(have) is not None
                 and (have.get("pump") or {}).get("mode") == "off"
-                and _pump_mode(want) != "off")
+                and _pump_mode(want, master.env) != "off")
     if to_new_source:
         # Crash-safe: the flag records "reset still owed" in the master itself.
         flagged = _with_reset_pending(want)

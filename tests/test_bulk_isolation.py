@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from contract_helpers import Cluster, ids, meta, original
+from contract_helpers import YEAR, Cluster, ids, meta, original, the_original
 
 N = 100
 
@@ -89,3 +89,28 @@ def test_a_pipe_the_master_reports_invalid_is_not_sent_and_keeps_its_original(no
     assert original(c.master, "pipes", "crm-broken") == broken
     sent = [r for r in c.slaves["s1"].requests() if r["method"] != "GET"]
     assert all(r["status"] < 400 for r in sent), sent
+
+
+# --- adversarial review (breaker) ---
+
+def test_a_new_upload_a_slave_refuses_leaves_no_master_pipe_reading_the_slave(nodes):
+    """crm moved to s1. The user uploads a new crm-person to the master that s1 refuses (it
+    names an env var s1 lacks, and s1's token cannot set env vars). The upload is kept, and
+    the master is not left with the user's pipe calling crm, which now reads s1's datasets."""
+    from service.configs import systems_used
+
+    c = Cluster(nodes)
+    c.tokens["s1"] = c.slaves["s1"].token(admin=False, expires_in=YEAR)
+    cfg = c.config()
+    assert c.run(cfg).outcome != "aborted"
+    assert meta(original(c.master, "systems", "crm"))["slave"] == "s1"
+    c.master.api("POST", "/env", {"people-path": "people"})
+    upload = {"_id": "crm-person", "type": "pipe",
+              "source": {"type": "json", "system": "crm", "url": "$ENV(people-path)"}}
+    assert c.master.api("PUT", "/pipes/crm-person/config", upload)[0] == 200
+    report = c.run(cfg)
+    assert any("crm-person" in e for e in report.errors), report.errors
+    assert the_original(c.master, "pipes", "crm-person") == upload
+    live = original(c.master, "pipes", "crm-person")
+    assert not ("crm" in systems_used(live, {"people-path": "people"}) and meta(live) is None), \
+        "the user's crm-person is live in the master, calling crm (a system:url reading s1)"

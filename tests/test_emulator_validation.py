@@ -48,6 +48,8 @@ BAD = [
     ("pipe id used by a system", "pipes", _pipe("web")),
     ("system id used by a pipe", "systems", {**URL, "_id": "existing"}),
     ("undefined secret", "systems", {**URL, "_id": "w2", "jwt_token": "$SECRET(nope)"}),
+    ("secret in a pipe", "pipes",
+     _pipe("p", source={**JSON_SOURCE, "headers": {"Authorization": "$SECRET(nope)"}})),
 ]
 
 
@@ -149,3 +151,16 @@ def test_sesamclient_shows_the_nodes_messages(node: EmulatorNode) -> None:
     assert conn.get_pipe("bad") is None
     pipes = conn.add_pipes([_pipe("bad", source={**JSON_SOURCE, "system": "ghost"})], force=True)
     assert pipes[0].runtime["is-valid-config"] is False
+
+
+def test_a_secret_is_refused_in_a_pipe_even_when_it_exists(node: EmulatorNode) -> None:
+    _ready(node)
+    assert node.api("POST", "/secrets", {"tok": "value-of-tok"})[0] == 200
+    pipe = _pipe("p", source={**JSON_SOURCE, "headers": {"Authorization": "$SECRET(tok)"}})
+    status, body = node.api("POST", "/pipes", [pipe])
+    assert status == 400
+    (refused,) = body["validation_errors"]
+    assert any("system configs" in e["msg"] for e in refused["config-errors"])
+    assert "value-of-tok" not in str(body)
+    # in a system it is fine
+    assert node.api("POST", "/systems", [{**URL, "_id": "w2", "jwt_token": "$SECRET(tok)"}])[0] == 201

@@ -45,3 +45,31 @@ def test_a_pipe_naming_its_system_through_env_waits_for_that_systems_write(nodes
     assert report.outcome == "ok", report.errors
     assert "crm-person" in ids(c.slaves["s1"], "pipes")
     assert pipe_runtime(c.slaves["s1"], "crm-person")["is-valid-config"] is True
+
+
+# --- adversarial review (breaker) ---
+
+def test_a_copy_whose_env_named_dataset_changes_is_reset_only_once_the_env_is_there(nodes):
+    """crm-person writes `$ENV(ds)`. The master's ds changes after the move: the copy must
+    fill the new dataset with a full run. If its reset lands before s1's env is set, a run
+    in between does that full run into the old dataset, and the new one is only ever
+    written incrementally: never populated, the master never gets it."""
+    c = Cluster(nodes, seed=False)
+    person = {**c.pipes[0], "sink": {"type": "dataset", "dataset": "$ENV(ds)"}}
+    c.master.seed(env={"region": "eu", "ds": "people-a"}, systems=c.systems,
+                  pipes=[person, *c.pipes[1:]])
+    cfg = c.config()
+    assert c.run(cfg).outcome == "ok"
+    s1 = c.slaves["s1"]
+    assert start_pipe(s1, "crm-person")["runtime"]["success"] is True
+    assert c.master.api("POST", "/env", {"ds": "people-b"})[0] == 200
+    s1.add_fault(method="POST", path="^/api/env$", delay_ms=600, times=1)
+    s1.set_knobs(schedule_ms=20)          # the copy runs on its schedule meanwhile
+    assert c.run(cfg).outcome == "ok"
+    s1.set_knobs(schedule_ms=0)
+    s1.wait_idle("crm-person")
+    start_pipe(s1, "crm-person")
+    status, ds = s1.api("GET", "/datasets/people-b")
+    assert status == 200 and ds["runtime"]["populated"] is True, (status, ds)
+    assert start_pipe(c.master, "crm-person")["runtime"]["success"] is True
+    assert sorted(e["_id"] for e in entities(c.master, "people-b")) == ["a", "b"]

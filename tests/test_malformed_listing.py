@@ -105,3 +105,30 @@ def test_an_entry_that_is_a_list_deletes_nothing(nodes) -> None:
     assert not [w for w in c.global_writes() if w[1] in WRITES], c.global_writes()
     assert "crm-person" in ids(s1, "pipes") and has_dataset(s1, "crm-person")
     assert any("malformed entry at position" in e for e in report.errors), report.errors
+
+
+# --- adversarial review (breaker) ---
+
+def test_a_slave_listing_silently_missing_a_copy_deletes_nothing_and_loses_no_data(nodes) -> None:
+    """s1's pipe listing leaves out crm-person (as a filtering proxy or an ACL might, with
+    200). The run may take the copy for gone, but deletes nothing anywhere, and the master's
+    dataset stays whole."""
+    c = Cluster(nodes)
+    cfg = c.config()
+    assert c.run(cfg).outcome == "ok"
+    s1 = c.slaves["s1"]
+    c.sync(s1)
+    master_log = c.master.api("GET", "/datasets/crm-person/entities")[1]
+    body = [p for p in s1.api("GET", "/pipes")[1] if p["_id"] != "crm-person"]
+    s1.add_fault(method="GET", path="^/api/pipes$", times=100, body=json.dumps(body))
+    c.clear()
+    c.run(cfg)
+    assert not [w for w in c.global_writes() if w[1] == "DELETE"], c.global_writes()
+    s1.emulator("DELETE", "/faults")
+    assert "crm-person" in ids(s1, "pipes") and has_dataset(s1, "crm-person")
+    # whatever the master's sync pipe does now (a reset costs a full re-read), nothing is lost
+    c.master.run_pipe("crm-person")
+    assert c.master.api("GET", "/datasets/crm-person/entities")[1][:len(master_log)] == master_log
+    live = [e for e in c.master.api("GET", "/datasets/crm-person/entities?history=false")[1]
+            if not e.get("_deleted")]
+    assert sorted(e["_id"] for e in live) == ["a", "b"]

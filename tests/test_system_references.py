@@ -175,3 +175,30 @@ def test_systems_used_reads_every_place_a_pipe_can_name_a_system():
     # a dataset pipe names no system (merge sources name datasets only)
     merge = {"_id": "m", "source": {"type": "merge", "datasets": ["a A", "b B"]}}
     assert systems_used(merge, env) == frozenset()
+
+
+# --- adversarial review (breaker) ---
+
+LOOKUP = {"_id": "lookup", "type": "system:url", "base_url": "http://127.0.0.1:9/"}
+
+
+def test_a_pipe_also_calling_a_master_only_system_never_leaves_the_master_reading_a_slave(nodes):
+    """An inbound pipe of crm that also calls `lookup`, a system no slave manages, in an http
+    transform. Its copy needs `lookup` on s1, which the orchestrator never puts there: s1
+    refuses the copy. Whatever the run does, no user pipe in the master may be left reading
+    crm once crm reads s1's datasets, and the pipe's original is kept."""
+    enriched = {"_id": "crm-enriched", "type": "pipe",
+                "source": {"type": "json", "system": "crm", "url": "people"},
+                "transform": {"type": "http", "system": "lookup", "url": "x"}}
+    c = Cluster(nodes, seed=False)
+    c.master.seed(systems=[*c.systems, LOOKUP], pipes=[*c.pipes, enriched], env={"region": "eu"})
+    cfg = c.config()
+    report = c.run(cfg)
+    assert any("crm-enriched" in e for e in report.errors), report.errors
+    assert the_original(c.master, "pipes", "crm-enriched") == enriched
+    _no_master_pipe_calls_a_slave(c)
+    # and every run says so again, with nothing written
+    c.clear()
+    again = c.run(cfg)
+    assert any("crm-enriched" in e for e in again.errors), again.errors
+    _no_master_pipe_calls_a_slave(c)
