@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
 from .config import Config
-from .configs import roles, systems_used, user_original
+from .configs import expand_env, roles, systems_used, user_original
 from .generated import component_url, feeder_pipe, placeholder_pipe, sync_pipe, url_system
 from .names import FEEDER_SYSTEM
 from .ownership import group_name, with_mark
@@ -94,6 +94,12 @@ def _place_pipe(pid: str, original: dict[str, Any], env: Mapping[str, Any],
     if snk:
         return PipePlacement(id=pid, original=original, slave=slave, shape="placeholder",
                              systems=used, source_dataset=fed)
+    if r.sink_type == "dataset" and r.sink_dataset and _populated_early(original, env):
+        errors.append(
+            f"pipe {name(pid)}: cannot be placed, its sink's set_initial_offset marks the slave's "
+            "dataset populated before its first full run, so the master's synchronising pipe "
+            "could read it half-written and delete the rest; it stays in the master")
+        return refused
     if r.sink_type == "dataset" and r.sink_dataset:
         # The master reads the result back through one of its systems on that slave (each is
         # a system:url reading the slave's datasets once moved).
@@ -104,6 +110,20 @@ def _place_pipe(pid: str, original: dict[str, Any], env: Mapping[str, Any],
         f"pipe {name(pid)}: cannot be placed, it uses system {name(used[0])} on slave {slave} but "
         "writes to something that slave cannot reach; it stays in the master")
     return refused
+
+
+def _populated_early(original: dict[str, Any], env: Mapping[str, Any]) -> bool:
+    """The populated gate (a synchronising pipe reads with populated=true) holds only if the
+    dataset is flagged populated after its first complete full run: Sesam's default. The
+    sink options `onload` and `initially` flag it sooner."""
+    sink = original.get("sink")
+    sinks = [sink] if isinstance(sink, dict) else []
+    if isinstance(sink, dict) and sink.get("type") == "conditional" \
+            and isinstance(sink.get("alternatives"), dict):
+        sinks = list(sink["alternatives"].values())     # any of them may be in force
+    return any(isinstance(part, dict) and
+               expand_env(part.get("set_initial_offset"), env) in ("onload", "initially")
+               for part in sinks)
 
 
 def _conditions(config: dict[str, Any]) -> list[str]:

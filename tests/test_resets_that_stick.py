@@ -196,7 +196,7 @@ def test_a_user_disabled_pipe_whose_pump_mode_comes_from_env_is_never_enabled(no
                 states.append((copy.disabled, copy.effective["pump"].get("mode", "scheduled")))
     s1.add_observer(watch)
     assert c.run(c.config()).outcome == "ok"
-    assert disabled(s1, "crm-order") and original(s1, "pipes", "crm-order") == order
+    assert disabled(s1, "crm-order") and copy_in(s1, "pipes", "crm-order") == order
     assert states and all(off or mode != "scheduled" for off, mode in states), states
 
 
