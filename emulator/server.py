@@ -142,7 +142,8 @@ class Handler(BaseHTTPRequestHandler):
             self._raw()
             state.record(method, parts.path, parts.query, 0)
             raise _Dropped()
-        if rule is not None and (rule.status is not None or rule.body is not None):
+        if rule is not None and not rule.drop_after and \
+                (rule.status is not None or rule.body is not None):
             self._raw()
             status = rule.status if rule.status is not None else 200
             state.record(method, parts.path, parts.query, status)
@@ -154,6 +155,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         status, body, headers = self._answer(state, method, parts)
         if rule is not None and rule.drop_after:
+            if 200 <= status < 300:
+                state.faults.landed(rule)
             state.record(method, parts.path, parts.query, 0)
             raise _Dropped()
         state.record(method, parts.path, parts.query, status)
@@ -204,6 +207,8 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(201, {"id": state.faults.add(self._body())})
             except (ValueError, ApiError) as exc:
                 self._send(400, {"message": str(exc)})
+        elif path == "/_emulator/faults" and self.command == "GET":
+            self._send(200, state.faults.report())
         elif path == "/_emulator/faults" and self.command == "DELETE":
             state.faults.clear()
             self._send(200, {})
