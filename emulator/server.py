@@ -73,6 +73,7 @@ class Handler(BaseHTTPRequestHandler):
     # client's delayed ACK (~40 ms) on every keep-alive request.
     disable_nagle_algorithm = True
     server: "NodeServer"
+    _request_body: bytes | None = None
 
     def log_message(self, format: str, *args: object) -> None:
         # The default logs to stderr with the request line; we keep it quiet (and token-free).
@@ -99,8 +100,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def _raw(self) -> bytes:
         # Always read the body, also when we answer without looking at it: keep-alive needs it.
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        # Once per request: _api reads it first (see there).
+        if self._request_body is None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self._request_body = self.rfile.read(length) if length else b""
+        return self._request_body
 
     def _body(self) -> object:
         raw = self._raw()
@@ -117,6 +121,7 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(400, "the request body is not valid JSON") from None
 
     def _dispatch(self) -> None:
+        self._request_body = None
         state = self.server.state
         parts = urllib.parse.urlsplit(self.path)
         try:
@@ -131,6 +136,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _api(self, state: NodeState, parts: urllib.parse.SplitResult) -> None:
         method = self.command
+        # The whole request is in before a fault rule counts it: a client that dies while the
+        # node holds its request (a reset connection loses unread data) left a complete one.
+        self._raw()
         # Each request is logged before its answer goes out, so a client that has its
         # answer always finds the request in /_emulator/requests.
         if state.latency_ms:

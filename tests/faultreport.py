@@ -1,7 +1,7 @@
 """The figures behind README's Guarantees: per fault or crash test, how many injected faults
 fired, how many made a write fail, landed a write unanswered, or were absorbed by a retry.
-A rule that never fired counts nowhere; `tally.rule(...)` is called only with a rule's report
-from GET /_emulator/faults."""
+`armed` is counted where a rule is added; a rule that never fired counts nowhere else, as
+`tally.rule(...)` takes the rule's own report from GET /_emulator/faults."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -17,10 +17,10 @@ class Tally:
     landed: int = 0         # fired and the write was carried out, its answer lost
     absorbed: int = 0       # fired and a retry made the write succeed
     crashed: int = 0        # crash points where the process died with the write unanswered
+    unarmed: int = 0        # fault steps not armed: the step wrote nothing (property tests)
 
     def rule(self, report: dict, *, failed: bool = False, absorbed: bool = False) -> None:
-        """One rule's /_emulator/faults report and what the run made of it."""
-        self.armed += 1
+        """One armed rule's /_emulator/faults report and what the run made of it."""
         if report["hits"] == 0:
             return
         self.fired += 1

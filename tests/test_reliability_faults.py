@@ -15,7 +15,8 @@ from service import orchestrator
 from service.client import SesamClient
 
 from orchestration import writes
-from scenarios import NEXT, build, end_state, holds_every_original, latest_originals
+from scenarios import (EVERY_WRITE_KIND, NEXT, build_with_edits, end_state,
+                       holds_every_original, latest_originals, write_kind)
 
 # SesamClient's defaults: a PUT or DELETE is tried 1 + RETRIES times; a POST once.
 RETRIES = SesamClient.__init__.__kwdefaults__["retries"]
@@ -27,32 +28,8 @@ def _no_retry_backoff(monkeypatch):
     monkeypatch.setitem(SesamClient.__init__.__kwdefaults__, "backoff", 0.0)
 
 
-def _kind(nid: str, method: str, path: str) -> str:
-    """The write kind a request is, for the coverage check."""
-    role = "master" if nid == "master" else "slave"
-    if path.endswith("/pump"):
-        return f"{role} POST pump"
-    if path in ("/api/pipes", "/api/systems"):
-        return f"{role} POST bulk"
-    if path == "/api/env":
-        return f"{role} POST env"
-    if method == "DELETE":
-        return f"{role} DELETE " + ("dataset" if path.startswith("/api/datasets/") else "component")
-    return f"{role} {method}"
-
-
-def _setup(nodes):
-    """The scenario, plus user edits a run carries to a slave: an env value and a pipe."""
-    sc = build(nodes)
-    assert sc.master.api("POST", "/env", {"region": "south", "level": 3})[0] == 200
-    edited = {"_id": "a-in", "type": "pipe", "description": "edited by the user",
-              "source": {"type": "json", "system": "a", "url": "people"}}
-    assert sc.master.api("PUT", "/pipes/a-in/config", edited)[0] == 200
-    return sc
-
-
 def test_a_fault_at_any_write_fails_it_or_lands_it_and_the_next_run_converges(nodes, fault_tally):
-    sc = _setup(nodes)
+    sc = build_with_edits(nodes)
     start = sc.save()
     sc.restore(start)   # also clears the request logs: count this run's writes only
     expected = latest_originals(sc.master)
@@ -63,12 +40,8 @@ def test_a_fault_at_any_write_fails_it_or_lands_it_and_the_next_run_converges(no
     target = end_state(sc)
     run_writes = {nid: [(r["method"], r["path"]) for r in writes(node.requests())]
                   for nid, node in sc.nodes.items()}
-    kinds = {_kind(nid, m, p) for nid, ws in run_writes.items() for m, p in ws}
-    # Every write kind the orchestrator makes, on each role (the master only updates in
-    # place and runs pumps: it never bulk-creates, nor deletes, nor sets env).
-    assert kinds == {"master PUT", "master POST pump", "slave POST bulk", "slave POST pump",
-                     "slave POST env", "slave PUT", "slave DELETE component",
-                     "slave DELETE dataset"}, kinds
+    kinds = {write_kind(nid, m, p) for nid, ws in run_writes.items() for m, p in ws}
+    assert kinds == EVERY_WRITE_KIND, kinds
 
     violations: list[str] = []
     for node in sc.nodes.values():
@@ -80,6 +53,7 @@ def test_a_fault_at_any_write_fails_it_or_lands_it_and_the_next_run_converges(no
         sc.restore(start)
         sc.nodes[nid].add_fault(method=method, path="^" + re.escape(path) + "$", skip=earlier,
                                 times=times, **fault)
+        fault_tally.armed += 1
         first = orchestrator.run(config)
         (rule,) = sc.nodes[nid].faults()
         what = f"{method} {path} (write {at + 1} on {nid}) with {fault} x{times}"

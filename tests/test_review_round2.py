@@ -18,6 +18,7 @@ from contract_helpers import (CRM_PIPES, assert_steady, clear_faults, Cluster, e
                               has_dataset, ids, meta, original, pipe_runtime, put, start_pipe,
                               the_original)
 from orchestration import config_for, originals, writes
+from write_faults import arm
 from scenarios import holds_every_original, latest_originals
 from service import orchestrator
 from service.client import SesamClient
@@ -548,10 +549,7 @@ def _oracle(pipes, placement):
     return on
 
 
-_FAULTS = {"500": {"status": 500}, "drop": {"drop": True}, "drop_after": {"drop_after": True}}
-
-
-def test_random_placement_and_fault_steps_then_a_clean_run_converges(nodes):
+def test_random_placement_and_fault_steps_then_a_clean_run_converges(nodes, fault_tally):
     started = {nid: nodes(jwt_secret=SECRET) for nid in P_NODES}
     empty = {nid: n.save_state() for nid, n in started.items()}
     master = started["master"]
@@ -590,12 +588,15 @@ def test_random_placement_and_fault_steps_then_a_clean_run_converges(nodes):
         watch["expected"], watch["violations"] = first, []
         try:
             for placement, fault in steps:
+                armed = None
                 if fault is not None:
-                    nid, k, kind = fault
-                    started[nid].add_fault(method="*", path="^/api/", writes_only=True, skip=k,
-                                           times=1, **_FAULTS[kind])
+                    # On a write this step makes, found by a probe run from the same state.
+                    armed = arm(started, lambda: orchestrator.run(config(placement)), *fault,
+                                fault_tally)
                 report = orchestrator.run(config(placement))
                 assert report.outcome in ("ok", "failed"), report.as_json()
+                if armed is not None:
+                    armed.settle(started, report, fault_tally)
                 for n in started.values():
                     n.emulator("DELETE", "/faults")
             final = config(steps[-1][0])
@@ -621,3 +622,4 @@ def test_random_placement_and_fault_steps_then_a_clean_run_converges(nodes):
             for sid in held_systems.keys() & set(systems):
                 assert held_systems[sid] == first["systems", sid]
     check_example()
+    assert fault_tally.fired == fault_tally.armed > 0
