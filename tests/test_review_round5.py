@@ -21,7 +21,7 @@ from service.config import load_config
 
 from orchestration import originals, writes
 from scenarios import holds_every_original, latest_originals
-from write_faults import arm
+from write_faults import arm_first_writing
 
 SECRET = "review-round5-jwt-secret-0123456789-abcdefgh"
 SYSTEMS = ["crm", "erp", "hr"]
@@ -230,9 +230,10 @@ def test_random_sequences_of_changes_faults_and_outages_lose_nothing_and_converg
                 armed = None
                 if op == "fault" and live:
                     # Failed (a 400), or landed but unanswered; on a write this step makes.
-                    placement = _moved(placement, step[4])
-                    armed = arm(nodes, lambda: orchestrator.run(cfg(placement)), *step[1:4],
-                                fault_tally)
+                    moves = [step[4]] + [s for s in systems if s != step[4]]
+                    placement, armed = arm_first_writing(
+                        nodes, [_moved(placement, s) for s in moves],
+                        lambda p: orchestrator.run(cfg(p)), *step[1:4], fault_tally)
                 for n in nodes.values():
                     n.emulator("DELETE", "/requests")
                 if live:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence, TypeVar
 
 from emulator import EmulatorNode
 from service.client import SesamClient
@@ -13,6 +13,7 @@ from service.client import SesamClient
 from faultreport import Tally
 from orchestration import writes
 
+T = TypeVar("T")
 # A PUT or DELETE is tried 1 + RETRIES times by the client; a POST once.
 RETRIES: int = SesamClient.__init__.__kwdefaults__["retries"]
 KINDS = {"500": {"status": 500}, "drop": {"drop": True}, "drop_after": {"drop_after": True},
@@ -71,7 +72,6 @@ def arm(nodes: dict[str, EmulatorNode], run: Callable[[], object], node_id: str,
         if landing[nid]:
             break
     else:
-        tally.unarmed += 1
         return None
     at = landing[nid][k % len(landing[nid])]
     method, path, _ = made[nid][at]
@@ -81,3 +81,16 @@ def arm(nodes: dict[str, EmulatorNode], run: Callable[[], object], node_id: str,
     nodes[nid].add_fault(method=method, path="^" + re.escape(path) + "$", skip=earlier,
                          times=1 + RETRIES if retried else 1, **KINDS[kind])
     return Armed(nid, method, path, kind)
+
+
+def arm_first_writing(nodes: dict[str, EmulatorNode], candidates: Sequence[T],
+                      run: Callable[[T], object], node_id: str, k: int, kind: str,
+                      tally: Tally) -> tuple[T, Armed | None]:
+    """`arm` on the first candidate step (e.g. placements) that writes; the candidate chosen
+    (the last when none writes: then nothing is armed and `tally.unarmed` counts it)."""
+    for candidate in candidates:
+        armed = arm(nodes, lambda: run(candidate), node_id, k, kind, tally)
+        if armed is not None:
+            return candidate, armed
+    tally.unarmed += 1
+    return candidates[-1], None
