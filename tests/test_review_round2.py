@@ -571,7 +571,7 @@ def test_random_placement_and_fault_steps_then_a_clean_run_converges(nodes, faul
         return config_for(master, {s: (started[s], [k for k, v in sorted(placement.items())
                                                    if v == s]) for s in P_SLAVES})
 
-    @settings(max_examples=60, deadline=None, derandomize=True,
+    @settings(max_examples=60, deadline=None, derandomize=True, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
     @given(_scenarios())
     # A slave writing the dataset an outbound pipe on it reads (no feeder), moved with a fault.

@@ -539,7 +539,10 @@ def test_real_sigterm_during_a_run_lets_it_finish_then_exits_0(nodes) -> None:
         while "run started (api)" not in service.log():
             assert time.monotonic() < deadline, service.log()
             time.sleep(0.01)
-        time.sleep(0.2)                              # the run is reading or writing now
+        # The run is writing now: its first write has reached the slave.
+        while not [r for r in s1.requests() if r["method"] in ("POST", "PUT", "DELETE")]:
+            assert time.monotonic() < deadline, service.log()
+            time.sleep(0.01)
         assert "run finished" not in service.log()
         t0 = time.monotonic()
         code = stop_service(service)
