@@ -49,9 +49,12 @@ def fault_tally(request: pytest.FixtureRequest) -> Iterator[Tally]:
 
 
 _REPORTED: dict[str, dict[str, int]] = {}
+_FAILED: set[str] = set()
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.failed:
+        _FAILED.add(report.nodeid)   # its figures stop where it failed
     for name, figures in report.user_properties:
         if name == KEY:
             _REPORTED[report.nodeid] = figures
@@ -64,4 +67,5 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     if not _REPORTED:
         terminalreporter.write_line("no fault or crash test ran")
     for nodeid, figures in sorted(_REPORTED.items()):
-        terminalreporter.write_line(line(nodeid, figures))
+        failed = " (FAILED: figures up to the failure)" if nodeid in _FAILED else ""
+        terminalreporter.write_line(line(nodeid, figures) + failed)
