@@ -338,9 +338,11 @@ def test_env_named_sink_whose_value_is_an_object_cannot_be_placed_and_is_not_los
     cfg = c.config()
     report = _run(c, cfg, outcome=None)
     assert original(c.master, "pipes", "crm-weird") == weird
-    # It cannot be placed: it stays in the master, as the user wrote it, and nothing fails.
+    # It cannot be placed: it stays in the master, as the user wrote it, and the run says so.
     assert "crm-weird" not in ids(c.slaves["s1"], "pipes")
-    assert report.outcome == "ok", report.as_json()
+    assert report.outcome == "failed", report.as_json()
+    assert any(e.startswith("pipe crm-weird: cannot be placed") for e in report.errors), \
+        report.errors
     assert_steady(c, cfg)
 
 
