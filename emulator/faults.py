@@ -1,5 +1,8 @@
 """Fault rules: make chosen /api requests fail (status), vanish (drop), lag (delay) or
-trickle (the answer's body sent one byte at a time, `trickle_ms` apart)."""
+trickle (the answer's body sent one byte at a time, `trickle_ms` apart).
+
+`drop_after` wins over `status` and `body`: the node carries the request out and cuts the
+connection, so "landed but unanswered" happens whatever else the rule says."""
 from __future__ import annotations
 
 import itertools
@@ -32,6 +35,14 @@ class Rule:
     trickle_ms: int = 0
     # The status line's reason phrase, as a misbehaving node or proxy might word it.
     reason: str | None = None
+    # What the rule did, for GET /_emulator/faults: a test proves its fault fired.
+    hits: int = 0
+    # drop_after hits whose request the node carried out with a 2xx (landed, answer lost).
+    landed: int = 0
+
+    def report(self) -> dict:
+        return {"id": self.id, "method": self.method, "path": self.path.pattern,
+                "hits": self.hits, "landed": self.landed, "left": self.times}
 
     def matches(self, method: str, path: str) -> bool:
         if self.method != "*" and self.method.upper() != method:
@@ -88,5 +99,15 @@ class Faults:
                     rule.skip -= 1
                     continue
                 rule.times -= 1
+                rule.hits += 1
                 return rule
         return None
+
+    def landed(self, rule: Rule) -> None:
+        with self._lock:
+            rule.landed += 1
+
+    def report(self) -> list[dict]:
+        """Every rule with how often it fired (rules stay listed after their last hit)."""
+        with self._lock:
+            return [rule.report() for rule in self._rules]

@@ -140,6 +140,13 @@ class EmulatorNode:
         assert status == 201, body
         return body["id"]
 
+    def faults(self) -> list[dict]:
+        """Every fault rule with `hits` (times it fired) and `landed` (drop_after hits the
+        node carried out with a 2xx)."""
+        status, body = self.emulator("GET", "/faults")
+        assert status == 200, body
+        return body
+
     def set_knobs(self, **knobs: object) -> dict:
         """Run knobs (batch_size, batch_delay_ms, fail_after_batches, deploy_ms)."""
         status, body = self.emulator("POST", "/config", knobs)

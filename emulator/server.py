@@ -88,6 +88,7 @@ class Handler(BaseHTTPRequestHandler):
     # client's delayed ACK (~40 ms) on every keep-alive request.
     disable_nagle_algorithm = True
     server: "NodeServer"
+    _request_body: bytes | None = None
 
     def log_message(self, format: str, *args: object) -> None:
         # The default logs to stderr with the request line; we keep it quiet (and token-free).
@@ -125,8 +126,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def _raw(self) -> bytes:
         # Always read the body, also when we answer without looking at it: keep-alive needs it.
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        # Once per request: _api reads it first (see there).
+        if self._request_body is None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self._request_body = self.rfile.read(length) if length else b""
+        return self._request_body
 
     def _body(self) -> object:
         raw = self._raw()
@@ -143,6 +147,7 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(400, "the request body is not valid JSON") from None
 
     def _dispatch(self) -> None:
+        self._request_body = None
         state = self.server.state
         parts = urllib.parse.urlsplit(self.path)
         # As an HTTP front end does (RFC 3986, 5.2.4): a literal `.` or `..` segment is
@@ -161,6 +166,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _api(self, state: NodeState, parts: urllib.parse.SplitResult) -> None:
         method = self.command
+        # The whole request is in before a fault rule counts it: a client that dies while the
+        # node holds its request (a reset connection loses unread data) left a complete one.
+        self._raw()
         # Each request is logged before its answer goes out, so a client that has its
         # answer always finds the request in /_emulator/requests.
         if state.latency_ms:
@@ -172,7 +180,8 @@ class Handler(BaseHTTPRequestHandler):
             self._raw()
             state.record(method, parts.path, parts.query, 0)
             raise _Dropped()
-        if rule is not None and (rule.status is not None or rule.body is not None):
+        if rule is not None and not rule.drop_after and \
+                (rule.status is not None or rule.body is not None):
             self._raw()
             status = rule.status if rule.status is not None else 200
             state.record(method, parts.path, parts.query, status)
@@ -185,6 +194,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         status, body, headers = self._answer(state, method, parts)
         if rule is not None and rule.drop_after:
+            if 200 <= status < 300:
+                state.faults.landed(rule)
             state.record(method, parts.path, parts.query, 0)
             raise _Dropped()
         state.record(method, parts.path, parts.query, status)
@@ -235,6 +246,8 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(201, {"id": state.faults.add(self._body())})
             except (ValueError, ApiError) as exc:
                 self._send(400, {"message": str(exc)})
+        elif path == "/_emulator/faults" and self.command == "GET":
+            self._send(200, state.faults.report())
         elif path == "/_emulator/faults" and self.command == "DELETE":
             state.faults.clear()
             self._send(200, {})

@@ -1,4 +1,5 @@
-"""Shared fixtures: emulated Sesam nodes that are stopped when the test ends."""
+"""Shared fixtures: emulated Sesam nodes that are stopped when the test ends; the
+`--fault-report` option (figures from tests that use the `fault_tally` fixture)."""
 from __future__ import annotations
 
 from typing import Callable, Iterator
@@ -6,6 +7,7 @@ from typing import Callable, Iterator
 import pytest
 
 from emulator import EmulatorNode
+from faultreport import KEY, Tally, line
 
 # Long enough that PyJWT does not warn about short HMAC keys.
 JWT_SECRET = "test-secret-for-emulated-sesam-nodes-0123456789"
@@ -30,3 +32,40 @@ def nodes() -> Iterator[Callable[..., EmulatorNode]]:
 @pytest.fixture
 def node(nodes: Callable[..., EmulatorNode]) -> EmulatorNode:
     return nodes()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--fault-report", action="store_true",
+                     help="print, per fault and crash test, how many injected faults fired "
+                          "and what they did (failed a write, landed unanswered, absorbed)")
+
+
+@pytest.fixture
+def fault_tally(request: pytest.FixtureRequest) -> Iterator[Tally]:
+    """A test's fault figures; kept as a user property so xdist carries them to the report."""
+    tally = Tally()
+    yield tally
+    request.node.user_properties.append((KEY, tally.as_dict()))
+
+
+_REPORTED: dict[str, dict[str, int]] = {}
+_FAILED: set[str] = set()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.failed:
+        _FAILED.add(report.nodeid)   # its figures stop where it failed
+    for name, figures in report.user_properties:
+        if name == KEY:
+            _REPORTED[report.nodeid] = figures
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    if not config.getoption("--fault-report"):
+        return
+    terminalreporter.section("fault report")
+    if not _REPORTED:
+        terminalreporter.write_line("no fault or crash test ran")
+    for nodeid, figures in sorted(_REPORTED.items()):
+        failed = " (FAILED: figures up to the failure)" if nodeid in _FAILED else ""
+        terminalreporter.write_line(line(nodeid, figures) + failed)

@@ -89,6 +89,38 @@ def build(start) -> Scenario:
     return sc
 
 
+def build_with_edits(start) -> Scenario:
+    """`build`, then user edits the next run carries to a slave (an env value and a pipe), so
+    that run makes every kind of write: slave PUT and env POST too."""
+    sc = build(start)
+    assert sc.master.api("POST", "/env", {"region": "south", "level": 3})[0] == 200
+    edited = {"_id": "a-in", "type": "pipe", "description": "edited by the user",
+              "source": {"type": "json", "system": "a", "url": "people"}}
+    assert sc.master.api("PUT", "/pipes/a-in/config", edited)[0] == 200
+    return sc
+
+
+def write_kind(nid: str, method: str, path: str) -> str:
+    """The write kind a request is, for the coverage check."""
+    role = "master" if nid == "master" else "slave"
+    if path.endswith("/pump"):
+        return f"{role} POST pump"
+    if path in ("/api/pipes", "/api/systems"):
+        return f"{role} POST bulk"
+    if path == "/api/env":
+        return f"{role} POST env"
+    if method == "DELETE":
+        return f"{role} DELETE " + ("dataset" if path.startswith("/api/datasets/") else "component")
+    return f"{role} {method}"
+
+
+# Every write kind the orchestrator makes, on each role: the master only updates in place
+# and runs pumps (it never bulk-creates, deletes or sets env); slaves get all the rest.
+EVERY_WRITE_KIND = {"master PUT", "master POST pump", "slave POST bulk", "slave POST pump",
+                    "slave POST env", "slave PUT", "slave DELETE component",
+                    "slave DELETE dataset"}
+
+
 def latest_originals(master: EmulatorNode) -> dict[tuple[str, str], dict]:
     """The user's latest original of every master component (live or in our metadata)."""
     out = {}

@@ -85,7 +85,7 @@ def test_bound_counts_concurrency_inside_chains_behind_a_barrier():
 
 
 def test_bound_refuses_a_forward_dependency():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="action 0 depends on 1, which does not come before it"):
         levels([Action("update-pipe", "m", "a", after=(1,)), Action("update-pipe", "m", "b")])
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -75,7 +76,7 @@ BAD = [
 def test_1_invalid_configuration_is_one_line_naming_variable_and_field(what, override, variable,
                                                                        field):
     env = {k: v for k, v in {**_env(), **override}.items() if v is not None}
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(ConfigError, match="^" + re.escape(variable)) as caught:
         load_config(env)
     message = str(caught.value)
     assert "\n" not in message

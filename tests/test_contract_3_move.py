@@ -30,7 +30,7 @@ def test_3_2_master_system_reads_the_slaves_datasets(nodes):
     assert crm["authentication"] == "jwt"
     assert crm["jwt_token"] == cfg.slave("s1").jwt_token.get_secret_value()
     assert crm["verify_ssl"] is True
-    assert crm.get("read_timeout", 0) >= 60 or crm.get("timeout", 0) >= 60
+    assert crm["read_timeout"] >= 60
     m = meta(crm)
     assert m["slave"] == "s1"
     assert m["url"].startswith(s1.url) and "crm" in m["url"]

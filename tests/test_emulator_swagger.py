@@ -76,5 +76,5 @@ def test_pipe_with_config_errors_matches_swagger(node: EmulatorNode) -> None:
 
 def test_swagger_schemas_catch_a_bad_body() -> None:
     # The check above is only worth something if a wrong shape fails it.
-    with pytest.raises(jsonschema.ValidationError):
+    with pytest.raises(jsonschema.ValidationError, match="is a required property"):
         jsonschema.validate([{"_id": "x"}], _schema("/datasets/{dataset_id}/entities", "get"))

@@ -6,7 +6,7 @@ independent oracle, not by the service's own placement code).
 """
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from emulator import EmulatorNode
@@ -30,7 +30,10 @@ def masters(draw):
         source = draw(st.one_of(
             st.builds(lambda s: {"type": "json", "system": s, "url": "things"},
                       st.sampled_from(systems)),
-            st.builds(lambda d: {"type": "dataset", "dataset": d}, st.sampled_from(["d1", "d2"])),
+            # "out-a" is a sink below too: an outbound pipe may read what a slave's own pipe
+            # writes (no feeder then).
+            st.builds(lambda d: {"type": "dataset", "dataset": d},
+                      st.sampled_from(["d1", "d2", "out-a"])),
             st.just({"type": "embedded", "entities": [{"_id": "e"}]})))
         sink = draw(st.one_of(
             st.none(),                                        # default: dataset named after pipe
@@ -62,29 +65,81 @@ def _refused(pipe, placement) -> set:
     return set() if one_slave and reads and writes_ else used
 
 
-def _expected(pipes, placement):
-    """The contract's placement rules (section 2 and 3), written out independently."""
+def _placed(pipes, placement) -> dict:
+    """The placement once every system an unplaceable pipe uses stays in the master."""
     placement = dict(placement)
     while True:   # a system an unplaceable pipe uses stays in the master (issue 12.2)
         kept = set().union(*(_refused(p, placement) for p in pipes))
         if not kept:
-            break
+            return placement
         placement.update({s: None for s in kept})
+
+
+def _pipe_slave(pipe, placement) -> tuple[str | None, str]:
+    """Where a pipe runs and its shape in the master: (slave, 'sync' | 'placeholder'), or
+    (None, 'user') when it stays in the master as the user wrote it."""
+    source, sink = pipe["source"], pipe.get("sink") or {"type": "dataset"}
+    src_slave = placement.get(source.get("system"))
+    sink_slave = placement.get(sink.get("system"))
+    if src_slave:
+        return src_slave, "sync" if sink["type"] == "dataset" else "placeholder"
+    if sink_slave:
+        return sink_slave, "placeholder"
+    return None, "user"
+
+
+def _expected(pipes, placement):
+    """The contract's placement rules (section 2 and 3), written out independently."""
+    placement = _placed(pipes, placement)
     on: dict[str, dict[str, set]] = {s: {"systems": set(), "pipes": set()} for s in SLAVES}
     for system, slave in placement.items():
         if slave:
             on[slave]["systems"].add(system)
+    writes_here: dict[str, set] = {s: set() for s in SLAVES}
+    feeds: dict[str, set] = {s: set() for s in SLAVES}
     for pipe in pipes:
-        source, sink = pipe["source"], pipe.get("sink") or {"type": "dataset"}
-        src_slave = placement.get(source.get("system"))
-        sink_slave = placement.get(sink.get("system"))
-        if src_slave:
-            on[src_slave]["pipes"].add(pipe["_id"])
-        elif sink_slave:
-            on[sink_slave]["pipes"].add(pipe["_id"])
-            on[sink_slave]["systems"].add("orchestrator-master")
-            on[sink_slave]["pipes"].add("orchestrator-feed-" + source["dataset"])
+        slave, shape = _pipe_slave(pipe, placement)
+        if slave is None:
+            continue
+        on[slave]["pipes"].add(pipe["_id"])
+        if shape == "sync":
+            writes_here[slave].add((pipe.get("sink") or {}).get("dataset", pipe["_id"]))
+        if pipe["source"]["type"] == "dataset":
+            feeds[slave].add(pipe["source"]["dataset"])
+    for slave in SLAVES:
+        # A dataset the slave's own pipe writes needs no feeder from the master.
+        need = feeds[slave] - writes_here[slave]
+        if need:
+            on[slave]["systems"].add("orchestrator-master")
+            on[slave]["pipes"] |= {"orchestrator-feed-" + d for d in need}
     return on
+
+
+def _check_master(master: EmulatorNode, first: dict, pipes, placement, urls) -> None:
+    """The master's components: the user's own where nothing moved; where something did, a
+    generated one pointing at the right slave and keeping the user's original."""
+    placement = _placed(pipes, placement)
+    held = {"systems": originals(master, "systems"), "pipes": originals(master, "pipes")}
+    for (kind, cid), original in first.items():
+        config = held[kind][cid]
+        slave = placement.get(cid) if kind == "systems" else \
+            _pipe_slave(next(p for p in pipes if p["_id"] == cid), placement)[0]
+        if slave is None:
+            assert config == original, (kind, cid, config)
+            continue
+        meta = config["metadata"]["orchestrator"]
+        assert (meta["slave"], meta["original_configuration"]) == (slave, original), (kind, cid)
+        if kind == "systems":
+            assert config["type"] == "system:url", config
+            assert config["url_pattern"].startswith(urls[slave] + "/api/datasets/"), config
+            continue
+        pipe = next(p for p in pipes if p["_id"] == cid)
+        if _pipe_slave(pipe, placement)[1] == "sync":
+            dataset = (pipe.get("sink") or {}).get("dataset", cid)
+            assert config["source"]["system"] == pipe["source"]["system"], config
+            assert config["sink"] == {"type": "dataset", "dataset": dataset}, config
+        else:
+            assert config["pump"]["mode"] == "off", config
 
 
 def test_random_masters_and_placement_changes_converge():
@@ -95,6 +150,13 @@ def test_random_masters_and_placement_changes_converge():
         @settings(max_examples=200, deadline=None, derandomize=True,
                   suppress_health_check=[HealthCheck.too_slow])
         @given(masters())
+        # An outbound pipe reading what the slave's own pipe writes: no feeder; then back.
+        @example((["crm"], [
+            {"_id": "p0", "type": "pipe", "source": {"type": "json", "system": "crm", "url": "t"},
+             "sink": {"type": "dataset", "dataset": "out-a"}},
+            {"_id": "p1", "type": "pipe", "source": {"type": "dataset", "dataset": "out-a"},
+             "sink": {"type": "json", "system": "crm", "url": "x"}}],
+            {}, [], [{"crm": "s1"}, {"crm": "s2"}, {"crm": None}]))
         def check(example):
             systems, pipes, env, secrets, placements = example
             for nid, n in nodes.items():
@@ -127,6 +189,8 @@ def test_random_masters_and_placement_changes_converge():
                     for sid in held_systems.keys() & set(systems):
                         assert held_systems[sid] == as_copy(first["systems", sid])
                     assert {k: v for k, v in nodes[slave].store.env.items() if k in env} == env
+                _check_master(master, first, pipes, placement,
+                              {s: nodes[s].url for s in SLAVES})
         check()
     finally:
         for n in nodes.values():

@@ -1,61 +1,91 @@
-"""Issue 5, faults at every step: any one write failing, as a 500 or a cut connection, at
-any point of a run with every kind of move (500, connection cut before the node acts, or
-cut after it acted so the answer is lost), leaves nothing lost; the next run converges to
-exactly the state a fault-free run reaches.
+"""Issue 5 and 18, faults at every write: each write of a run with every kind of move, made
+to fail (500, or the connection cut before the node acts) or to land unanswered (cut after
+the node acted), on every node. Each case proves its fault fired and what it did: the write
+failed after the client's retries, or landed with its answer lost, or (separate cases) a
+retry absorbed it. Nothing is lost on the way, and the next run converges to exactly the
+state a fault-free run reaches.
 """
 from __future__ import annotations
 
+import re
+
+import pytest
+
 from service import orchestrator
+from service.client import SesamClient
 
 from orchestration import writes
-from scenarios import NEXT, build, end_state, holds_every_original, latest_originals
+from scenarios import (EVERY_WRITE_KIND, NEXT, build_with_edits, end_state,
+                       holds_every_original, latest_originals, write_kind)
+
+# SesamClient's defaults: a PUT or DELETE is tried 1 + RETRIES times; a POST once.
+RETRIES = SesamClient.__init__.__kwdefaults__["retries"]
+FAILING = ({"status": 500}, {"drop": True}, {"drop_after": True})
 
 
-def test_a_fault_at_any_write_loses_nothing_and_the_next_run_converges(nodes, capsys):
-    sc = build(nodes)
+@pytest.fixture(autouse=True)
+def _no_retry_backoff(monkeypatch):
+    monkeypatch.setitem(SesamClient.__init__.__kwdefaults__, "backoff", 0.0)
+
+
+def test_a_fault_at_any_write_fails_it_or_lands_it_and_the_next_run_converges(nodes, fault_tally):
+    sc = build_with_edits(nodes)
     start = sc.save()
     sc.restore(start)   # also clears the request logs: count this run's writes only
     expected = latest_originals(sc.master)
     config = sc.config(NEXT)
 
-    # The fault-free run: the target state, and how many writes each node gets.
     clean = orchestrator.run(config)
     assert clean.outcome == "ok", clean.as_json()
     target = end_state(sc)
-    writes_per_node = {nid: len(writes(node.requests())) for nid, node in sc.nodes.items()}
-    assert writes_per_node["master"] > 0 and writes_per_node["s1"] > 0 and writes_per_node["s2"] > 0
-    # The scenario does move, clean and move back (else this test proves little).
-    kinds = {(a["kind"], a["node"]) for a in clean.actions}
-    assert {("reset-pipe", "master"), ("delete-dataset", "s1"), ("delete-system", "s1"),
-            ("create-pipe", "s2")} <= kinds
+    run_writes = {nid: [(r["method"], r["path"]) for r in writes(node.requests())]
+                  for nid, node in sc.nodes.items()}
+    kinds = {write_kind(nid, m, p) for nid, ws in run_writes.items() for m, p in ws}
+    assert kinds == EVERY_WRITE_KIND, kinds
 
     violations: list[str] = []
-
-    def check(method: str, path: str, status: int) -> None:
-        violations.extend(holds_every_original(sc.master, expected))
-
     for node in sc.nodes.values():
-        node.add_observer(check)
+        node.add_observer(lambda *_: violations.extend(holds_every_original(sc.master, expected)))
 
-    cases = 0
-    for nid, count in writes_per_node.items():
-        for k in range(count):
-            for fault in ({"status": 500}, {"drop": True}, {"drop_after": True}):
-                sc.restore(start)
-                sc.nodes[nid].add_fault(method="*", path="^/api/", writes_only=True, skip=k,
-                                        times=1, **fault)
-                first = orchestrator.run(config)
-                assert first.outcome in ("ok", "failed"), first.as_json()
-                hit = [r for r in sc.nodes[nid].requests() if r["status"] in (0, 500)]
-                assert hit, f"the fault on {nid} never fired"
-                for node in sc.nodes.values():
-                    node.emulator("DELETE", "/faults")
-                again = orchestrator.run(config)
-                case = f"write {k + 1} of {count} on {nid} failing with {fault}"
-                assert again.outcome == "ok", (case, again.as_json())
-                assert end_state(sc) == target, case
-                assert not violations, (case, violations[:3])
-                cases += 1
-    assert cases == 3 * sum(writes_per_node.values())
-    with capsys.disabled():
-        print(f"\n  fault cases run: {cases} ({writes_per_node} writes per node, x3 kinds: 500, cut before, cut after the write landed)")
+    def case(nid: str, at: int, fault: dict, *, times: int) -> tuple[dict, object]:
+        method, path = run_writes[nid][at]
+        earlier = run_writes[nid][:at].count((method, path))
+        sc.restore(start)
+        sc.nodes[nid].add_fault(method=method, path="^" + re.escape(path) + "$", skip=earlier,
+                                times=times, **fault)
+        fault_tally.armed += 1
+        first = orchestrator.run(config)
+        (rule,) = sc.nodes[nid].faults()
+        what = f"{method} {path} (write {at + 1} on {nid}) with {fault} x{times}"
+        assert rule["hits"] > 0, f"never fired: {what}"
+        for node in sc.nodes.values():
+            node.emulator("DELETE", "/faults")
+        again = orchestrator.run(config)
+        assert again.outcome == "ok", (what, again.as_json())
+        assert end_state(sc) == target, what
+        assert not violations, (what, violations[:3])
+        return rule, first
+
+    for nid, ws in run_writes.items():
+        for at, (method, path) in enumerate(ws):
+            retried = method in ("PUT", "DELETE")
+            hard = 1 + RETRIES if retried else 1
+            for fault in FAILING:
+                rule, first = case(nid, at, fault, times=hard)
+                # Hard enough to outlast the retries: every attempt met the fault, the write
+                # failed, and the run says so.
+                assert rule["hits"] == hard, (nid, method, path, fault, rule)
+                failed = [a for a in first.actions if a["status"] == "failed" and a["node"] == nid]
+                assert first.outcome == "failed" and failed, (nid, method, path, fault)
+                if fault.get("drop_after"):
+                    assert rule["landed"] >= 1, (nid, method, path, rule)
+                fault_tally.rule(rule, failed=True)
+            if retried:
+                # One failed attempt: the client's retry absorbs it and the run is clean.
+                for fault in ({"status": 500}, {"drop_after": True}):
+                    rule, first = case(nid, at, fault, times=1)
+                    assert rule["hits"] == 1, (nid, method, path, fault, rule)
+                    assert first.outcome == "ok", (nid, method, path, fault, first.as_json())
+                    fault_tally.rule(rule, absorbed=True)
+    assert fault_tally.fired == fault_tally.armed
+    assert fault_tally.failed_write == 3 * sum(map(len, run_writes.values()))

@@ -32,17 +32,16 @@ def _copy_deleted_by_hand(c: Cluster) -> None:
     c.slaves["s1"].api("DELETE", "/datasets/crm-person")
 
 
-def _wait_for_writes(node, count: int, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 20
-    while len(writes(node.requests())) < count:
-        assert proc.poll() is None, "the run ended before reaching the crash point"
-        assert time.monotonic() < deadline, "the run never reached the crash point"
+def _wait(what: str, ready, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.005)
 
 
 @pytest.mark.parametrize("setup", [_first_move_of_a_pipe_that_ran, _copy_deleted_by_hand],
                          ids=["first move", "copy made again"])
-def test_killed_anywhere_the_owed_reset_still_happens(nodes, setup):
+def test_killed_anywhere_the_owed_reset_still_happens(nodes, setup, fault_tally):
     c = Cluster(nodes)
     setup(c)
     assert pipe_runtime(c.master, "crm-person")["last-seen"] not in (None, "")
@@ -69,13 +68,22 @@ def test_killed_anywhere_the_owed_reset_still_happens(nodes, setup):
                        delay_ms=400, drop=True)
         proc = subprocess.Popen([sys.executable, "-m", "service", "--once"], env=env, cwd=ROOT,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        fault_tally.armed += 1
         try:
-            _wait_for_writes(node, k, proc)
-            time.sleep(0.05)
+            # The node holds write k+1, whole: the process dies while it waits for the answer.
+            _wait(f"write {k + 1} on {name}",
+                  lambda: node.faults()[0]["hits"] == 1 or proc.poll() is not None)
+            assert proc.poll() is None, f"the run ended before write {k + 1} on {name}"
             proc.send_signal(signal.SIGKILL)
         finally:
             proc.wait(timeout=10)
-        time.sleep(0.4)
+        assert proc.returncode == -signal.SIGKILL, (name, k)
+        fault_tally.fired += 1
+        fault_tally.crashed += 1
+        # The held write is dropped unapplied: wait until the node has let it go.
+        _wait(f"write {k + 1} on {name} to be dropped",
+              lambda: any(r["status"] == 0 for r in node.requests()))
+        fault_tally.failed_write += 1
         for n in named.values():
             n.emulator("DELETE", "/faults")
         report = orchestrator.run(config)

@@ -1,0 +1,42 @@
+"""Fault rules report what they did, and `drop_after` lands the request whatever else the rule
+says: a test can prove its fault fired and that a write landed unanswered."""
+from __future__ import annotations
+
+import http.client
+
+import pytest
+
+from emulator import EmulatorNode
+
+CUT = r"Remote end closed|Connection reset|Connection aborted|EOF"
+SYSTEM = {"_id": "s", "type": "system:url", "url_pattern": "http://s/%s"}
+
+
+def test_a_rule_reports_its_hits_and_what_is_left(node: EmulatorNode) -> None:
+    rule = node.add_fault(method="GET", path="^/api/pipes$", skip=1, times=2, status=503)
+    assert [r["hits"] for r in node.faults()] == [0]
+    assert [node.api("GET", "/pipes")[0] for _ in range(4)] == [200, 503, 503, 200]
+    assert node.faults() == [{"id": rule, "method": "GET", "path": "^/api/pipes$",
+                              "hits": 2, "landed": 0, "left": 0}]
+
+
+def test_drop_after_with_a_status_still_carries_the_request_out(node: EmulatorNode) -> None:
+    node.add_fault(method="POST", path="^/api/systems$", status=400, drop_after=True)
+    with pytest.raises((http.client.HTTPException, ConnectionError), match=CUT):
+        node.api("POST", "/systems", [SYSTEM])
+    assert [s["_id"] for s in node.api("GET", "/systems")[1]] == ["s"]
+    assert [(r["hits"], r["landed"]) for r in node.faults()] == [(1, 1)]
+
+
+def test_drop_after_on_a_refused_request_is_not_counted_as_landed(node: EmulatorNode) -> None:
+    node.add_fault(method="DELETE", path="^/api/systems/", drop_after=True)
+    with pytest.raises((http.client.HTTPException, ConnectionError), match=CUT):
+        node.api("DELETE", "/systems/nothing-here")
+    assert [(r["hits"], r["landed"]) for r in node.faults()] == [(1, 0)]
+
+
+def test_clearing_the_rules_clears_their_report(node: EmulatorNode) -> None:
+    node.add_fault(method="GET", path="^/api/env$", status=500)
+    assert node.api("GET", "/env")[0] == 500
+    assert node.emulator("DELETE", "/faults")[0] == 200
+    assert node.faults() == []
