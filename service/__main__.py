@@ -25,10 +25,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(os.environ)
     except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"configuration error: {problem}", file=sys.stderr)
         return 2
     logging.basicConfig(level=config.log_level, stream=sys.stderr if (args.once or args.plan)
                         else sys.stdout, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for warning in config.warnings():
+        # At start, before any run: a token about to be written in clear text, a typo'd field.
+        logging.getLogger("service").warning("configuration: %s", warning)
     from . import orchestrator
     if args.plan or args.once:
         try:

@@ -10,7 +10,7 @@ from typing import Mapping
 from urllib.parse import quote
 
 from .config import Config
-from .configs import secrets_used
+from .configs import marker, secrets_used
 from .desired import Desired
 from .snapshot import NodeSnapshot
 from .text import name
@@ -31,7 +31,23 @@ def warnings_for(config: Config, master: NodeSnapshot,
     for slave_id, snap in sorted(slaves.items()):
         if snap is not None and snap.secrets is not None:
             warnings += _slave_secret_warnings(slave_id, snap, master, desired)
-    return warnings
+    return warnings + _unlisted_slave_warnings(config, master)
+
+
+def _unlisted_slave_warnings(config: Config, master: NodeSnapshot) -> list[str]:
+    """A slave dropped from SLAVE_NODES gives its systems back to the master, but its copies
+    keep running there: the orchestrator no longer has its address or token to remove them."""
+    listed = {s.id for s in config.slaves}
+    left: dict[str, set[str]] = {}
+    for cid, cfg in (*master.systems.items(), *master.pipes.items()):
+        slave = (marker(cfg.original) or {}).get("slave")
+        if isinstance(slave, str) and slave not in listed:
+            left.setdefault(slave, set()).add(cid)
+    return [f"slave {name(slave)} is no longer in SLAVE_NODES: the master takes back "
+            f"{', '.join(map(name, sorted(cids)))}, but the copies on {name(slave)} stay there "
+            "and may still run; list it with \"managed_systems\": [] for one run to remove them, "
+            "or delete them on that node"
+            for slave, cids in sorted(left.items())]
 
 
 def _slave_secret_warnings(slave_id: str, snap: NodeSnapshot, master: NodeSnapshot,
