@@ -14,10 +14,12 @@ import os
 import sys
 
 from .config import ConfigError, load_config
+from .version import __version__
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m service", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--once", action="store_true", help="run one reconciliation and exit")
     mode.add_argument("--plan", action="store_true", help="print the plan, write nothing")

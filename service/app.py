@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 
 from .config import Config
 from .scheduler import Busy, Runner
+from .version import __version__
 
 
 def _bearer_guard(config: Config) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -78,7 +79,7 @@ def create_app(*, config: Config, runner: Runner) -> Flask:
 
     def status() -> dict[str, Any]:
         placement, as_of = runner.placement()
-        return {"running": runner.running, "progress": runner.progress(),
+        return {"version": __version__, "running": runner.running, "progress": runner.progress(),
                 "next_run": runner.next_run(), "last_report": runner.last_report(),
                 "history": runner.history(), "placement": placement,
                 "placement_as_of": as_of, **runner.attention(), "config": config.public()}
