@@ -2,10 +2,12 @@
 
 GET /health, /status, /plan, /metrics and /, POST /sync. When API_TOKEN is configured,
 /sync and /plan (the two that talk to the nodes on request) need `Authorization: Bearer
-<API_TOKEN>`. POST /sync must be a request no other site's page can make a browser send: a
-JSON body, an `X-Requested-With` or an `Authorization` header (a form can set none of them),
-and an `Origin`, when there is one, of this very host. No response carries a token: /status shows `config.public()`, reports are
-token-free by construction and the Runner scrubs any token that might slip into a message.
+<API_TOKEN>` or `X-Orchestrator-Token: <API_TOKEN>` (through Sesam's proxy, Authorization
+carries the node's JWT). POST /sync must be a request no other site's page can make a
+browser send: a JSON body, an `X-Requested-With`, `Authorization` or `X-Orchestrator-Token`
+header (a form can set none of them), and an `Origin`, when there is one, of this very host.
+No response carries a token: /status shows `config.public()`, reports are token-free by
+construction and the Runner scrubs any token that might slip into a message.
 """
 from __future__ import annotations
 
@@ -22,6 +24,9 @@ from .scheduler import Busy, Runner
 from .version import __version__
 
 
+TOKEN_HEADER = "X-Orchestrator-Token"
+
+
 def _bearer_guard(config: Config) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     expected = (config.api_token.get_secret_value().encode("utf-8")
                 if config.api_token is not None else None)
@@ -29,19 +34,26 @@ def _bearer_guard(config: Config) -> Callable[[Callable[..., Any]], Callable[...
     def guard(view: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(view)
         def checked(*args: Any, **kwargs: Any) -> Any:
-            if expected is not None:
-                scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-                # compare_digest: the time taken does not tell how much of a guess was right.
-                if scheme.lower() != "bearer" or not hmac.compare_digest(
-                        given.strip().encode("utf-8"), expected):
-                    answer = jsonify(error="this endpoint needs 'Authorization: Bearer "
-                                           "<API_TOKEN>'")
-                    answer.status_code = 401
-                    answer.headers["WWW-Authenticate"] = 'Bearer realm="sesam-orchestrator"'
-                    return answer
+            if expected is not None and not _token_given(expected):
+                answer = jsonify(error="this endpoint needs 'Authorization: Bearer "
+                                       "<API_TOKEN>' or 'X-Orchestrator-Token: <API_TOKEN>'")
+                answer.status_code = 401
+                answer.headers["WWW-Authenticate"] = 'Bearer realm="sesam-orchestrator"'
+                return answer
             return view(*args, **kwargs)
         return checked
     return guard
+
+
+def _token_given(expected: bytes) -> bool:
+    """API_TOKEN in `Authorization: Bearer`, or in `X-Orchestrator-Token`: through Sesam's
+    proxy (`/api/systems/<id>/proxy/...`) Authorization carries the node's own JWT."""
+    scheme, _, bearer = request.headers.get("Authorization", "").partition(" ")
+    given = [request.headers.get(TOKEN_HEADER, "")]
+    if scheme.lower() == "bearer":
+        given.append(bearer)
+    # compare_digest: the time taken does not tell how much of a guess was right.
+    return any(hmac.compare_digest(g.strip().encode("utf-8"), expected) for g in given if g)
 
 
 def _cross_site(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -66,7 +78,7 @@ def _forgeable() -> str | None:
         if parts.scheme not in ("http", "https") or parts.netloc.lower() != request.host.lower():
             return "the request comes from another site (its Origin is not this host)"
     if (request.mimetype == "application/json" or "X-Requested-With" in request.headers
-            or "Authorization" in request.headers):
+            or "Authorization" in request.headers or TOKEN_HEADER in request.headers):
         return None
     return ("send a JSON body (Content-Type: application/json) or an X-Requested-With "
             "header: a plain form post could come from any site")
