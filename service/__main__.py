@@ -3,7 +3,9 @@
 --once   one reconciliation; prints the report as JSON; exit 0 when ok, 1 otherwise
 --plan   the dry run; prints {"actions": [...]} and writes nothing
 (none)   serve the API and run every UPDATE_INTERVAL seconds
-A configuration error exits 2 with one line on stderr, before any node is contacted.
+--version  print the version and exit
+A configuration error exits 2, one line per problem on stderr, before any node is contacted.
+Logs go to stdout when serving, to stderr otherwise; LOG_FORMAT=json makes them JSON lines.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import logging
 import os
 import sys
 
+from . import logs
 from .config import ConfigError, load_config
 from .version import __version__
 
@@ -30,8 +33,11 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"configuration error: {problem}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=config.log_level, stream=sys.stderr if (args.once or args.plan)
-                        else sys.stdout, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    mode = "once" if args.once else "plan" if args.plan else "serve"
+    # --once and --plan keep stdout for their JSON.
+    logs.configure(config.log_level, config.log_format,
+                   sys.stdout if mode == "serve" else sys.stderr)
+    logging.getLogger("service").info("%s", logs.startup_line(config, mode))
     for warning in config.warnings():
         # At start, before any run: a token about to be written in clear text, a typo'd field.
         logging.getLogger("service").warning("configuration: %s", warning)

@@ -12,6 +12,8 @@ construction and the Runner scrubs any token that might slip into a message.
 from __future__ import annotations
 
 import hmac
+import json
+import logging
 from functools import wraps
 from typing import Any, Callable
 from urllib.parse import urlsplit
@@ -25,6 +27,7 @@ from .version import __version__
 
 
 TOKEN_HEADER = "X-Orchestrator-Token"
+log = logging.getLogger("service.runs")
 
 
 def _bearer_guard(config: Config) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -84,6 +87,14 @@ def _forgeable() -> str | None:
             "header: a plain form post could come from any site")
 
 
+def _log_caller(what: str) -> None:
+    """Who asked for a run: the peer's address and, behind a proxy, what it forwarded (quoted:
+    a header is the caller's own text and must not forge a second log line)."""
+    forwarded = request.headers.get("X-Forwarded-For")
+    log.info("%s asked by %s%s", what, request.remote_addr or "an unknown address",
+             f" (X-Forwarded-For {json.dumps(forwarded[:200])})" if forwarded else "")
+
+
 def create_app(*, config: Config, runner: Runner) -> Flask:
     app = Flask(__name__)
     app.json.sort_keys = False          # keep reports in the order they were written
@@ -119,6 +130,7 @@ def create_app(*, config: Config, runner: Runner) -> Flask:
     @protected          # first: without the API token, 401 says what is missing
     @_cross_site
     def sync() -> Any:
+        _log_caller("POST /sync")
         try:
             report = runner.sync(trigger="api")
         except Busy as busy:
@@ -131,6 +143,7 @@ def create_app(*, config: Config, runner: Runner) -> Flask:
     @app.get("/plan")
     @protected
     def plan() -> Any:
+        _log_caller("GET /plan")
         return jsonify(runner.plan().as_json())
 
     @app.get("/metrics")

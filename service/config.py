@@ -156,6 +156,8 @@ class Config(BaseModel):
     # A whole run: past it, what is left fails and the run lock is free again.
     run_timeout: Annotated[float, Field(gt=0, le=DAY)] = 3600.0
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    # `json`: one JSON object per line, for log shippers.
+    log_format: str = Field(default="text", pattern="^(text|json)$")
     # Set by load_config: the unknown fields it ignored, one sentence each.
     ignored: tuple[str, ...] = ()
 
@@ -167,6 +169,11 @@ class Config(BaseModel):
             value = value.strip().upper()
             return "WARNING" if value == "WARN" else value
         return value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _log_format(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("api_token")
     @classmethod
@@ -259,6 +266,7 @@ _VARIABLES = {
     "REQUEST_TIMEOUT": ("request_timeout", False),
     "RUN_TIMEOUT": ("run_timeout", False),
     "LOG_LEVEL": ("log_level", False),
+    "LOG_FORMAT": ("log_format", False),
 }
 _FIELD_TO_VAR = {field: var for var, (field, _) in _VARIABLES.items()}
 _REQUIRED = ("MASTER_NODE", "SLAVE_NODES")

@@ -19,8 +19,7 @@ def plain(error: dict[str, Any]) -> str:
     if kind == "value_error":
         return str(error["msg"]).removeprefix("Value error, ")
     if kind == "string_pattern_mismatch":
-        return "must be one of debug, info, warning or error" if field == "log_level" \
-            else _ID_RULE
+        return _CHOICES.get(field, _ID_RULE)
     if kind == "string_too_short":
         return "must not be empty" if ctx.get("min_length") == 1 \
             else f"must be at least {ctx.get('min_length')} characters long"
@@ -28,6 +27,9 @@ def plain(error: dict[str, Any]) -> str:
         return f"must list at least {ctx.get('min_length')} item(s)"
     return _WORDS.get(kind, "is not valid here").format(**ctx)
 
+
+_CHOICES = {"log_level": "must be one of debug, info, warning or error",
+            "log_format": "must be text or json"}
 
 _WORDS = {
     "missing": "is required",
