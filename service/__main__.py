@@ -50,8 +50,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"the run stopped on an internal error: {type(exc).__name__}", file=sys.stderr)
             return 1
         if args.plan:
+            # placement: where everything would be once the plan is carried out.
             print(json.dumps({"actions": report.actions, "outcome": report.outcome,
-                              "warnings": report.warnings, "errors": report.errors}, indent=2))
+                              "warnings": report.warnings, "errors": report.errors,
+                              "placement": report.placement}, indent=2))
         else:
             print(json.dumps(report.as_json(), indent=2))
         return 0 if report.outcome == "ok" else 1
