@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-test.txt | cksum | cut -d' ' -f1)
 
-.PHONY: test demo bench clean
+.PHONY: test demo bench sandbox clean
 
 $(STAMP): requirements.txt requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m demo
+
+# Emulated nodes with the demo configuration and the real service on :5000; Ctrl-C stops it.
+sandbox: $(STAMP)
+	$(BIN)/python -m sandbox
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
