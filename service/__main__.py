@@ -20,8 +20,26 @@ from .config import ConfigError, load_config
 from .version import __version__
 
 
+_DESCRIPTION = ("The orchestrator for Sesam: moves the systems slave nodes manage, and their "
+                "pipes, from the master to the slaves. Configured by environment variables.")
+_EPILOG = """commands:
+  python -m service            serve the API on PORT; a run every UPDATE_INTERVAL seconds
+  python -m service --once     one run; the report as JSON; exit 0 when ok, 1 otherwise
+  python -m service --plan     the dry run; the actions and placement; writes nothing
+  python -m service --version  the version
+endpoints when serving:
+  GET /health, GET /status, GET / (the page), GET /metrics, GET /plan, POST /sync
+environment:
+  MASTER_NODE, SLAVE_NODES (JSON, required), UPDATE_INTERVAL, API_TOKEN, PORT,
+  PER_NODE_CONCURRENCY, REQUEST_TIMEOUT, RUN_TIMEOUT, LOG_LEVEL, LOG_FORMAT
+a configuration error exits 2, every problem on stderr, before any node is contacted;
+see README.rst"""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m service", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m service", description=_DESCRIPTION,
+                                     epilog=_EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--once", action="store_true", help="run one reconciliation and exit")
