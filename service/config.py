@@ -44,11 +44,12 @@ Interval = Annotated[int, BeforeValidator(_numeric_string), Field(gt=0, le=30 * 
 
 
 class ConfigError(Exception):
-    """One line per problem: `VARIABLE.field: what is wrong`. Never holds a value from the
+    """Every problem found, each `VARIABLE.field: what is wrong` on one line (`problems`;
+    the CLI prints one per line, str() joins them with '; '). Never holds a value from the
     input."""
 
     def __init__(self, *problems: str) -> None:
-        super().__init__("\n".join(problems))
+        super().__init__("; ".join(problems))
         self.problems = problems
 
 
