@@ -20,6 +20,8 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, 
 
 from .config_words import near_miss, plain
 from .names import FEEDER_SYSTEM
+from .redaction import scrub
+from .text import name
 
 DAY = 86_400
 # Node ids end up in generated names and in metadata; keep them to what Sesam accepts in ids.
@@ -281,6 +283,12 @@ def _where(loc: tuple[Any, ...]) -> str:
     return out
 
 
+def _shown(key: str) -> str:
+    """A name the user wrote, for a message: one line (quoted when odd), nothing shaped like
+    a credential (a token pasted where a key belongs), and short."""
+    return scrub(name(key[:100]))
+
+
 def _unknown_fields(var: str, value: Any, model: type[Node], problems: list[str],
                     ignored: list[str]) -> Any:
     """`value` without the fields `model` does not know; a near miss of a known field is a
@@ -293,11 +301,12 @@ def _unknown_fields(var: str, value: Any, model: type[Node], problems: list[str]
         if key in known:
             kept[key] = item
             continue
+        shown = _shown(key)
         meant = near_miss(key, known)
         if meant is not None:
-            problems.append(f"{var}.{key}: is not a known field; did you mean '{meant}'?")
+            problems.append(f"{var}.{shown}: is not a known field; did you mean '{meant}'?")
         else:
-            ignored.append(f"{var}.{key}: is not a known field; it is ignored")
+            ignored.append(f"{var}.{shown}: is not a known field; it is ignored")
     return kept
 
 
@@ -313,7 +322,7 @@ def _read_variables(environ: Mapping[str, str], problems: list[str]) -> dict[str
         if value is None or (not is_json and value.strip() == "" and var not in _REQUIRED):
             if var in _REQUIRED:
                 meant = [v for v in environ if v != var and near_miss(v, [var])]
-                hint = f" ({meant[0]} is set: did you mean {var}?)" if meant else ""
+                hint = f" ({_shown(meant[0])} is set: did you mean {var}?)" if meant else ""
                 problems.append(f"{var}: is required{hint}")
             continue
         if is_json:

@@ -213,3 +213,13 @@ def test_the_secret_key_warning_shows_at_start_on_status_and_on_the_page(node, m
     assert any(m.startswith("configuration: SLAVE_NODES[0] (s1) has no jwt_secret_key")
                for m in said), said
     assert TOKEN not in caplog.text
+
+
+def test_an_unknown_field_s_name_cannot_forge_a_line_or_show_a_token():
+    config = load_config(_env(master={**_master(), "a\nconfiguration error: forged": 1,
+                                      TOKEN: "pasted as a key"}))
+    shown = config.warnings()
+    assert len(shown) == 2 and all("\n" not in w for w in shown)
+    assert shown[0] == ('MASTER_NODE."a\\nconfiguration error: forged": is not a known field; '
+                        "it is ignored")
+    assert TOKEN not in " ".join(shown) and "do-not-echo" not in " ".join(shown)
