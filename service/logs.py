@@ -67,6 +67,14 @@ def startup_line(config: Config, mode: str) -> str:
             f"{config.run_timeout:g} s; log level {config.log_level}")
 
 
+def action_line(kind: object, node: object, cid: object, status: object) -> str:
+    """One action, the same in --once (the executor's line) and when serving (the Runner's):
+    ids JSON-quoted, so one cannot pass for a line of its own. A failure's reason follows
+    in the run's `error:` line."""
+    return (f"action {kind} node={json.dumps(str(node), ensure_ascii=False)} "
+            f"id={json.dumps(str(cid), ensure_ascii=False)}: {status}")
+
+
 class OncePer:
     """`due(key)` is True when `key` was not let through in the last `period` seconds: a
     token expiring in 10 days is worth a line a day, not one every UPDATE_INTERVAL."""

@@ -14,7 +14,6 @@ drive the Runner with a fake one.
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
@@ -27,7 +26,7 @@ from typing import Any, Callable, Protocol
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from .config import Config
-from .logs import OncePer
+from .logs import OncePer, action_line
 from .metrics import Metrics
 from .redaction import REDACTED, for_tokens  # noqa: F401 - REDACTED: kept importable here
 from .report import Report
@@ -70,10 +69,6 @@ def _one_line(text: str) -> str:
 
 def _key(action: dict[str, Any]) -> tuple[Any, ...]:
     return (action.get("kind"), action.get("node"), action.get("id"), action.get("status"))
-
-
-def _quoted(value: object) -> str:
-    return json.dumps(str(value), ensure_ascii=False)
 
 
 class Runner:
@@ -178,8 +173,8 @@ class Runner:
         return self._redactor.report(report)
 
     def _log_action(self, action: dict[str, Any]) -> None:
-        log.info("action %s node=%s id=%s: %s", action.get("kind"), _quoted(action.get("node")),
-                 _quoted(action.get("id")), action.get("status"))
+        log.info("%s", action_line(action.get("kind"), action.get("node"), action.get("id"),
+                                   action.get("status")))
 
     def redact(self, text: str) -> str:
         return self._redactor(text)

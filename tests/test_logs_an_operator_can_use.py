@@ -103,3 +103,28 @@ def test_a_new_token_s_warning_is_logged_at_once(caplog):
         runner.sync(trigger="schedule")
     said = [r.getMessage() for r in caplog.records if "expires soon" in r.getMessage()]
     assert len(said) == 2 and said[0] != said[1]
+
+
+def _action_lines(caplog, logger: str) -> list[str]:
+    return sorted(r.getMessage() for r in caplog.records
+                  if r.name.startswith(logger) and r.getMessage().startswith("action "))
+
+
+def test_once_and_the_served_process_log_the_same_action_lines(nodes, caplog):
+    from contract_helpers import Cluster
+    from service import orchestrator
+    first, second = Cluster(nodes), Cluster(nodes)
+    with caplog.at_level(logging.INFO, logger="service"):
+        once = first.run(first.config())                       # what --once runs
+    once_lines = _action_lines(caplog, "service.executor")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="service.runs"):
+        served = Runner(config=second.config(), run=orchestrator.run).sync(trigger="api")
+    served_lines = _action_lines(caplog, "service.runs")
+    assert once.outcome == served.outcome == "ok"
+    assert once_lines and [line.split(" node=")[0] for line in once_lines] == [
+        line.split(" node=")[0] for line in served_lines]
+    # Node ids are the same in both clusters; only what differs per cluster (nothing in an
+    # action line) could tell them apart.
+    assert once_lines == served_lines
+    assert 'action create-system node="s1" id="crm": done' in once_lines
