@@ -31,7 +31,27 @@ def warnings_for(config: Config, master: NodeSnapshot,
     for slave_id, snap in sorted(slaves.items()):
         if snap is not None and snap.secrets is not None:
             warnings += _slave_secret_warnings(slave_id, snap, master, desired)
-    return warnings + _unlisted_slave_warnings(config, master)
+    return warnings + _unlisted_slave_warnings(config, master) + _unmarked_slave_readers(
+        config, master)
+
+
+def _unmarked_slave_readers(config: Config, master: NodeSnapshot) -> list[str]:
+    """A master system reading a slave's datasets without our marker: most likely generated
+    by an earlier orchestrator (1.0) in a layout this one does not recognise. Taken for the
+    user's upload, it and its pipes would be moved over the slave's copies."""
+    endpoints = {s.endpoint.lower() + "/api/datasets/": s.id for s in config.slaves}
+    found = []
+    for sid, cfg in sorted(master.systems.items()):
+        if marker(cfg.original) is not None:
+            continue
+        url = str(cfg.original.get("url_pattern") or cfg.original.get("base_url") or "")
+        slave = next((i for e, i in endpoints.items() if url.lower().startswith(e)), None)
+        if slave is not None:
+            found.append(f"master system {name(sid)} reads slave {slave}'s datasets but has "
+                         "no metadata.orchestrator: if an earlier orchestrator generated it, "
+                         "this run takes it for your upload (see README, Upgrading from "
+                         "orchestrator 1.0)")
+    return found
 
 
 def _unlisted_slave_warnings(config: Config, master: NodeSnapshot) -> list[str]:

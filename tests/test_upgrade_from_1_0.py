@@ -49,6 +49,7 @@ def test_the_first_run_rewrites_three_master_components_and_nothing_else(nodes):
     before = {d: sorted(e["_id"] for e in entities(c.master, d)) for d in ("crm-person", "orders")}
     report = c.run(config)
     assert report.outcome == "ok", report.errors
+    assert report.warnings == []
     assert sorted((a["kind"], a["node"], a["id"]) for a in report.actions) == [
         ("update-pipe", "master", "crm-order"), ("update-pipe", "master", "crm-person"),
         ("update-system", "master", "crm")]
@@ -75,4 +76,8 @@ def test_a_different_metadata_layout_shows_in_the_dry_run_as_slave_updates(nodes
     slave_updates = {(a["kind"], a["id"]) for a in plan.actions if a["node"] == "s1"}
     assert slave_updates == {("update-system", "crm"), ("update-pipe", "crm-person"),
                              ("update-pipe", "crm-order")}
+    assert [w for w in plan.warnings if "no metadata.orchestrator" in w] == [
+        "master system crm reads slave s1's datasets but has no metadata.orchestrator: if an "
+        "earlier orchestrator generated it, this run takes it for your upload (see README, "
+        "Upgrading from orchestrator 1.0)"]
     assert c.no_writes()
