@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-test.txt | cksum | cut -d' ' -f1)
 
-.PHONY: test fault-report demo bench clean
+.PHONY: test fault-report demo bench sandbox clean
 
 $(STAMP): requirements.txt requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ fault-report: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m demo
+
+# Emulated nodes with the demo configuration and the real service on :5000; Ctrl-C stops it.
+sandbox: $(STAMP)
+	$(BIN)/python -m sandbox
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

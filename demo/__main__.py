@@ -7,6 +7,7 @@ counts and URLs only.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import secrets
 import sys
@@ -139,7 +140,14 @@ def _run_pipe(node: EmulatorNode, pid: str) -> tuple[bool, int, str | None]:
 
 # --- the demo -------------------------------------------------------------------------------
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    # --help explains and exits before anything starts.
+    argparse.ArgumentParser(
+        prog="python -m demo", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=__doc__.split("\n\n")[0].removeprefix("`python -m demo`: ").capitalize(),
+        epilog="Takes no options. Exits 0 when the run is ok and the data reached the master; "
+               "leaves nothing running.\nFor a service to try by hand: python -m sandbox "
+               "(make sandbox).").parse_args(argv)
     master_id, slave_ids = scenario.MASTER_ID, list(scenario.SLAVES)
     nodes: dict[str, EmulatorNode] = {}
     onprem: scenario.OnPremise | None = None

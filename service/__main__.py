@@ -3,7 +3,9 @@
 --once   one reconciliation; prints the report as JSON; exit 0 when ok, 1 otherwise
 --plan   the dry run; prints {"actions": [...]} and writes nothing
 (none)   serve the API and run every UPDATE_INTERVAL seconds
-A configuration error exits 2 with one line on stderr, before any node is contacted.
+--version  print the version and exit
+A configuration error exits 2, one line per problem on stderr, before any node is contacted.
+Logs go to stdout when serving, to stderr otherwise; LOG_FORMAT=json makes them JSON lines.
 """
 from __future__ import annotations
 
@@ -13,11 +15,32 @@ import logging
 import os
 import sys
 
+from . import logs
 from .config import ConfigError, load_config
+from .version import __version__
+
+
+_DESCRIPTION = ("The orchestrator for Sesam: moves the systems slave nodes manage, and their "
+                "pipes, from the master to the slaves. Configured by environment variables.")
+_EPILOG = """commands:
+  python -m service            serve the API on PORT; a run every UPDATE_INTERVAL seconds
+  python -m service --once     one run; the report as JSON; exit 0 when ok, 1 otherwise
+  python -m service --plan     the dry run; the actions and placement; writes nothing
+  python -m service --version  the version
+endpoints when serving:
+  GET /health, GET /status, GET / (the page), GET /metrics, GET /plan, POST /sync
+environment:
+  MASTER_NODE, SLAVE_NODES (JSON, required), UPDATE_INTERVAL, API_TOKEN, PORT,
+  PER_NODE_CONCURRENCY, REQUEST_TIMEOUT, RUN_TIMEOUT, LOG_LEVEL, LOG_FORMAT
+a configuration error exits 2, every problem on stderr, before any node is contacted;
+see README.rst"""
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m service", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m service", description=_DESCRIPTION,
+                                     epilog=_EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--once", action="store_true", help="run one reconciliation and exit")
     mode.add_argument("--plan", action="store_true", help="print the plan, write nothing")
@@ -25,10 +48,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(os.environ)
     except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"configuration error: {problem}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=config.log_level, stream=sys.stderr if (args.once or args.plan)
-                        else sys.stdout, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    mode = "once" if args.once else "plan" if args.plan else "serve"
+    # --once and --plan keep stdout for their JSON.
+    logs.configure(config.log_level, config.log_format,
+                   sys.stdout if mode == "serve" else sys.stderr)
+    logging.getLogger("service").info("%s", logs.startup_line(config, mode))
+    for warning in config.warnings():
+        # At start, before any run: a token about to be written in clear text, a typo'd field.
+        logging.getLogger("service").warning("configuration: %s", warning)
     from . import orchestrator
     if args.plan or args.once:
         try:
@@ -38,8 +68,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"the run stopped on an internal error: {type(exc).__name__}", file=sys.stderr)
             return 1
         if args.plan:
+            # placement: where everything would be once the plan is carried out.
             print(json.dumps({"actions": report.actions, "outcome": report.outcome,
-                              "warnings": report.warnings, "errors": report.errors}, indent=2))
+                              "warnings": report.warnings, "errors": report.errors,
+                              "placement": report.placement}, indent=2))
         else:
             print(json.dumps(report.as_json(), indent=2))
         return 0 if report.outcome == "ok" else 1

@@ -2,14 +2,18 @@
 
 GET /health, /status, /plan, /metrics and /, POST /sync. When API_TOKEN is configured,
 /sync and /plan (the two that talk to the nodes on request) need `Authorization: Bearer
-<API_TOKEN>`. POST /sync must be a request no other site's page can make a browser send: a
-JSON body, an `X-Requested-With` or an `Authorization` header (a form can set none of them),
-and an `Origin`, when there is one, of this very host. No response carries a token: /status shows `config.public()`, reports are
-token-free by construction and the Runner scrubs any token that might slip into a message.
+<API_TOKEN>` or `X-Orchestrator-Token: <API_TOKEN>` (through Sesam's proxy, Authorization
+carries the node's JWT). POST /sync must be a request no other site's page can make a
+browser send: a JSON body, an `X-Requested-With`, `Authorization` or `X-Orchestrator-Token`
+header (a form can set none of them), and an `Origin`, when there is one, of this very host.
+No response carries a token: /status shows `config.public()`, reports are token-free by
+construction and the Runner scrubs any token that might slip into a message.
 """
 from __future__ import annotations
 
 import hmac
+import json
+import logging
 from functools import wraps
 from typing import Any, Callable
 from urllib.parse import urlsplit
@@ -19,6 +23,11 @@ from werkzeug.exceptions import HTTPException
 
 from .config import Config
 from .scheduler import Busy, Runner
+from .version import __version__
+
+
+TOKEN_HEADER = "X-Orchestrator-Token"
+log = logging.getLogger("service.runs")
 
 
 def _bearer_guard(config: Config) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -28,19 +37,27 @@ def _bearer_guard(config: Config) -> Callable[[Callable[..., Any]], Callable[...
     def guard(view: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(view)
         def checked(*args: Any, **kwargs: Any) -> Any:
-            if expected is not None:
-                scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-                # compare_digest: the time taken does not tell how much of a guess was right.
-                if scheme.lower() != "bearer" or not hmac.compare_digest(
-                        given.strip().encode("utf-8"), expected):
-                    answer = jsonify(error="this endpoint needs 'Authorization: Bearer "
-                                           "<API_TOKEN>'")
-                    answer.status_code = 401
-                    answer.headers["WWW-Authenticate"] = 'Bearer realm="sesam-orchestrator"'
-                    return answer
+            if expected is not None and not _token_given(expected):
+                answer = jsonify(error="this endpoint needs 'Authorization: Bearer "
+                                       "<API_TOKEN>' or 'X-Orchestrator-Token: <API_TOKEN>'")
+                answer.status_code = 401
+                answer.headers["WWW-Authenticate"] = 'Bearer realm="sesam-orchestrator"'
+                return answer
             return view(*args, **kwargs)
         return checked
     return guard
+
+
+def _token_given(expected: bytes) -> bool:
+    """API_TOKEN in `Authorization: Bearer`, or in `X-Orchestrator-Token`: through Sesam's
+    proxy (`/api/systems/<id>/proxy/...`) Authorization carries the node's own JWT."""
+    scheme, _, bearer = request.headers.get("Authorization", "").partition(" ")
+    given = [request.headers[TOKEN_HEADER]] if TOKEN_HEADER in request.headers else []
+    if scheme.lower() == "bearer":
+        given.append(bearer)
+    # compare_digest on every attempt, an empty one too: the time taken does not tell how
+    # much of a guess was right.
+    return any(hmac.compare_digest(g.strip().encode("utf-8"), expected) for g in given)
 
 
 def _cross_site(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -65,10 +82,18 @@ def _forgeable() -> str | None:
         if parts.scheme not in ("http", "https") or parts.netloc.lower() != request.host.lower():
             return "the request comes from another site (its Origin is not this host)"
     if (request.mimetype == "application/json" or "X-Requested-With" in request.headers
-            or "Authorization" in request.headers):
+            or "Authorization" in request.headers or TOKEN_HEADER in request.headers):
         return None
     return ("send a JSON body (Content-Type: application/json) or an X-Requested-With "
             "header: a plain form post could come from any site")
+
+
+def _log_caller(what: str) -> None:
+    """Who asked for a run: the peer's address and, behind a proxy, what it forwarded (quoted:
+    a header is the caller's own text and must not forge a second log line)."""
+    forwarded = request.headers.get("X-Forwarded-For")
+    log.info("%s asked by %s%s", what, request.remote_addr or "an unknown address",
+             f" (X-Forwarded-For {json.dumps(forwarded[:200])})" if forwarded else "")
 
 
 def create_app(*, config: Config, runner: Runner) -> Flask:
@@ -78,7 +103,7 @@ def create_app(*, config: Config, runner: Runner) -> Flask:
 
     def status() -> dict[str, Any]:
         placement, as_of = runner.placement()
-        return {"running": runner.running, "progress": runner.progress(),
+        return {"version": __version__, "running": runner.running, "progress": runner.progress(),
                 "next_run": runner.next_run(), "last_report": runner.last_report(),
                 "history": runner.history(), "placement": placement,
                 "placement_as_of": as_of, **runner.attention(), "config": config.public()}
@@ -106,6 +131,7 @@ def create_app(*, config: Config, runner: Runner) -> Flask:
     @protected          # first: without the API token, 401 says what is missing
     @_cross_site
     def sync() -> Any:
+        _log_caller("POST /sync")
         try:
             report = runner.sync(trigger="api")
         except Busy as busy:
@@ -118,6 +144,7 @@ def create_app(*, config: Config, runner: Runner) -> Flask:
     @app.get("/plan")
     @protected
     def plan() -> Any:
+        _log_caller("GET /plan")
         return jsonify(runner.plan().as_json())
 
     @app.get("/metrics")

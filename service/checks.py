@@ -10,7 +10,7 @@ from typing import Mapping
 from urllib.parse import quote
 
 from .config import Config
-from .configs import secrets_used
+from .configs import marker, secrets_used
 from .desired import Desired
 from .snapshot import NodeSnapshot
 from .text import name
@@ -31,7 +31,43 @@ def warnings_for(config: Config, master: NodeSnapshot,
     for slave_id, snap in sorted(slaves.items()):
         if snap is not None and snap.secrets is not None:
             warnings += _slave_secret_warnings(slave_id, snap, master, desired)
-    return warnings
+    return warnings + _unlisted_slave_warnings(config, master) + _unmarked_slave_readers(
+        config, master)
+
+
+def _unmarked_slave_readers(config: Config, master: NodeSnapshot) -> list[str]:
+    """A master system reading a slave's datasets without our marker: most likely generated
+    by an earlier orchestrator (1.0) in a layout this one does not recognise. Taken for the
+    user's upload, it and its pipes would be moved over the slave's copies."""
+    endpoints = {s.endpoint.lower() + "/api/datasets/": s.id for s in config.slaves}
+    found = []
+    for sid, cfg in sorted(master.systems.items()):
+        if marker(cfg.original) is not None:
+            continue
+        url = str(cfg.original.get("url_pattern") or cfg.original.get("base_url") or "")
+        slave = next((i for e, i in endpoints.items() if url.lower().startswith(e)), None)
+        if slave is not None:
+            found.append(f"master system {name(sid)} reads slave {slave}'s datasets but has "
+                         "no metadata.orchestrator: if an earlier orchestrator generated it, "
+                         "this run takes it for your upload (see README, Upgrading from "
+                         "orchestrator 1.0)")
+    return found
+
+
+def _unlisted_slave_warnings(config: Config, master: NodeSnapshot) -> list[str]:
+    """A slave dropped from SLAVE_NODES gives its systems back to the master, but its copies
+    keep running there: the orchestrator no longer has its address or token to remove them."""
+    listed = {s.id for s in config.slaves}
+    left: dict[str, set[str]] = {}
+    for cid, cfg in (*master.systems.items(), *master.pipes.items()):
+        slave = (marker(cfg.original) or {}).get("slave")
+        if isinstance(slave, str) and slave not in listed:
+            left.setdefault(slave, set()).add(cid)
+    return [f"slave {name(slave)} is no longer in SLAVE_NODES: the master takes back "
+            f"{', '.join(map(name, sorted(cids)))}, but the copies on {name(slave)} stay there "
+            "and may still run; list it with \"managed_systems\": [] for one run to remove them, "
+            "or delete them on that node"
+            for slave, cids in sorted(left.items())]
 
 
 def _slave_secret_warnings(slave_id: str, snap: NodeSnapshot, master: NodeSnapshot,

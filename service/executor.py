@@ -18,7 +18,7 @@ from typing import Callable, Mapping, Sequence
 from . import pumps
 from .actions import Action, Plan
 from .client import SesamClient, SesamError, SesamForbidden, SesamInvalid
-from .text import name
+from .logs import action_line
 
 log = logging.getLogger(__name__)
 BULK = 100   # components per bulk POST: big enough to save round trips, small enough to send
@@ -156,8 +156,8 @@ def execute(plan: Plan, clients: Mapping[str, SesamClient], *, workers: int = 32
         results[result.index] = result
         level = logging.INFO if result.status == "done" else logging.WARNING
         a = result.action
-        log.log(level, "%s %s on %s: %s%s", a.kind, name(a.id), a.node, result.status,
-                f" ({result.error})" if result.error else "")
+        # The same line the served process logs (its reason is in the run's error line).
+        log.log(level, "%s", action_line(a.kind, a.node, a.id, result.status))
         if progress is not None:
             progress(result)
 

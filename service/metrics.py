@@ -13,6 +13,7 @@ from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, 
                                generate_latest)
 
 from .report import Report
+from .version import __version__
 
 OUTCOMES = ("ok", "failed", "aborted")
 PREFIX = "sesam_orchestrator"
@@ -40,6 +41,10 @@ class Metrics:
                                   "(0 until one has).", registry=self.registry)
         self.warnings = Gauge(f"{PREFIX}_warnings", "Warnings reported by the last run.",
                               registry=self.registry)
+        # The usual build-info idiom: always 1, the version in a label, so dashboards can
+        # show which version ran when.
+        Gauge(f"{PREFIX}_build_info", "The running service's version (the value is 1).",
+              ["version"], registry=self.registry).labels(version=__version__).set(1)
         # Every outcome shows from the start, so a rate() over "failed" is 0, not absent.
         for outcome in OUTCOMES:
             self.runs.labels(outcome=outcome)

@@ -194,9 +194,10 @@ def run(config: Config, *, dry_run: bool = False, progress: Progress | None = No
         for client in clients.values():
             client.close()
         redactor.report(report)
+        # As the served process words them (scheduler.Runner).
         for warning in report.warnings:
-            log.warning("%s", warning)
+            log.warning("warning: %s", warning)
         for error in report.errors:
-            log.error("%s", error)
+            log.error("error: %s", error)
         log.info("run %s: %d actions, %d warnings, %d errors", report.outcome,
                  len(report.actions), len(report.warnings), len(report.errors))

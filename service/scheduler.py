@@ -14,8 +14,8 @@ drive the Runner with a fake one.
 """
 from __future__ import annotations
 
-import json
 import logging
+import re
 import threading
 import time
 import traceback
@@ -26,6 +26,7 @@ from typing import Any, Callable, Protocol
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from .config import Config
+from .logs import OncePer, action_line
 from .metrics import Metrics
 from .redaction import REDACTED, for_tokens  # noqa: F401 - REDACTED: kept importable here
 from .report import Report
@@ -35,6 +36,9 @@ log = logging.getLogger("service.runs")
 
 Progress = Callable[[int, int, dict[str, Any]], None]
 HISTORY = 20
+# tokens.py's warnings: the text names the node and, for expiry, the moment (so a new token
+# with another expiry is a new warning, logged at once).
+_TOKEN_WARNING = re.compile(r"^node \S+: its jwt_token ")
 
 
 class RunFunction(Protocol):
@@ -67,10 +71,6 @@ def _key(action: dict[str, Any]) -> tuple[Any, ...]:
     return (action.get("kind"), action.get("node"), action.get("id"), action.get("status"))
 
 
-def _quoted(value: object) -> str:
-    return json.dumps(str(value), ensure_ascii=False)
-
-
 class Runner:
     def __init__(self, *, config: Config, run: RunFunction, metrics: Metrics | None = None,
                  history: int = HISTORY, clock: Callable[[], float] = time.monotonic,
@@ -89,6 +89,8 @@ class Runner:
         # and a stand-in run's report are only redacted here).
         self._redactor = for_tokens(config.nodes, config.api_token.get_secret_value()
                                     if config.api_token is not None else None)
+        # A token warning repeats on every run until the token is replaced: a line a day.
+        self._daily = OncePer(clock=clock)
 
     # --- running ---
     def sync(self, *, trigger: str = "api") -> Report:
@@ -133,6 +135,8 @@ class Runner:
             else:
                 self._log_action(action)
         for warning in report.warnings:
+            if _TOKEN_WARNING.match(warning) and not self._daily.due(warning):
+                continue
             log.warning("warning: %s", _one_line(warning))
         for error in report.errors:
             log.error("error: %s", _one_line(error))
@@ -169,8 +173,8 @@ class Runner:
         return self._redactor.report(report)
 
     def _log_action(self, action: dict[str, Any]) -> None:
-        log.info("action %s node=%s id=%s: %s", action.get("kind"), _quoted(action.get("node")),
-                 _quoted(action.get("id")), action.get("status"))
+        log.info("%s", action_line(action.get("kind"), action.get("node"), action.get("id"),
+                                   action.get("status")))
 
     def redact(self, text: str) -> str:
         return self._redactor(text)

@@ -15,6 +15,7 @@ from types import FrameType
 
 import cherrypy
 
+from . import logs
 from .app import create_app
 from .config import Config
 from .scheduler import RunFunction, Runner
@@ -27,11 +28,9 @@ STOP_GRACE_SECONDS = 5.0
 FIRST_RUN_DELAY_SECONDS = 3.0
 
 
-def _configure_logging(level: str) -> None:
-    # Logs go to stdout, one line each. A no-op when the entry point configured logging.
-    logging.basicConfig(stream=sys.stdout, level=level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("service").setLevel(level)
+def _configure_logging(level: str, fmt: str) -> None:
+    # Logs go to stdout, one line each (or one JSON object each).
+    logs.configure(level, fmt, sys.stdout)
     # APScheduler logs every job start and end at INFO; our own run lines say more.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     # When serving, the Runner logs each action, warning and error of a run, one line each
@@ -56,7 +55,7 @@ def serve(config: Config, *, run: RunFunction | None = None,
           first_run_delay: float = FIRST_RUN_DELAY_SECONDS) -> None:
     """Serve on 0.0.0.0:config.port until SIGTERM/SIGINT. `run` defaults to the
     orchestrator's (injectable so the shell can be exercised with a stand-in)."""
-    _configure_logging(config.log_level)
+    _configure_logging(config.log_level, config.log_format)
     _check_port_free(config.port)
     if run is None:
         from .orchestrator import run as orchestrator_run

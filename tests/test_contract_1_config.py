@@ -55,7 +55,8 @@ BAD = [
      "SLAVE_NODES", "endpoint"),
     ("endpoint not a URL 2", {"MASTER_NODE": json.dumps(
         {"_id": "master", "endpoint": "master.example", "jwt_token": TOKEN})}, "MASTER_NODE", "endpoint"),
-    ("duplicate node ids", {"SLAVE_NODES": json.dumps([_slave(), _slave(managed_systems=["b"])])},
+    ("duplicate node ids", {"SLAVE_NODES": json.dumps([_slave(), _slave(
+        managed_systems=["b"], endpoint="https://s1b.example")])},
      "SLAVE_NODES", "_id"),
     ("slave named like the master", {"SLAVE_NODES": json.dumps([_slave(_id="master")])},
      "SLAVE_NODES", "_id"),

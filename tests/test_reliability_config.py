@@ -46,7 +46,7 @@ def cases(url: str) -> list[tuple[str, dict, str]]:
         ("unparsable slaves", {**ok, "SLAVE_NODES": "[{,]"}, "SLAVE_NODES"),
         ("master is a list", {**ok, "MASTER_NODE": json.dumps([m])}, "MASTER_NODE"),
         ("slaves is an object", {**ok, "SLAVE_NODES": json.dumps(s)}, "SLAVE_NODES"),
-        ("no slaves", {**ok, "SLAVE_NODES": "[]"}, "SLAVE_NODES"),
+        # (SLAVE_NODES=[] is valid since issue 14: it un-manages everything.)
         ("master without endpoint", {**ok, "MASTER_NODE": json.dumps(no_endpoint)},
          "MASTER_NODE.endpoint"),
         ("slave without managed_systems", with_slaves(no_managed), "SLAVE_NODES[0].managed_systems"),
@@ -60,9 +60,11 @@ def cases(url: str) -> list[tuple[str, dict, str]]:
         ("endpoint is the token", with_master(endpoint=TOKEN), "MASTER_NODE.endpoint"),
         ("endpoint with a bad port", with_master(endpoint="http://127.0.0.1:99999"),
          "MASTER_NODE.endpoint"),
-        ("duplicate slave ids", with_slaves(_slave(url), _slave(url, managed=("b",))),
+        # Each case has one problem only: every problem is reported, one line each.
+        ("duplicate slave ids", with_slaves(_slave(url), {**_slave(url, managed=("b",)),
+                                                          "endpoint": url + "/other"}),
          "SLAVE_NODES[1]._id"),
-        ("a slave at the master's endpoint", with_slaves(_slave(url), {**_slave(url, sid="s2"),
+        ("a slave at the master's endpoint", with_slaves(_slave(url), {**_slave(url, sid="s2", managed=("b",)),
                                                                       "endpoint": url + "/api/"}),
          "SLAVE_NODES[1].endpoint"),
         ("slave with the master's id", with_slaves(_slave(url, sid="m")), "SLAVE_NODES[0]._id"),
