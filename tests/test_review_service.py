@@ -503,12 +503,9 @@ def test_real_concurrent_syncs_and_plans(real) -> None:
         with ThreadPoolExecutor(n_sync + n_plan) as pool:
             futures = [pool.submit(call, "sync") for _ in range(n_sync)]
             futures += [pool.submit(call, "plan") for _ in range(n_plan)]
-            slowest = 0.0
             seen_running = False
             while not all(f.done() for f in futures):
-                t0 = time.monotonic()
                 status = service.get("/status")
-                slowest = max(slowest, time.monotonic() - t0)
                 assert status.status_code == 200
                 seen_running |= status.json()["running"]
                 time.sleep(0.05)
@@ -520,7 +517,9 @@ def test_real_concurrent_syncs_and_plans(real) -> None:
     assert sorted(a.status_code for a in syncs) == [200] + [409] * (n_sync - 1)
     assert all(a.status_code == 200 and a.json()["dry_run"] is True for a in plans)
     assert all(a.json()["actions"] == [] for a in plans)        # steady state
-    assert seen_running and slowest < 0.5
+    # /status answered while the run was in progress: it does not wait for the run. (How
+    # fast it answers is the benchmark's business, not a test's.)
+    assert seen_running
     # One reconciliation plus one read per plan; none of them wrote anything.
     assert [r["path"] for r in cluster.master.requests()].count("/api/pipes") == 1 + n_plan
     assert not [r for node in nodes for r in node.requests()
