@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any, Mapping
+from typing import Annotated, Any, Literal, Mapping
 from urllib.parse import urlsplit
 
 from pydantic import (BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator,
@@ -129,6 +129,10 @@ class Config(BaseModel):
     # A whole run: past it, what is left fails and the run lock is free again.
     run_timeout: Annotated[float, Field(gt=0, le=DAY)] = 3600.0
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    # manual: plan every interval, apply only on POST /sync (issue 15.2).
+    sync_policy: Literal["auto", "manual"] = "auto"
+    # Where the last run reports are kept across restarts; None: in memory only (15.4).
+    history_path: str | None = Field(default=None, min_length=1, max_length=4096)
 
     @field_validator("api_token")
     @classmethod
@@ -177,7 +181,8 @@ class Config(BaseModel):
                 "update_interval": self.update_interval,
                 "per_node_concurrency": self.per_node_concurrency,
                 "request_timeout": self.request_timeout, "run_timeout": self.run_timeout,
-                "api_token_required": self.api_token is not None}
+                "api_token_required": self.api_token is not None,
+                "sync_policy": self.sync_policy}
 
 
 # Environment variable -> (Config field, does it hold JSON?)
@@ -191,6 +196,8 @@ _VARIABLES = {
     "REQUEST_TIMEOUT": ("request_timeout", False),
     "RUN_TIMEOUT": ("run_timeout", False),
     "LOG_LEVEL": ("log_level", False),
+    "SYNC_POLICY": ("sync_policy", False),
+    "HISTORY_PATH": ("history_path", False),
 }
 _FIELD_TO_VAR = {field: var for var, (field, _) in _VARIABLES.items()}
 _REQUIRED = ("MASTER_NODE", "SLAVE_NODES")

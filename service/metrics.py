@@ -40,6 +40,12 @@ class Metrics:
                                   "(0 until one has).", registry=self.registry)
         self.warnings = Gauge(f"{PREFIX}_warnings", "Warnings reported by the last run.",
                               registry=self.registry)
+        self.out_of_sync = Gauge(f"{PREFIX}_out_of_sync",
+                                 "1 when the last plan had steps to apply (SYNC_POLICY=manual "
+                                 "waits for POST /sync), 0 when it had none.",
+                                 registry=self.registry)
+        self.planned = Gauge(f"{PREFIX}_planned_actions", "Steps in the last plan.",
+                             registry=self.registry)
         # Every outcome shows from the start, so a rate() over "failed" is 0, not absent.
         for outcome in OUTCOMES:
             self.runs.labels(outcome=outcome)
@@ -54,6 +60,11 @@ class Metrics:
         if outcome == "ok":
             self.last_success.set(self._clock())
         self.warnings.set(len(report.warnings))
+
+    def record_plan(self, report: Report) -> None:
+        """The last plan (a dry run): out of sync when it has steps to apply."""
+        self.planned.set(len(report.actions))
+        self.out_of_sync.set(1 if report.actions else 0)
 
     def exposition(self) -> bytes:
         """The Prometheus text format of everything above."""

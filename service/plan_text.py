@@ -20,6 +20,7 @@ from .redaction import REDACTED
 from .text import name
 
 MAX_DIFF_LINES = 60          # a first run creates thousands of configs: show the start of each
+MAX_DIFFS = 300              # ... and the first few hundred of them (the service has 128 MB)
 _CREDENTIAL_KEY = re.compile(r"(?i)passw(or)?d|secret|token|api[_-]?key|credential")
 _REFERENCE = re.compile(r"\$(SECRET|ENV)\([\w.-]*\)")
 _WRITES = frozenset({"create-system", "update-system", "create-pipe", "update-pipe", "set-env"})
@@ -113,6 +114,7 @@ def entries(plan: Plan, *, entity_counts: Mapping[tuple[str, str], int] | None =
     counts = entity_counts or {}
     seen: set[tuple[str, str, str, str]] = set()
     out: list[dict[str, Any]] = []
+    diffs = 0
     for action in plan.actions:
         key = (action.kind, action.node, action.id, action.reason)
         if key in seen:
@@ -121,7 +123,9 @@ def entries(plan: Plan, *, entity_counts: Mapping[tuple[str, str], int] | None =
         entry: dict[str, Any] = {**action.describe(), "status": "planned",
                                  "flags": flags(action, counts)}
         if action.kind in _WRITES:
-            entry["diff"] = redact(diff(action.before, action.payload))
+            diffs += 1
+            entry["diff"] = redact(diff(action.before, action.payload)) if diffs <= MAX_DIFFS \
+                else f"(not shown: only the first {MAX_DIFFS} writes of a plan show their diff)"
         out.append(entry)
     return out
 

@@ -38,8 +38,9 @@ HISTORY = 20
 
 
 class RunFunction(Protocol):
+    # `plan_id` is passed only when POST /sync names one (orchestrator.run takes it).
     def __call__(self, config: Config, *, dry_run: bool = False,
-                 progress: Progress | None = None) -> Report: ...
+                 progress: Progress | None = None, **kwargs: Any) -> Report: ...
 
 
 class Busy(Exception):
@@ -84,6 +85,8 @@ class Runner:
         self._progress: dict[str, Any] | None = None
         self._history: deque[dict[str, Any]] = deque(maxlen=history)
         self._scheduler: BackgroundScheduler | None = None
+        # The last plan shown (GET /plan, or the interval's plan under SYNC_POLICY=manual).
+        self._pending: dict[str, Any] | None = None
         # Every token the service holds, and anything shaped like a credential: scrubbed
         # from anything it logs or answers (the run redacts its report too; a crash's text
         # and a stand-in run's report are only redacted here).
@@ -91,14 +94,19 @@ class Runner:
                                     if config.api_token is not None else None)
 
     # --- running ---
-    def sync(self, *, trigger: str = "api") -> Report:
-        """One real reconciliation now; raises Busy if one is already running."""
+    def sync(self, *, trigger: str = "api", plan_id: str | None = None) -> Report:
+        """One real reconciliation now; raises Busy if one is already running. With
+        `plan_id`, it writes only if the plan made now still has that id."""
         if not self._run_lock.acquire(blocking=False):
             raise Busy(self.progress())
         try:
-            return self._reconcile(trigger)
+            report = self._reconcile(trigger, plan_id)
         finally:
             self._run_lock.release()
+        if not report.stale_plan:
+            with self._state_lock:
+                self._pending = None      # applied: whether anything is left, the next plan says
+        return report
 
     def plan(self) -> Report:
         """A dry run. It writes nothing, so it does not take the run lock, and it is not
@@ -106,9 +114,13 @@ class Runner:
         report = self._call(dry_run=True, progress=None, started=self._now())
         log.info("plan: %d action(s), %d warning(s), %d error(s)", len(report.actions),
                  len(report.warnings), len(report.errors))
+        if report.outcome != "aborted" and report.plan_id is not None:
+            self.metrics.record_plan(report)
+            with self._state_lock:
+                self._pending = report.as_json()
         return report
 
-    def _reconcile(self, trigger: str) -> Report:
+    def _reconcile(self, trigger: str, plan_id: str | None = None) -> Report:
         started = self._now()
         with self._state_lock:
             self._progress = {"trigger": trigger, "started": _iso(started), "done": 0,
@@ -118,7 +130,7 @@ class Runner:
         t0 = self._clock()
         try:
             report = self._call(dry_run=False, progress=self._progress_callback(logged),
-                                started=started)
+                                started=started, plan_id=plan_id)
         finally:
             with self._state_lock:
                 self._progress = None
@@ -155,10 +167,12 @@ class Runner:
             self._log_action(action)
         return progress
 
-    def _call(self, *, dry_run: bool, progress: Progress | None, started: datetime) -> Report:
+    def _call(self, *, dry_run: bool, progress: Progress | None, started: datetime,
+              plan_id: str | None = None) -> Report:
         """The injected run, with a crash turned into a `failed` report rather than a 500."""
+        extra = {"plan_id": plan_id} if plan_id is not None else {}
         try:
-            report = self._run(self._config, dry_run=dry_run, progress=progress)
+            report = self._run(self._config, dry_run=dry_run, progress=progress, **extra)
         except Exception as exc:  # noqa: BLE001 - the service must outlive a broken run
             log.error("run crashed: %s", _one_line(self.redact(
                 "".join(traceback.format_exception(exc)))))
@@ -194,6 +208,15 @@ class Runner:
     def last_report(self) -> dict[str, Any] | None:
         with self._state_lock:
             return self._history[-1] if self._history else None
+
+    def sync_state(self) -> dict[str, Any]:
+        """The sync policy and, from the last plan shown, whether the nodes are out of sync
+        (None: no plan since the last run) and that plan."""
+        with self._state_lock:
+            pending = self._pending
+        out = None if pending is None else bool(pending.get("actions"))
+        return {"sync_policy": self._config.sync_policy, "out_of_sync": out,
+                "pending_plan": pending if out else None}
 
     def next_run(self) -> str | None:
         scheduler = self._scheduler
@@ -238,6 +261,9 @@ class Runner:
                  self._config.update_interval)
 
     def _scheduled(self) -> None:
+        if self._config.sync_policy == "manual":
+            self.plan()         # shown for approval; applied only on POST /sync
+            return
         try:
             self.sync(trigger="schedule")
         except Busy:
