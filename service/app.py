@@ -102,6 +102,7 @@ def create_app(*, config: Config, runner: Runner) -> Flask:
                 "next_run": runner.next_run(), "last_report": runner.last_report(),
                 "history": runner.history(), "placement": placement,
                 "placement_as_of": as_of, **runner.attention(), **runner.sync_state(),
+                "flows": runner.flows(),
                 "config": config.public()}
 
     @app.errorhandler(HTTPException)

@@ -7,11 +7,12 @@ Only real reconciliations are recorded: a dry run (/plan) changes nothing on the
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
                                generate_latest)
 
+from .flows import STATES as FLOW_STATES
 from .report import Report
 
 OUTCOMES = ("ok", "failed", "aborted")
@@ -46,6 +47,13 @@ class Metrics:
                                  registry=self.registry)
         self.planned = Gauge(f"{PREFIX}_planned_actions", "Steps in the last plan.",
                              registry=self.registry)
+        # Labels bounded by the configuration: one series per slave and state, never per pipe.
+        self.flows = Gauge(f"{PREFIX}_flows", "Moved pipes' data flows by slave and state "
+                           "(ok, waiting, stale, failing, unknown).", ["slave", "state"],
+                           registry=self.registry)
+        self.flow_age = Gauge(f"{PREFIX}_flow_oldest_sync_age_seconds",
+                              "Seconds since the least recently synced flow of a slave last "
+                              "synced successfully.", ["slave"], registry=self.registry)
         # Every outcome shows from the start, so a rate() over "failed" is 0, not absent.
         for outcome in OUTCOMES:
             self.runs.labels(outcome=outcome)
@@ -65,6 +73,19 @@ class Metrics:
         """The last plan (a dry run): out of sync when it has steps to apply."""
         self.planned.set(len(report.actions))
         self.out_of_sync.set(1 if report.actions else 0)
+
+    def record_flows(self, flows: list[dict[str, Any]], slaves: list[str]) -> None:
+        """Every slave and state shows (0 when none), so an alert on "failing" has a series."""
+        self.flows.clear()
+        self.flow_age.clear()
+        for slave in slaves:
+            for state in FLOW_STATES:
+                n = sum(1 for f in flows if f["slave"] == slave and f["state"] == state)
+                self.flows.labels(slave=slave, state=state).set(n)
+            ages = [f["age_seconds"] for f in flows
+                    if f["slave"] == slave and f["age_seconds"] is not None]
+            if ages:
+                self.flow_age.labels(slave=slave).set(max(ages))
 
     def exposition(self) -> bytes:
         """The Prometheus text format of everything above."""

@@ -15,6 +15,7 @@ from .client import SesamClient, SesamError
 from .config import Config, Node
 from .actions import Plan
 from .executor import Result, execute
+from .flows import flows as flow_health
 from . import plan_text
 from .planner import plan as make_plan
 from .redaction import Redactor, credential_values, redact_logs, remember
@@ -154,6 +155,7 @@ def run(config: Config, *, dry_run: bool = False, progress: Progress | None = No
                 slaves[slave.id] = None
             else:
                 slaves[slave.id] = snap
+        report.flows = flow_health(master, slaves, now=now())
         the_plan = make_plan(config, master, slaves, now=now())
         if time.monotonic() >= ends:
             report.errors.append(_past_deadline(config) + "; nothing was changed")

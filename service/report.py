@@ -28,6 +28,8 @@ class Report:
     summary: dict[str, Any] | None = None
     # True when the run was asked for a plan id and the nodes had changed since: it wrote nothing.
     stale_plan: bool = False
+    # Data-flow health of every moved pipe, from the runtimes read (flows.flows); None: not read.
+    flows: list[dict[str, Any]] | None = None
 
     def as_json(self) -> dict[str, Any]:
         out = {"outcome": self.outcome, "started": self.started, "finished": self.finished,
@@ -40,4 +42,6 @@ class Report:
             out["summary"] = self.summary
         if self.stale_plan:
             out["stale_plan"] = True
+        if self.flows is not None:
+            out["flows"] = self.flows
         return out

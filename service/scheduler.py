@@ -26,6 +26,7 @@ from typing import Any, Callable, Protocol
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from .config import Config
+from .flows import carry_over
 from .metrics import Metrics
 from .redaction import REDACTED, for_tokens  # noqa: F401 - REDACTED: kept importable here
 from .report import Report
@@ -87,6 +88,7 @@ class Runner:
         self._scheduler: BackgroundScheduler | None = None
         # The last plan shown (GET /plan, or the interval's plan under SYNC_POLICY=manual).
         self._pending: dict[str, Any] | None = None
+        self._flows: list[dict[str, Any]] = []     # the newest data-flow health read
         # Every token the service holds, and anything shaped like a credential: scrubbed
         # from anything it logs or answers (the run redacts its report too; a crash's text
         # and a stand-in run's report are only redacted here).
@@ -114,6 +116,7 @@ class Runner:
         report = self._call(dry_run=True, progress=None, started=self._now())
         log.info("plan: %d action(s), %d warning(s), %d error(s)", len(report.actions),
                  len(report.warnings), len(report.errors))
+        self._keep_flows(report)
         if report.outcome != "aborted" and report.plan_id is not None:
             self.metrics.record_plan(report)
             with self._state_lock:
@@ -152,7 +155,9 @@ class Runner:
                  "in %.1f s", trigger, report.outcome, len(report.actions),
                  len(report.warnings), len(report.errors), duration)
         self.metrics.record(report, duration=duration)
+        self._keep_flows(report)
         entry = {**report.as_json(), "trigger": trigger, "duration_seconds": round(duration, 3)}
+        entry.pop("flows", None)        # /status shows the newest once
         with self._state_lock:
             self._history.append(entry)
         return report
@@ -209,6 +214,19 @@ class Runner:
         with self._state_lock:
             return self._history[-1] if self._history else None
 
+    def _keep_flows(self, report: Report) -> None:
+        if report.flows is None:
+            return
+        with self._state_lock:
+            self._flows = carry_over(report.flows, self._flows, now=self._now())
+            flows = self._flows
+        self.metrics.record_flows(flows, [s.id for s in self._config.slaves])
+
+    def flows(self) -> list[dict[str, Any]]:
+        """The newest data-flow health, worst first."""
+        with self._state_lock:
+            return list(self._flows)
+
     def sync_state(self) -> dict[str, Any]:
         """The sync policy and, from the last plan shown, whether the nodes are out of sync
         (None: no plan since the last run) and that plan."""
@@ -241,6 +259,7 @@ class Runner:
         last = self.last_report()
         if last is not None:
             warnings += last.get("warnings", [])
+        warnings += [f["warning"] for f in self.flows() if f.get("warning")]
         errors = list(last.get("errors", [])) if last is not None else []
         return {"warnings": [self.redact(w) for w in dict.fromkeys(warnings)],
                 "errors": errors}
