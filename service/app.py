@@ -1,6 +1,6 @@
 """The HTTP face of the service: a Flask app over a `Runner`.
 
-GET /health, /status, /plan, /metrics and /, POST /sync. When API_TOKEN is configured,
+GET /health, /status, /plan, /metrics, /runs/<id> (one kept run's report) and /, POST /sync. When API_TOKEN is configured,
 /sync and /plan (the two that talk to the nodes on request) need `Authorization: Bearer
 <API_TOKEN>`. POST /sync must be a request no other site's page can make a browser send: a
 JSON body, an `X-Requested-With` or an `Authorization` header (a form can set none of them),
@@ -153,6 +153,17 @@ def create_app(*, config: Config, runner: Runner) -> Flask:
     @protected
     def plan() -> Any:
         return jsonify(runner.plan().as_json())
+
+    @app.get("/runs/<int:run_id>")
+    def run_report(run_id: int) -> Any:
+        # One run's whole report (actions, warnings, errors): what the page links to.
+        found = runner.report(run_id)
+        if found is None:
+            answer = jsonify(error=f"404 Not Found: run {run_id} is not among the last "
+                                   "runs kept")
+            answer.status_code = 404
+            return answer
+        return jsonify(found)
 
     @app.get("/metrics")
     def metrics() -> Any:

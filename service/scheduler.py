@@ -27,6 +27,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from .config import Config
 from .flows import carry_over
+from . import history as history_file
 from .metrics import Metrics
 from .redaction import REDACTED, for_tokens  # noqa: F401 - REDACTED: kept importable here
 from .report import Report
@@ -84,7 +85,9 @@ class Runner:
         self._run_lock = threading.Lock()     # held for the whole of a real run: single flight
         self._state_lock = threading.Lock()   # guards the fields below; held only briefly
         self._progress: dict[str, Any] | None = None
-        self._history: deque[dict[str, Any]] = deque(maxlen=history)
+        self._history: deque[dict[str, Any]] = deque(history_file.load(config.history_path),
+                                                     maxlen=history)
+        self._next_id = max((e["id"] for e in self._history), default=0) + 1
         self._scheduler: BackgroundScheduler | None = None
         # The last plan shown (GET /plan, or the interval's plan under SYNC_POLICY=manual).
         self._pending: dict[str, Any] | None = None
@@ -158,8 +161,13 @@ class Runner:
         self._keep_flows(report)
         entry = {**report.as_json(), "trigger": trigger, "duration_seconds": round(duration, 3)}
         entry.pop("flows", None)        # /status shows the newest once
+        entry["counts"] = dict(Counter(str(a.get("status")) for a in report.actions))
         with self._state_lock:
+            entry["id"] = self._next_id
+            self._next_id += 1
             self._history.append(entry)
+            kept = list(self._history)
+        history_file.save(self._config.history_path, kept)
         return report
 
     def _progress_callback(self, logged: list[dict[str, Any]]) -> Progress:
@@ -209,6 +217,11 @@ class Runner:
         with self._state_lock:
             return [{k: v for k, v in entry.items() if k != "placement"}
                     for entry in reversed(self._history)]
+
+    def report(self, run_id: int) -> dict[str, Any] | None:
+        """One kept run's whole report, or None when it is not (or no longer) kept."""
+        with self._state_lock:
+            return next((e for e in self._history if e.get("id") == run_id), None)
 
     def last_report(self) -> dict[str, Any] | None:
         with self._state_lock:
