@@ -67,10 +67,11 @@ class Pipe:
                             "dependencies": _dependencies(self.effective),
                             "last-seen": self.last_seen, "queues": {},
                             # The pump's state is part of a pipe's runtime (hub/api.rst reads
-                            # supported-operations there): the last run's outcome and end.
-                            "success": self.last_run.get("success"),
-                            "last-run": self.last_run.get("finished"),
-                            "last-error": self.last_run.get("error")}}
+                            # supported-operations there): once it has run, the last run's
+                            # outcome and end.
+                            **({"success": self.last_run.get("success"),
+                                "last-run": self.last_run.get("finished")}
+                               if self.last_run else {})}}
 
 
 def _dependencies(effective: dict) -> list[str]:

@@ -1,12 +1,13 @@
 """The HTTP face of the service: a Flask app over a `Runner`.
 
-GET /health, /status, /plan, /metrics, /runs/<id> (one kept run's report) and /, POST /sync. When API_TOKEN is configured,
-/sync and /plan (the two that talk to the nodes on request) need `Authorization: Bearer
-<API_TOKEN>`. POST /sync must be a request no other site's page can make a browser send: a
-JSON body, an `X-Requested-With` or an `Authorization` header (a form can set none of them),
-and an `Origin`, when there is one, of this very host. POST /sync may name a plan
-(`{"plan_id": ..}` or `?plan_id=`): 409 when the plan made now has another id. No response carries a token: /status shows `config.public()`, reports are
-token-free by construction and the Runner scrubs any token that might slip into a message.
+GET /health, /status, /plan, /metrics, /runs/<id> (one kept run's report) and /, POST /sync.
+When API_TOKEN is configured, /sync and /plan (the two that talk to the nodes on request)
+need `Authorization: Bearer <API_TOKEN>`. POST /sync must be a request no other site's page
+can make a browser send: a JSON body, an `X-Requested-With` or an `Authorization` header (a
+form can set none of them), and an `Origin`, when there is one, of this very host. POST /sync
+may name a plan (`{"plan_id": ..}` or `?plan_id=`): 409 when the plan made now has another
+id. No response carries a token: /status shows `config.public()`, reports are token-free by
+construction and the Runner scrubs any token that might slip into a message.
 """
 from __future__ import annotations
 
@@ -102,7 +103,7 @@ def create_app(*, config: Config, runner: Runner) -> Flask:
                 "next_run": runner.next_run(), "last_report": runner.last_report(),
                 "history": runner.history(), "placement": placement,
                 "placement_as_of": as_of, **runner.attention(), **runner.sync_state(),
-                "flows": runner.flows(),
+                "flows": runner.flows(), "flow_counts": runner.flow_counts(),
                 "config": config.public()}
 
     @app.errorhandler(HTTPException)

@@ -19,6 +19,7 @@ from .text import name
 
 STALE_FACTOR = 3
 STATES = ("failing", "stale", "waiting", "unknown", "ok")     # worst first
+OK_SHOWN = 50          # healthy flows kept per slave between runs; the counts cover the rest
 
 
 def _when(value: Any) -> datetime | None:
@@ -116,14 +117,41 @@ def ordered(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(found, key=lambda f: (STATES.index(f["state"]), f["slave"], f["pipe"]))
 
 
-def carry_over(new: list[dict[str, Any]], old: list[dict[str, Any]], *,
+def carry_over(new: list[dict[str, Any]], seen: Mapping[tuple[str, str], str], *,
                now: datetime) -> list[dict[str, Any]]:
     """A flow whose last runs failed keeps the last success an earlier run saw."""
-    before = {(f["slave"], f["pipe"]): f.get("last_success") for f in old}
     out = []
     for flow in new:
-        seen = before.get((flow["slave"], flow["pipe"]))
-        if flow["last_success"] is None and seen is not None:
-            flow = judge({**flow, "last_success": seen}, now=now)
+        earlier = seen.get((flow["slave"], flow["pipe"]))
+        if flow["last_success"] is None and earlier is not None:
+            flow = judge({**flow, "last_success": earlier}, now=now)
         out.append(flow)
     return ordered(out)
+
+
+def successes(found: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    """(slave, pipe) -> last successful sync: all a later run needs of these flows."""
+    return {(f["slave"], f["pipe"]): f["last_success"] for f in found if f["last_success"]}
+
+
+def counts(found: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """slave -> state -> number of flows."""
+    out: dict[str, dict[str, int]] = {}
+    for flow in found:
+        per = out.setdefault(flow["slave"], {})
+        per[flow["state"]] = per.get(flow["state"], 0) + 1
+    return out
+
+
+def shown(found: list[dict[str, Any]], *, ok_per_slave: int = OK_SHOWN) -> list[dict[str, Any]]:
+    """Every flow that needs a look, and the first healthy ones of each slave: what the
+    service keeps between runs (10,000 healthy flows would cost megabytes to say "ok")."""
+    ok: dict[str, int] = {}
+    out = []
+    for flow in found:
+        if flow["state"] == "ok":
+            ok[flow["slave"]] = ok.get(flow["slave"], 0) + 1
+            if ok[flow["slave"]] > ok_per_slave:
+                continue
+        out.append(flow)
+    return out

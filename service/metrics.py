@@ -74,18 +74,21 @@ class Metrics:
         self.planned.set(len(report.actions))
         self.out_of_sync.set(1 if report.actions else 0)
 
-    def record_flows(self, flows: list[dict[str, Any]], slaves: list[str]) -> None:
+    def record_flows(self, counts: dict[str, dict[str, int]], flows: list[dict[str, Any]],
+                     slaves: list[str]) -> None:
         """Every slave and state shows (0 when none), so an alert on "failing" has a series."""
         self.flows.clear()
         self.flow_age.clear()
+        oldest: dict[str, int] = {}
+        for flow in flows:
+            if flow["age_seconds"] is not None:
+                oldest[flow["slave"]] = max(oldest.get(flow["slave"], 0), flow["age_seconds"])
         for slave in slaves:
             for state in FLOW_STATES:
-                n = sum(1 for f in flows if f["slave"] == slave and f["state"] == state)
-                self.flows.labels(slave=slave, state=state).set(n)
-            ages = [f["age_seconds"] for f in flows
-                    if f["slave"] == slave and f["age_seconds"] is not None]
-            if ages:
-                self.flow_age.labels(slave=slave).set(max(ages))
+                self.flows.labels(slave=slave, state=state).set(
+                    counts.get(slave, {}).get(state, 0))
+            if slave in oldest:
+                self.flow_age.labels(slave=slave).set(oldest[slave])
 
     def exposition(self) -> bytes:
         """The Prometheus text format of everything above."""

@@ -7,6 +7,7 @@ orders that keep data safe (contract 3.5, 5, 6) are all expressed here, in one p
 from __future__ import annotations
 
 import json
+from sys import intern      # reasons repeat per slave: one string each, not one per step
 from datetime import datetime
 from typing import Any, Mapping
 
@@ -133,7 +134,8 @@ def _record_owed_resets(b: _Builder, *, master: NodeSnapshot, desired: Desired,
             b.owed_first[pid] = b.add(
                 "update-pipe", master.node_id, pid,
                 payload=_with_reset_pending(desired.master_pipes[pid]),
-                reason=f"record a full re-read owed: the copy on {placed.slave} is missing")
+                reason=intern(f"record a full re-read owed: the copy on {placed.slave} is "
+                              "missing"))
 
 
 def _copy_payload(want: dict[str, Any], *, quiet: bool) -> dict[str, Any]:
@@ -163,7 +165,7 @@ def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
                 if k not in snap.env or snap.env[k] != v}
         if diff:
             set_env = b.add("set-env", slave_id, "env", payload=diff,
-                            reason=f"copy the master's env vars to {slave_id}",
+                            reason=intern(f"copy the master's env vars to {slave_id}"),
                             before={k: snap.env.get(k) for k in diff})
     for sid, want in sorted(desired.slave_systems[slave_id].items()):
         have = snap.systems.get(sid)
@@ -188,8 +190,10 @@ def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
             after = [b.add("reset-pipe", slave_id, pid, after=after,
                            reason="the feeder reads a new master: re-read everything")]
         after.append(b.owed_first.get(pid))
+        placed = desired.pipes.get(pid)
         _write_copy(b, slave_id=slave_id, pid=pid, want=want, have=have, after=after,
-                    user_disabled=pid in desired.disabled)
+                    user_disabled=pid in desired.disabled,
+                    by=placed.systems if placed is not None else ())
         if have is not None and r.sink_dataset and want.get("disable_set_last_seen") is not True \
                 and roles(pid, have.effective, {}).sink_dataset != r.sink_dataset:
             # The copy now writes a dataset new to it: only a full run fills (and populates)
@@ -202,12 +206,13 @@ def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
 
 
 def _write_copy(b: _Builder, *, slave_id: str, pid: str, want: dict[str, Any],
-                have: Component | None, after: list[int | None], user_disabled: bool) -> None:
+                have: Component | None, after: list[int | None], user_disabled: bool,
+                by: tuple[str, ...] = ()) -> None:
     """Create or update a pipe's copy; it runs exactly when the user's pipe did (disabled in
     the master, disabled here) and is never enabled, not for a moment, while the user has it
     disabled. A pump in `off` mode cannot run: its enabled flag means nothing and is left."""
     changed = have is None or have.original != want
-    why = reasons.write(b.master, b.slaves, "pipes", pid, target=slave_id, node=slave_id)
+    why = reasons.write(b.master, b.slaves, "pipes", pid, target=slave_id, node=slave_id, by=by)
     before = have.original if have is not None else None
     copy_disabled = have is not None and have.runtime.get("is-disabled") is True
     if _pump_mode(want) == "off" or user_disabled == copy_disabled:
@@ -298,7 +303,8 @@ def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
         or (not is_sync and has_offset))
     if pid in b.owed_first:
         after.append(b.owed_first[pid])
-    why = reasons.write(master, b.slaves, "pipes", pid, target=placed.slave, node=master.node_id)
+    why = reasons.write(master, b.slaves, "pipes", pid, target=placed.slave, node=master.node_id,
+                        by=placed.systems)
     # A placeholder an earlier version disabled, coming back although the user had not
     # disabled it: enabled once it holds the user's config again (an `off` pump's enabled
     # flag is never relied on).
@@ -311,10 +317,11 @@ def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
         flagged = _with_reset_pending(want)
         if have != flagged and pid not in b.owed_first:
             done.append(b.add("update-pipe", master.node_id, pid, payload=flagged, after=after,
-                              reason=f"{why}: record the full re-read it owes first"))
+                              reason=intern(f"{why}: record the full re-read it owes first")))
         systems_first = [i for s in placed.systems for i in b.master_write.get(("systems", s), [])]
         done.append(b.add("reset-pipe", master.node_id, pid, after=done + systems_first + after,
-                          reason=f"re-read everything from the new slave {placed.slave}"))
+                          reason=intern("re-read everything from the new slave "
+                                        f"{placed.slave}")))
         done.append(b.add("update-pipe", master.node_id, pid, payload=want, after=done[-1:],
                           reason=why))
     elif placed.shape == "master" and is_sync and has_offset:
@@ -383,7 +390,7 @@ def _clean_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
             # then the dataset goes, then the pipe: only the pipe tells us the dataset
             # exists, so a crash anywhere in between leaves it for the next run to finish.
             after = [b.add("quiesce-pipe", slave_id, pid, after=after,
-                           reason=f"stop it before its dataset is deleted ({why})")]
+                           reason=intern(f"stop it before its dataset is deleted ({why})"))]
             after = [b.add("delete-dataset", slave_id, dataset, after=after, reason=why)]
         i = b.add("delete-pipe", slave_id, pid, after=after, reason=why)
         for system in used:

@@ -26,6 +26,7 @@ from typing import Any, Callable, Protocol
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from .config import Config
+from . import flows
 from .flows import carry_over
 from . import history as history_file
 from .metrics import Metrics
@@ -91,7 +92,11 @@ class Runner:
         self._scheduler: BackgroundScheduler | None = None
         # The last plan shown (GET /plan, or the interval's plan under SYNC_POLICY=manual).
         self._pending: dict[str, Any] | None = None
-        self._flows: list[dict[str, Any]] = []     # the newest data-flow health read
+        # The newest data-flow health: what needs a look (flows.shown), the counts per slave
+        # and state, and each flow's last successful sync for the next run to carry over.
+        self._flows: list[dict[str, Any]] = []
+        self._flow_counts: dict[str, dict[str, int]] = {}
+        self._flow_successes: dict[tuple[str, str], str] = {}
         # Every token the service holds, and anything shaped like a credential: scrubbed
         # from anything it logs or answers (the run redacts its report too; a crash's text
         # and a stand-in run's report are only redacted here).
@@ -231,14 +236,21 @@ class Runner:
         if report.flows is None:
             return
         with self._state_lock:
-            self._flows = carry_over(report.flows, self._flows, now=self._now())
-            flows = self._flows
-        self.metrics.record_flows(flows, [s.id for s in self._config.slaves])
+            found = carry_over(report.flows, self._flow_successes, now=self._now())
+            self._flows, self._flow_counts = flows.shown(found), flows.counts(found)
+            self._flow_successes = flows.successes(found)
+            counted = self._flow_counts
+        report.flows = None            # the Runner keeps what it shows; the rest can go
+        self.metrics.record_flows(counted, found, [s.id for s in self._config.slaves])
 
     def flows(self) -> list[dict[str, Any]]:
-        """The newest data-flow health, worst first."""
+        """The newest data-flow health, worst first (healthy ones capped per slave)."""
         with self._state_lock:
             return list(self._flows)
+
+    def flow_counts(self) -> dict[str, dict[str, int]]:
+        with self._state_lock:
+            return {slave: dict(per) for slave, per in self._flow_counts.items()}
 
     def sync_state(self) -> dict[str, Any]:
         """The sync policy and, from the last plan shown, whether the nodes are out of sync

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from contract_helpers import CRM_PIPES, Cluster, log, start_pipe
-from service import orchestrator
+from service import flows, orchestrator
 from service.app import create_app
 from service.flows import STALE_FACTOR
 from service.scheduler import Runner
@@ -74,3 +74,23 @@ def test_flows_read_from_the_listings_ok_then_stale_then_failing(nodes):
     section = client.get("/").get_data(as_text=True).split('<div id="flows">')[1]
     assert section.index("crm-order") < section.index("crm-person")       # failing first
     assert section.index("failing") < section.index("crm-person")
+
+
+def test_the_service_keeps_what_needs_a_look_and_counts_the_rest():
+    now = datetime(2030, 1, 1, tzinfo=timezone.utc)
+
+    def flow(pipe: str, state: str) -> dict:
+        return {"slave": "s1", "pipe": pipe, "state": state, "last_success": None}
+    found = [flow("bad", "failing")] + [flow(f"p{i:03d}", "ok") for i in range(120)]
+    kept = flows.shown(found, ok_per_slave=50)
+    assert [f["pipe"] for f in kept][:2] == ["bad", "p000"] and len(kept) == 51
+    assert flows.counts(found) == {"s1": {"failing": 1, "ok": 120}}
+    # a flow whose last runs failed keeps the last success an earlier run saw
+    failing = flows.judge({"pipe": "p", "slave": "s1", "kind": "sync", "interval": 60,
+                           "unreadable": False, "sides": [
+                               {"role": "slave copy", "node": "s1", "pipe": "p",
+                                "exists": True, "ok": False, "last_run": "2030-01-01T00:00:00Z"}]},
+                          now=now)
+    assert failing["last_success"] is None
+    carried = flows.carry_over([failing], {("s1", "p"): "2029-12-31T23:00:00+00:00"}, now=now)
+    assert carried[0]["state"] == "failing" and carried[0]["age_seconds"] == 3600

@@ -45,10 +45,12 @@ def test_plan_says_why_flags_what_costs_and_shows_masked_diffs(nodes):
     data = report.as_json()
     steps = _steps(data["actions"])
     reasons = {a["reason"] for a in data["actions"]}
-    assert {"move system crm s1 -> s2", "move pipe crm-person s1 -> s2",
+    assert {"move system crm s1 -> s2",
             "re-read everything from the new slave s2", "clean up after a move to s2",
             "revert a hand edit", "user uploaded a new original"} <= reasons, reasons
     assert steps["update-system", "s2", "erp"]["reason"] == "revert a hand edit"
+    # a pipe moves with the system it uses, and says so
+    assert steps["create-pipe", "s2", "crm-person"]["reason"] == "move system crm s1 -> s2"
     assert steps["update-pipe", "s2", "erp-out"]["reason"] == "user uploaded a new original"
     # the hand edit's diff: the edited line out, the original back
     diff = steps["update-system", "s2", "erp"]["diff"].splitlines()
