@@ -24,7 +24,7 @@ Kind = Literal[
     "set-env",         # POST /env with the names whose values differ
 ]
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)   # slots: a first run holds 10,000s
 class Action:
     kind: Kind
     node: str
