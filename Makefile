@@ -13,7 +13,7 @@ $(STAMP): requirements.txt requirements-test.txt
 	rm -f $(VENV)/.installed-* && touch $@
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 -q -rs   # -rs: a test left out says why (the page test needs a browser)
 
 # The figures README's Guarantees quote: what each fault and crash test's faults did.
 fault-report: $(STAMP)

@@ -65,7 +65,13 @@ class Pipe:
                 "runtime": {"is-running": self.running, "is-valid-config": not self.errors,
                             "is-disabled": self.disabled, "config-errors": self.errors,
                             "dependencies": _dependencies(self.effective),
-                            "last-seen": self.last_seen, "queues": {}}}
+                            "last-seen": self.last_seen, "queues": {},
+                            # The pump's state is part of a pipe's runtime (hub/api.rst reads
+                            # supported-operations there): once it has run, the last run's
+                            # outcome and end.
+                            **({"success": self.last_run.get("success"),
+                                "last-run": self.last_run.get("finished")}
+                               if self.last_run else {})}}
 
 
 def _dependencies(effective: dict) -> list[str]:

@@ -1,7 +1,8 @@
 """Command line: `python -m service [--once | --plan]`.
 
 --once   one reconciliation; prints the report as JSON; exit 0 when ok, 1 otherwise
---plan   the dry run; prints {"actions": [...]} and writes nothing
+--plan   the dry run, for a person: summary, each step with its reason, flags and diff;
+         writes nothing (--plan --json: the same as JSON, as GET /plan answers)
 (none)   serve the API and run every UPDATE_INTERVAL seconds
 --version  print the version and exit
 A configuration error exits 2, one line per problem on stderr, before any node is contacted.
@@ -44,7 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--once", action="store_true", help="run one reconciliation and exit")
     mode.add_argument("--plan", action="store_true", help="print the plan, write nothing")
+    parser.add_argument("--json", action="store_true", help="with --plan: print JSON")
     args = parser.parse_args(argv)
+    if args.json and not args.plan:
+        parser.error("--json goes with --plan")
     try:
         config = load_config(os.environ)
     except ConfigError as exc:
@@ -68,10 +72,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"the run stopped on an internal error: {type(exc).__name__}", file=sys.stderr)
             return 1
         if args.plan:
-            # placement: where everything would be once the plan is carried out.
-            print(json.dumps({"actions": report.actions, "outcome": report.outcome,
-                              "warnings": report.warnings, "errors": report.errors,
-                              "placement": report.placement}, indent=2))
+            from .plan_text import render
+            print(json.dumps(report.as_json(), indent=2) if args.json
+                  else render(report.as_json()))
         else:
             print(json.dumps(report.as_json(), indent=2))
         return 0 if report.outcome == "ok" else 1

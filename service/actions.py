@@ -24,7 +24,7 @@ Kind = Literal[
     "set-env",         # POST /env with the names whose values differ
 ]
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)   # slots: a first run holds 10,000s
 class Action:
     kind: Kind
     node: str
@@ -37,10 +37,16 @@ class Action:
     # executor re-reads the component right before writing and skips the write when it
     # differs, so a user's upload is never overwritten (contract 3.5). None: no re-read.
     expect: Mapping[str, Any] | None = field(default=None, repr=False, hash=False, compare=False)
+    # Why the planner wants this step, for the person approving the plan ("move system crm
+    # s2 -> s1", "revert a hand edit", ...). Never holds a config value.
+    reason: str = field(default="", compare=False)
+    # For a write: what the component (or the env values written) held when read, so a plan
+    # can show the difference. None: nothing there yet (a create), or not a write.
+    before: Mapping[str, Any] | None = field(default=None, repr=False, hash=False, compare=False)
 
     def describe(self) -> dict[str, str]:
         """The public face of an action: safe to log, report and compare."""
-        return {"kind": self.kind, "node": self.node, "id": self.id}
+        return {"kind": self.kind, "node": self.node, "id": self.id, "reason": self.reason}
 
 
 @dataclass(frozen=True)

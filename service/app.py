@@ -1,12 +1,14 @@
 """The HTTP face of the service: a Flask app over a `Runner`.
 
-GET /health, /status, /plan, /metrics and /, POST /sync. When API_TOKEN is configured,
-/sync and /plan (the two that talk to the nodes on request) need `Authorization: Bearer
-<API_TOKEN>` or `X-Orchestrator-Token: <API_TOKEN>` (through Sesam's proxy, Authorization
-carries the node's JWT). POST /sync must be a request no other site's page can make a
-browser send: a JSON body, an `X-Requested-With`, `Authorization` or `X-Orchestrator-Token`
-header (a form can set none of them), and an `Origin`, when there is one, of this very host.
-No response carries a token: /status shows `config.public()`, reports are token-free by
+GET /health, /status, /plan, /metrics, /runs/<id> (one kept run's report) and /, POST /sync.
+When API_TOKEN is configured, /sync and /plan (the two that talk to the nodes on request)
+need `Authorization: Bearer <API_TOKEN>` or `X-Orchestrator-Token: <API_TOKEN>` (through
+Sesam's proxy, Authorization carries the node's JWT). POST /sync must be a request no other
+site's page can make a browser send: a JSON body, an `X-Requested-With`, `Authorization` or
+`X-Orchestrator-Token` header (a form can set none of them), and an `Origin`, when there is
+one, of this very host. POST /sync may name a plan (`{"plan_id": ..}` or `?plan_id=`): 409
+when the plan made now has another id. No response carries a token: /status shows
+`config.public()`, reports are token-free by
 construction and the Runner scrubs any token that might slip into a message.
 """
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 from functools import wraps
 from typing import Any, Callable
 from urllib.parse import urlsplit
@@ -96,6 +99,24 @@ def _log_caller(what: str) -> None:
              f" (X-Forwarded-For {json.dumps(forwarded[:200])})" if forwarded else "")
 
 
+_PLAN_ID = re.compile(r"[0-9a-f]{16}")
+
+
+def _plan_id() -> tuple[str | None, str | None]:
+    """The plan id POST /sync may name (JSON body `plan_id`, or `?plan_id=`), or a problem."""
+    given = request.args.get("plan_id")
+    if given is None and request.mimetype == "application/json" and request.content_length:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            return None, "the body must be a JSON object, e.g. {\"plan_id\": \"...\"}"
+        given = body.get("plan_id")
+    if given is None:
+        return None, None
+    if not isinstance(given, str) or not _PLAN_ID.fullmatch(given):
+        return None, "plan_id must be the 16 hex digits GET /plan gives as plan_id"
+    return given, None
+
+
 def create_app(*, config: Config, runner: Runner) -> Flask:
     app = Flask(__name__)
     app.json.sort_keys = False          # keep reports in the order they were written
@@ -106,7 +127,9 @@ def create_app(*, config: Config, runner: Runner) -> Flask:
         return {"version": __version__, "running": runner.running, "progress": runner.progress(),
                 "next_run": runner.next_run(), "last_report": runner.last_report(),
                 "history": runner.history(), "placement": placement,
-                "placement_as_of": as_of, **runner.attention(), "config": config.public()}
+                "placement_as_of": as_of, **runner.attention(), **runner.sync_state(),
+                "flows": runner.flows(), "flow_counts": runner.flow_counts(),
+                "config": config.public()}
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Any:
@@ -132,11 +155,23 @@ def create_app(*, config: Config, runner: Runner) -> Flask:
     @_cross_site
     def sync() -> Any:
         _log_caller("POST /sync")
+        plan_id, problem = _plan_id()
+        if problem is not None:
+            answer = jsonify(error=f"400 Bad Request: {problem}")
+            answer.status_code = 400
+            return answer
         try:
-            report = runner.sync(trigger="api")
+            report = runner.sync(trigger="api", plan_id=plan_id)
         except Busy as busy:
             answer = jsonify(error="a reconciliation is already in progress; try again when "
                                    "it has finished", progress=busy.progress)
+            answer.status_code = 409
+            return answer
+        if report.stale_plan:
+            # What a person approved is not what would run now: nothing was written.
+            answer = jsonify(error="409 Conflict: the nodes changed since that plan was made; "
+                                   "review the new plan (GET /plan) and sync with its plan_id",
+                             plan_id=report.plan_id)
             answer.status_code = 409
             return answer
         return jsonify(report.as_json())
@@ -147,6 +182,17 @@ def create_app(*, config: Config, runner: Runner) -> Flask:
         _log_caller("GET /plan")
         return jsonify(runner.plan().as_json())
 
+    @app.get("/runs/<int:run_id>")
+    def run_report(run_id: int) -> Any:
+        # One run's whole report (actions, warnings, errors): what the page links to.
+        found = runner.report(run_id)
+        if found is None:
+            answer = jsonify(error=f"404 Not Found: run {run_id} is not among the last "
+                                   "runs kept")
+            answer.status_code = 404
+            return answer
+        return jsonify(found)
+
     @app.get("/metrics")
     def metrics() -> Any:
         return Response(runner.metrics.exposition(), mimetype=None,
@@ -155,6 +201,6 @@ def create_app(*, config: Config, runner: Runner) -> Flask:
     @app.get("/")
     def index() -> Any:
         # Jinja autoescapes .html templates: component ids are user input.
-        return render_template("index.html", **status())
+        return render_template("index.html", request_root=request.host_url, **status())
 
     return app

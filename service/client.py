@@ -183,6 +183,14 @@ class SesamClient:
             raise SesamError(f"{self.node_id} GET /pipes/{q(pipe_id)}/pump: answer is not a pump")
         return body
 
+    def dataset_count(self, dataset_id: str) -> int | None:
+        """How many entities a dataset holds, where the node says it (runtime
+        `count-indexed`); None when it does not, or the dataset is gone."""
+        body = self._request("GET", f"/datasets/{q(dataset_id)}", missing_ok=True)
+        runtime = body.get("runtime") if isinstance(body, dict) else None
+        count = runtime.get("count-indexed") if isinstance(runtime, dict) else None
+        return count if isinstance(count, int) and not isinstance(count, bool) else None
+
     def list_secrets(self) -> list[str]:
         return self._names("/secrets")
 

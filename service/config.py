@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any, Mapping
+from typing import Annotated, Any, Literal, Mapping
 from urllib.parse import urlsplit
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError,
@@ -177,6 +177,10 @@ class Config(BaseModel):
     @classmethod
     def _log_format(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
+    # manual: plan every interval, apply only on POST /sync (issue 15.2).
+    sync_policy: Literal["auto", "manual"] = "auto"
+    # Where the last run reports are kept across restarts; None: in memory only (15.4).
+    history_path: str | None = Field(default=None, min_length=1, max_length=4096)
 
     @field_validator("api_token")
     @classmethod
@@ -227,7 +231,7 @@ class Config(BaseModel):
                 "per_node_concurrency": self.per_node_concurrency,
                 "request_timeout": self.request_timeout, "run_timeout": self.run_timeout,
                 "api_token_required": self.api_token is not None,
-                "warnings": self.warnings()}
+                "warnings": self.warnings(), "sync_policy": self.sync_policy}
 
 
 def _cross_field_problems(config: Config) -> list[str]:
@@ -270,6 +274,8 @@ _VARIABLES = {
     "RUN_TIMEOUT": ("run_timeout", False),
     "LOG_LEVEL": ("log_level", False),
     "LOG_FORMAT": ("log_format", False),
+    "SYNC_POLICY": ("sync_policy", False),
+    "HISTORY_PATH": ("history_path", False),
 }
 _FIELD_TO_VAR = {field: var for var, (field, _) in _VARIABLES.items()}
 _REQUIRED = ("MASTER_NODE", "SLAVE_NODES")

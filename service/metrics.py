@@ -7,11 +7,12 @@ Only real reconciliations are recorded: a dry run (/plan) changes nothing on the
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
                                generate_latest)
 
+from .flows import STATES as FLOW_STATES
 from .report import Report
 from .version import __version__
 
@@ -45,6 +46,19 @@ class Metrics:
         # show which version ran when.
         Gauge(f"{PREFIX}_build_info", "The running service's version (the value is 1).",
               ["version"], registry=self.registry).labels(version=__version__).set(1)
+        self.out_of_sync = Gauge(f"{PREFIX}_out_of_sync",
+                                 "1 when the last plan had steps to apply (SYNC_POLICY=manual "
+                                 "waits for POST /sync), 0 when it had none.",
+                                 registry=self.registry)
+        self.planned = Gauge(f"{PREFIX}_planned_actions", "Steps in the last plan.",
+                             registry=self.registry)
+        # Labels bounded by the configuration: one series per slave and state, never per pipe.
+        self.flows = Gauge(f"{PREFIX}_flows", "Moved pipes' data flows by slave and state "
+                           "(ok, waiting, stale, failing, unknown).", ["slave", "state"],
+                           registry=self.registry)
+        self.flow_age = Gauge(f"{PREFIX}_flow_oldest_sync_age_seconds",
+                              "Seconds since the least recently synced flow of a slave last "
+                              "synced successfully.", ["slave"], registry=self.registry)
         # Every outcome shows from the start, so a rate() over "failed" is 0, not absent.
         for outcome in OUTCOMES:
             self.runs.labels(outcome=outcome)
@@ -59,6 +73,27 @@ class Metrics:
         if outcome == "ok":
             self.last_success.set(self._clock())
         self.warnings.set(len(report.warnings))
+
+    def record_plan(self, report: Report) -> None:
+        """The last plan (a dry run): out of sync when it has steps to apply."""
+        self.planned.set(len(report.actions))
+        self.out_of_sync.set(1 if report.actions else 0)
+
+    def record_flows(self, counts: dict[str, dict[str, int]], flows: list[dict[str, Any]],
+                     slaves: list[str]) -> None:
+        """Every slave and state shows (0 when none), so an alert on "failing" has a series."""
+        self.flows.clear()
+        self.flow_age.clear()
+        oldest: dict[str, int] = {}
+        for flow in flows:
+            if flow["age_seconds"] is not None:
+                oldest[flow["slave"]] = max(oldest.get(flow["slave"], 0), flow["age_seconds"])
+        for slave in slaves:
+            for state in FLOW_STATES:
+                self.flows.labels(slave=slave, state=state).set(
+                    counts.get(slave, {}).get(state, 0))
+            if slave in oldest:
+                self.flow_age.labels(slave=slave).set(oldest[slave])
 
     def exposition(self) -> bytes:
         """The Prometheus text format of everything above."""

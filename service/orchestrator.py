@@ -13,7 +13,10 @@ from typing import Callable
 
 from .client import SesamClient, SesamError
 from .config import Config, Node
+from .actions import Plan
 from .executor import Result, execute
+from .flows import flows as flow_health
+from . import plan_text
 from .planner import plan as make_plan
 from .redaction import Redactor, credential_values, redact_logs, remember
 from .report import Report
@@ -88,9 +91,32 @@ def _read_all(clients: dict[str, SesamClient],
         return dict(zip(clients, pool.map(read, clients)))
 
 
+MAX_COUNTED = 50      # dataset deletes whose entity count a dry run asks the node for
+
+
+def _entity_counts(plan: Plan, clients: dict[str, SesamClient]) -> dict[tuple[str, str], int]:
+    """The entity count of each dataset the plan deletes, for the person approving it: read
+    by dry runs only, and only when the plan deletes datasets (a steady run reads nothing
+    more). A node that does not answer just leaves the count out."""
+    wanted = [(a.node, a.id) for a in plan.actions if a.kind == "delete-dataset"][:MAX_COUNTED]
+
+    def count(key: tuple[str, str]) -> int | None:
+        try:
+            return clients[key[0]].dataset_count(key[1])
+        except SesamError:
+            return None
+    if not wanted:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(8, len(wanted))) as pool:
+        found = dict(zip(wanted, pool.map(count, wanted)))
+    return {key: n for key, n in found.items() if n is not None}
+
+
 def run(config: Config, *, dry_run: bool = False, progress: Progress | None = None,
-        now: Callable[[], datetime] = _now) -> Report:
+        now: Callable[[], datetime] = _now, plan_id: str | None = None) -> Report:
     """Reconcile once. Never raises for a node's fault: the report says what happened.
+    `plan_id`: apply only if the plan made now has this id (plan_text.plan_id), else write
+    nothing and mark the report `stale_plan`: what a person approved is what runs.
     Past `config.run_timeout` seconds every request still to make fails at once, so the run
     ends `failed` (and the Runner's lock is free) soon after its deadline."""
     report = Report(started=now().isoformat(), dry_run=dry_run)
@@ -129,6 +155,7 @@ def run(config: Config, *, dry_run: bool = False, progress: Progress | None = No
                 slaves[slave.id] = None
             else:
                 slaves[slave.id] = snap
+        report.flows = flow_health(master, slaves, now=now())
         the_plan = make_plan(config, master, slaves, now=now())
         if time.monotonic() >= ends:
             report.errors.append(_past_deadline(config) + "; nothing was changed")
@@ -141,9 +168,18 @@ def run(config: Config, *, dry_run: bool = False, progress: Progress | None = No
         if the_plan.aborted:
             report.outcome = "aborted"
             return report
+        report.plan_id = plan_text.plan_id(the_plan)
         if dry_run:
-            report.actions = [{**a.describe(), "status": "planned"} for a in the_plan.actions]
+            report.actions = plan_text.entries(
+                the_plan, entity_counts=_entity_counts(the_plan, clients), redact=redactor)
+            report.summary = plan_text.summary(report.actions)
             report.outcome = "failed" if report.errors else "ok"
+            return report
+        if plan_id is not None and plan_id != report.plan_id:
+            report.errors.append(f"the nodes changed since plan {name(plan_id)} was made (the "
+                                 f"plan now is {report.plan_id}); nothing was changed")
+            report.stale_plan = True
+            report.outcome = "aborted"
             return report
 
         total = len(the_plan.actions)

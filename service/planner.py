@@ -7,6 +7,7 @@ orders that keep data safe (contract 3.5, 5, 6) are all expressed here, in one p
 from __future__ import annotations
 
 import json
+from sys import intern      # reasons repeat per slave: one string each, not one per step
 from datetime import datetime
 from typing import Any, Mapping
 
@@ -17,24 +18,28 @@ from .configs import expand_env, marker, roles, systems_used, user_original
 from .desired import Desired, PipePlacement, desired_state
 from .holds import holds
 from .ownership import Ownership, ownership
+from . import reasons
 from .snapshot import Component, NodeSnapshot
 
 
 class _Builder:
     """The growing action list, and the indices later steps depend on."""
 
-    def __init__(self, master: NodeSnapshot) -> None:
+    def __init__(self, master: NodeSnapshot,
+                 slaves: Mapping[str, NodeSnapshot] | None = None) -> None:
         self.actions: list[Action] = []
         self.slave_write: dict[tuple[str, str, str], int] = {}   # (slave, kind, id) -> index
         self.master_write: dict[tuple[str, str], list[int]] = {}  # (kind, id) -> indices
         self.master = master
+        self.slaves = slaves or {}
         # What each master component holds once the plan's earlier writes to it are done.
         self.master_config: dict[tuple[str, str], Any] = {}
         # pipe id -> the master write recording `reset_pending` before its slave copy is made
         self.owed_first: dict[str, int] = {}
 
     def add(self, kind: Kind, node: str, cid: str, *, payload: Any = None,
-            after: list[int | None] | tuple[int | None, ...] = ()) -> int:
+            after: list[int | None] | tuple[int | None, ...] = (), reason: str = "",
+            before: Any = None) -> int:
         deps = tuple(sorted({a for a in after if a is not None}))
         expect = None
         if node == self.master.node_id and kind in ("update-pipe", "update-system"):
@@ -44,8 +49,9 @@ class _Builder:
             table = self.master.pipes if kind == "update-pipe" else self.master.systems
             expect = self.master_config.get(key, table[cid].original)
             self.master_config[key] = payload
+            before = expect
         self.actions.append(Action(kind=kind, node=node, id=cid, payload=payload, after=deps,
-                                   expect=expect))
+                                   expect=expect, reason=reason, before=before))
         return len(self.actions) - 1
 
 
@@ -89,7 +95,7 @@ def plan(config: Config, master: NodeSnapshot | None,
     # kept on a slave make unnecessary.
     held = holds(desired, master, readable,
                  unreadable=frozenset(sid for sid, snap in slaves.items() if snap is None))
-    b = _Builder(master)
+    b = _Builder(master, readable)
     # 0. A sync pipe whose slave copy is missing (deleted by hand, slave rebuilt) will read a
     #    new dataset: record the reset it owes before the copy is made again (12.4).
     _record_owed_resets(b, master=master, desired=desired, readable=readable,
@@ -125,8 +131,11 @@ def _record_owed_resets(b: _Builder, *, master: NodeSnapshot, desired: Desired,
         was = user_original(comp)[1]
         is_sync = was is not None and roles(pid, comp.original, {}).source_type in ("json", "binary")
         if is_sync and was.get("slave") == placed.slave and not was.get("reset_pending"):
-            b.owed_first[pid] = b.add("update-pipe", master.node_id, pid,
-                                      payload=_with_reset_pending(desired.master_pipes[pid]))
+            b.owed_first[pid] = b.add(
+                "update-pipe", master.node_id, pid,
+                payload=_with_reset_pending(desired.master_pipes[pid]),
+                reason=intern(f"record a full re-read owed: the copy on {placed.slave} is "
+                              "missing"))
 
 
 def _copy_payload(want: dict[str, Any], *, quiet: bool) -> dict[str, Any]:
@@ -159,13 +168,18 @@ def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
         diff = {k: v for k, v in sorted(master.env.items())
                 if k not in snap.env or snap.env[k] != v}
         if diff:
-            set_env = b.add("set-env", slave_id, "env", payload=diff)
+            set_env = b.add("set-env", slave_id, "env", payload=diff,
+                            reason=intern(f"copy the master's env vars to {slave_id}"),
+                            before={k: snap.env.get(k) for k in diff})
     for sid, want in sorted(desired.slave_systems[slave_id].items()):
         have = snap.systems.get(sid)
         if have is None or have.original != want:
             kind: Kind = "create-system" if have is None else "update-system"
             b.slave_write[slave_id, "systems", sid] = b.add(
-                kind, slave_id, sid, payload=want, after=[_env_first(set_env, want)])
+                kind, slave_id, sid, payload=want, after=[_env_first(set_env, want)],
+                reason=reasons.write(master, b.slaves, "systems", sid, target=slave_id,
+                                     node=slave_id),
+                before=have.original if have is not None else None)
     for pid, want in sorted(desired.slave_pipes[slave_id].items()):
         have = snap.pipes.get(pid)
         # Named with the master's env: the slave's will be that once set-env is done.
@@ -177,13 +191,16 @@ def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
         if have is not None and have.original != want and _reads_another_master(have.original, want):
             # A feeder whose master moved: its offsets are the old master's. Reset first,
             # mark the new master last, so a crash in between resets again next run.
-            after = [b.add("reset-pipe", slave_id, pid, after=after)]
+            after = [b.add("reset-pipe", slave_id, pid, after=after,
+                           reason="the feeder reads a new master: re-read everything")]
         after.append(b.owed_first.get(pid))
+        placed = desired.pipes.get(pid)
         if _stale_copy(have, master.pipes.get(pid), slave_id, user_disabled=pid in desired.disabled) \
                 and r.sink_dataset and _pump_mode(want, env) != "off":
             after = _refill(b, slave_id, pid, r.sink_dataset, want, after)
         _write_copy(b, slave_id=slave_id, pid=pid, want=want, have=have, after=after,
-                    user_disabled=pid in desired.disabled, mode=_pump_mode(want, env))
+                    user_disabled=pid in desired.disabled, mode=_pump_mode(want, env),
+                    by=placed.systems if placed is not None else ())
         if have is not None and r.sink_dataset and want.get("disable_set_last_seen") is not True \
                 and roles(pid, have.effective, {}).sink_dataset != r.sink_dataset:
             # The copy now writes a dataset new to it: only a full run fills (and populates)
@@ -194,7 +211,8 @@ def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
             # run between a reset and the env change would do its full run into the old one.
             b.slave_write[slave_id, "pipes", pid] = b.add(
                 "reset-pipe", slave_id, pid, after=[b.slave_write.get((slave_id, "pipes", pid)),
-                                                    _env_first(set_env, want)])
+                                                    _env_first(set_env, want)],
+                reason="the copy writes a new dataset: a full run fills it")
 
 
 def _stale_copy(have: Component | None, in_master: Component | None, slave_id: str, *,
@@ -221,33 +239,42 @@ def _refill(b: _Builder, slave_id: str, pid: str, dataset: str, want: dict[str, 
 
 def _write_copy(b: _Builder, *, slave_id: str, pid: str, want: dict[str, Any],
                 have: Component | None, after: list[int | None], user_disabled: bool,
-                mode: str) -> None:
+                mode: str, by: tuple[str, ...] = ()) -> None:
     """Create or update a pipe's copy; it runs exactly when the user's pipe did (disabled in
     the master, disabled here) and is never enabled, not for a moment, while the user has it
     disabled. A pump in `off` mode cannot run: its enabled flag means nothing and is left."""
     changed = have is None or have.original != want
+    why = reasons.write(b.master, b.slaves, "pipes", pid, target=slave_id, node=slave_id, by=by)
+    before = have.original if have is not None else None
     copy_disabled = have is not None and have.runtime.get("is-disabled") is True
     if mode == "off" or user_disabled == copy_disabled:
         if changed:
             kind: Kind = "create-pipe" if have is None else "update-pipe"
             b.slave_write[slave_id, "pipes", pid] = b.add(kind, slave_id, pid, payload=want,
-                                                          after=after)
+                                                          after=after, reason=why,
+                                                          before=before)
         return
     if not user_disabled:
         # Enabled only once it holds the user's config.
         if changed:
-            after = [b.add("update-pipe", slave_id, pid, payload=want, after=after)]
-        b.slave_write[slave_id, "pipes", pid] = b.add("enable-pipe", slave_id, pid, after=after)
+            after = [b.add("update-pipe", slave_id, pid, payload=want, after=after,
+                           reason=why, before=before)]
+        b.slave_write[slave_id, "pipes", pid] = b.add(
+            "enable-pipe", slave_id, pid, after=after, reason="the user's pipe is enabled")
         return
     if have is None:
         # Not manual: scheduled, or a mode no node knows (it would not stay quiet either).
         quiet = mode != "manual"
         after = [b.add("create-pipe", slave_id, pid, payload=_copy_payload(want, quiet=quiet),
-                       after=after)]
+                       after=after, reason=why)]
+        before = _copy_payload(want, quiet=quiet)
+        why = "the user's config, once the copy is disabled"
         changed = quiet
-    last = b.add("disable-pipe", slave_id, pid, after=after)
+    last = b.add("disable-pipe", slave_id, pid, after=after,
+                 reason="the user's pipe is disabled")
     if changed:
-        last = b.add("update-pipe", slave_id, pid, payload=want, after=[last])
+        last = b.add("update-pipe", slave_id, pid, payload=want, after=[last], reason=why,
+                     before=before)
     b.slave_write[slave_id, "pipes", pid] = last
 
 
@@ -265,8 +292,10 @@ def _write_master(b: _Builder, *, master: NodeSnapshot, desired: Desired,
             continue
         slave = desired.system_slave.get(sid)
         after = [b.slave_write.get((slave, "systems", sid))] if slave else []
-        b.master_write["systems", sid] = [b.add("update-system", master.node_id, sid,
-                                                payload=want, after=after)]
+        b.master_write["systems", sid] = [b.add(
+            "update-system", master.node_id, sid, payload=want, after=after,
+            reason=reasons.write(master, b.slaves, "systems", sid, target=slave,
+                                 node=master.node_id))]
     for pid, want in sorted(desired.master_pipes.items()):
         if ("pipes", pid) not in blocked:
             placed = desired.pipes[pid]
@@ -314,6 +343,8 @@ def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
         or (not is_sync and has_offset))
     if pid in b.owed_first:
         after.append(b.owed_first[pid])
+    why = reasons.write(master, b.slaves, "pipes", pid, target=placed.slave, node=master.node_id,
+                        by=placed.systems)
     # A placeholder an earlier version disabled, coming back although the user had not
     # disabled it: enabled once it holds the user's config again (an `off` pump's enabled
     # flag is never relied on).
@@ -325,19 +356,27 @@ def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
         # Crash-safe: the flag records "reset still owed" in the master itself.
         flagged = _with_reset_pending(want)
         if have != flagged and pid not in b.owed_first:
-            done.append(b.add("update-pipe", master.node_id, pid, payload=flagged, after=after))
+            done.append(b.add("update-pipe", master.node_id, pid, payload=flagged, after=after,
+                              reason=intern(f"{why}: record the full re-read it owes first")))
         systems_first = [i for s in placed.systems for i in b.master_write.get(("systems", s), [])]
-        done.append(b.add("reset-pipe", master.node_id, pid, after=done + systems_first + after))
-        done.append(b.add("update-pipe", master.node_id, pid, payload=want, after=done[-1:]))
+        done.append(b.add("reset-pipe", master.node_id, pid, after=done + systems_first + after,
+                          reason=intern("re-read everything from the new slave "
+                                        f"{placed.slave}")))
+        done.append(b.add("update-pipe", master.node_id, pid, payload=want, after=done[-1:],
+                          reason=why))
     elif placed.shape == "master" and is_sync and has_offset:
         # Moving back: reset while it still is a sync pipe, then restore. A crash in
         # between costs a full re-read from the slave, never a wrong offset.
-        done.append(b.add("reset-pipe", master.node_id, pid, after=after))
-        done.append(b.add("update-pipe", master.node_id, pid, payload=want, after=done[-1:]))
+        done.append(b.add("reset-pipe", master.node_id, pid, after=after,
+                          reason="back in the master: re-read everything from its own source"))
+        done.append(b.add("update-pipe", master.node_id, pid, payload=want, after=done[-1:],
+                          reason=why))
     elif have != want:
-        done.append(b.add("update-pipe", master.node_id, pid, payload=want, after=after))
+        done.append(b.add("update-pipe", master.node_id, pid, payload=want, after=after,
+                          reason=why))
     if reenable:
-        done.append(b.add("enable-pipe", master.node_id, pid, after=done[-1:] or after))
+        done.append(b.add("enable-pipe", master.node_id, pid, after=done[-1:] or after,
+                          reason="back in the master: enabled, as the user had it"))
     if done:
         b.master_write["pipes", pid] = done
 
@@ -372,12 +411,14 @@ def _clean_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
             kept_datasets.add(old)
             after = [b.slave_write.get((slave_id, "pipes", pid))]
             b.add("delete-dataset", slave_id, old,
-                  after=after + b.master_write.get(("pipes", pid), []))
+                  after=after + b.master_write.get(("pipes", pid), []),
+                  reason=f"pipe {reasons.name(pid)} writes another dataset now")
     pipe_deletes: dict[str, list[int]] = {}    # system -> deletes of pipes using it
     for pid, comp in sorted(snap.pipes.items()):
         if ("pipes", pid) not in owned.ours or pid in wanted_pipes or pid in keep:
             continue
         r = roles(pid, comp.effective, {})
+        why = reasons.delete(master, "pipes", pid, target=_placed_on(desired, pid))
         used = set(systems_used(comp.effective, {}))
         after = list(b.master_write.get(("pipes", pid), []))
         for system in sorted(used):
@@ -388,9 +429,10 @@ def _clean_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
             # The pipe is made unable to run first (a run would write the dataset again),
             # then the dataset goes, then the pipe: only the pipe tells us the dataset
             # exists, so a crash anywhere in between leaves it for the next run to finish.
-            after = [b.add("quiesce-pipe", slave_id, pid, after=after)]
-            after = [b.add("delete-dataset", slave_id, dataset, after=after)]
-        i = b.add("delete-pipe", slave_id, pid, after=after)
+            after = [b.add("quiesce-pipe", slave_id, pid, after=after,
+                           reason=intern(f"stop it before its dataset is deleted ({why})"))]
+            after = [b.add("delete-dataset", slave_id, dataset, after=after, reason=why)]
+        i = b.add("delete-pipe", slave_id, pid, after=after, reason=why)
         for system in used:
             pipe_deletes.setdefault(system, []).append(i)
     for sid in sorted(snap.systems):
@@ -398,5 +440,12 @@ def _clean_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
                 or sid in keep:
             continue
         b.add("delete-system", slave_id, sid,
-              after=pipe_deletes.get(sid, []) + b.master_write.get(("systems", sid), []))
+              after=pipe_deletes.get(sid, []) + b.master_write.get(("systems", sid), []),
+              reason=reasons.delete(master, "systems", sid,
+                                    target=desired.system_slave.get(sid)))
 
+
+
+def _placed_on(desired: Desired, pid: str) -> str | None:
+    placed = desired.pipes.get(pid)
+    return placed.slave if placed is not None else None

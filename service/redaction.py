@@ -7,7 +7,8 @@ that reaches an output loses
 - the tokens the service holds and the credential values of the nodes' system configs
   (fields such as `password`, `secret`, `token`), wherever they appear;
 - anything shaped like a JWT, a `Bearer`/`Basic` credential, URL user info, or the value
-  of a `password`/`secret`/`token` field written as `key: value` or `key=value`.
+  of a `password`/`secret`/`token` field written as `key: value` or `key=value`, unless
+  that value is a whole `$SECRET(..)` or `$ENV(..)` reference (a name, not a value).
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ _PATTERNS = (
     (re.compile(r"(://)[^/@\s]+@"), r"\1" + REDACTED + "@"),
     (re.compile(r"""(?ix)
         ((?<![\w/.-])["']?[\w-]*(?:passw(?:or)?d|secret|token|api[_-]?key|credential)[\w-]*["']?
-         \s*[:=]\s*)(?!\[redacted\])
+         \s*[:=]\s*)(?!\[redacted\]|["']?\$(?:SECRET|ENV)\([\w.-]*\)["']?(?:[\s,;})\]]|$))
         ("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s,;})\]]+)"""), r"\1" + REDACTED),
 )
 

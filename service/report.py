@@ -17,14 +17,31 @@ class Report:
     finished: str | None = None
     outcome: Outcome | None = None
     dry_run: bool = False
-    actions: list[dict[str, str]] = field(default_factory=list)   # describe() + status
+    actions: list[dict[str, Any]] = field(default_factory=list)   # describe() + status
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     # Which systems and pipes the run left on which slave: {slave: {"systems": [..], "pipes": [..]}}
     placement: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    # The digest of the plan this run made (plan_text.plan_id): POST /sync may name it.
+    plan_id: str | None = None
+    # A dry run's counts per kind and node (plan_text.summary).
+    summary: dict[str, Any] | None = None
+    # True when the run was asked for a plan id and the nodes had changed since: it wrote nothing.
+    stale_plan: bool = False
+    # Data-flow health of every moved pipe, from the runtimes read (flows.flows); None: not read.
+    flows: list[dict[str, Any]] | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"outcome": self.outcome, "started": self.started, "finished": self.finished,
-                "dry_run": self.dry_run, "actions": list(self.actions),
-                "warnings": list(self.warnings), "errors": list(self.errors),
-                "placement": self.placement}
+        out = {"outcome": self.outcome, "started": self.started, "finished": self.finished,
+               "dry_run": self.dry_run, "actions": list(self.actions),
+               "warnings": list(self.warnings), "errors": list(self.errors),
+               "placement": self.placement}
+        if self.plan_id is not None:
+            out["plan_id"] = self.plan_id
+        if self.summary is not None:
+            out["summary"] = self.summary
+        if self.stale_plan:
+            out["stale_plan"] = True
+        if self.flows is not None:
+            out["flows"] = self.flows
+        return out

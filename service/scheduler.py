@@ -27,6 +27,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from .config import Config
 from .logs import OncePer, action_line
+from . import flows
+from .flows import carry_over
+from . import history as history_file
 from .metrics import Metrics
 from .redaction import REDACTED, for_tokens  # noqa: F401 - REDACTED: kept importable here
 from .report import Report
@@ -42,8 +45,9 @@ _TOKEN_WARNING = re.compile(r"^node \S+: its jwt_token ")
 
 
 class RunFunction(Protocol):
+    # `plan_id` is passed only when POST /sync names one (orchestrator.run takes it).
     def __call__(self, config: Config, *, dry_run: bool = False,
-                 progress: Progress | None = None) -> Report: ...
+                 progress: Progress | None = None, **kwargs: Any) -> Report: ...
 
 
 class Busy(Exception):
@@ -82,8 +86,17 @@ class Runner:
         self._run_lock = threading.Lock()     # held for the whole of a real run: single flight
         self._state_lock = threading.Lock()   # guards the fields below; held only briefly
         self._progress: dict[str, Any] | None = None
-        self._history: deque[dict[str, Any]] = deque(maxlen=history)
+        self._history: deque[dict[str, Any]] = deque(history_file.load(config.history_path),
+                                                     maxlen=history)
+        self._next_id = max((e["id"] for e in self._history), default=0) + 1
         self._scheduler: BackgroundScheduler | None = None
+        # The last plan shown (GET /plan, or the interval's plan under SYNC_POLICY=manual).
+        self._pending: dict[str, Any] | None = None
+        # The newest data-flow health: what needs a look (flows.shown), the counts per slave
+        # and state, and each flow's last successful sync for the next run to carry over.
+        self._flows: list[dict[str, Any]] = []
+        self._flow_counts: dict[str, dict[str, int]] = {}
+        self._flow_successes: dict[tuple[str, str], str] = {}
         # Every token the service holds, and anything shaped like a credential: scrubbed
         # from anything it logs or answers (the run redacts its report too; a crash's text
         # and a stand-in run's report are only redacted here).
@@ -93,14 +106,19 @@ class Runner:
         self._daily = OncePer(clock=clock)
 
     # --- running ---
-    def sync(self, *, trigger: str = "api") -> Report:
-        """One real reconciliation now; raises Busy if one is already running."""
+    def sync(self, *, trigger: str = "api", plan_id: str | None = None) -> Report:
+        """One real reconciliation now; raises Busy if one is already running. With
+        `plan_id`, it writes only if the plan made now still has that id."""
         if not self._run_lock.acquire(blocking=False):
             raise Busy(self.progress())
         try:
-            return self._reconcile(trigger)
+            report = self._reconcile(trigger, plan_id)
         finally:
             self._run_lock.release()
+        if not report.stale_plan:
+            with self._state_lock:
+                self._pending = None      # applied: whether anything is left, the next plan says
+        return report
 
     def plan(self) -> Report:
         """A dry run. It writes nothing, so it does not take the run lock, and it is not
@@ -108,9 +126,14 @@ class Runner:
         report = self._call(dry_run=True, progress=None, started=self._now())
         log.info("plan: %d action(s), %d warning(s), %d error(s)", len(report.actions),
                  len(report.warnings), len(report.errors))
+        self._keep_flows(report)
+        if report.outcome != "aborted" and report.plan_id is not None:
+            self.metrics.record_plan(report)
+            with self._state_lock:
+                self._pending = report.as_json()
         return report
 
-    def _reconcile(self, trigger: str) -> Report:
+    def _reconcile(self, trigger: str, plan_id: str | None = None) -> Report:
         started = self._now()
         with self._state_lock:
             self._progress = {"trigger": trigger, "started": _iso(started), "done": 0,
@@ -120,7 +143,7 @@ class Runner:
         t0 = self._clock()
         try:
             report = self._call(dry_run=False, progress=self._progress_callback(logged),
-                                started=started)
+                                started=started, plan_id=plan_id)
         finally:
             with self._state_lock:
                 self._progress = None
@@ -144,9 +167,16 @@ class Runner:
                  "in %.1f s", trigger, report.outcome, len(report.actions),
                  len(report.warnings), len(report.errors), duration)
         self.metrics.record(report, duration=duration)
+        self._keep_flows(report)
         entry = {**report.as_json(), "trigger": trigger, "duration_seconds": round(duration, 3)}
+        entry.pop("flows", None)        # /status shows the newest once
+        entry["counts"] = dict(Counter(str(a.get("status")) for a in report.actions))
         with self._state_lock:
+            entry["id"] = self._next_id
+            self._next_id += 1
             self._history.append(entry)
+            kept = list(self._history)
+        history_file.save(self._config.history_path, kept)
         return report
 
     def _progress_callback(self, logged: list[dict[str, Any]]) -> Progress:
@@ -159,10 +189,12 @@ class Runner:
             self._log_action(action)
         return progress
 
-    def _call(self, *, dry_run: bool, progress: Progress | None, started: datetime) -> Report:
+    def _call(self, *, dry_run: bool, progress: Progress | None, started: datetime,
+              plan_id: str | None = None) -> Report:
         """The injected run, with a crash turned into a `failed` report rather than a 500."""
+        extra = {"plan_id": plan_id} if plan_id is not None else {}
         try:
-            report = self._run(self._config, dry_run=dry_run, progress=progress)
+            report = self._run(self._config, dry_run=dry_run, progress=progress, **extra)
         except Exception as exc:  # noqa: BLE001 - the service must outlive a broken run
             log.error("run crashed: %s", _one_line(self.redact(
                 "".join(traceback.format_exception(exc)))))
@@ -195,9 +227,43 @@ class Runner:
             return [{k: v for k, v in entry.items() if k != "placement"}
                     for entry in reversed(self._history)]
 
+    def report(self, run_id: int) -> dict[str, Any] | None:
+        """One kept run's whole report, or None when it is not (or no longer) kept."""
+        with self._state_lock:
+            return next((e for e in self._history if e.get("id") == run_id), None)
+
     def last_report(self) -> dict[str, Any] | None:
         with self._state_lock:
             return self._history[-1] if self._history else None
+
+    def _keep_flows(self, report: Report) -> None:
+        if report.flows is None:
+            return
+        with self._state_lock:
+            found = carry_over(report.flows, self._flow_successes, now=self._now())
+            self._flows, self._flow_counts = flows.shown(found), flows.counts(found)
+            self._flow_successes = flows.successes(found)
+            counted = self._flow_counts
+        report.flows = None            # the Runner keeps what it shows; the rest can go
+        self.metrics.record_flows(counted, found, [s.id for s in self._config.slaves])
+
+    def flows(self) -> list[dict[str, Any]]:
+        """The newest data-flow health, worst first (healthy ones capped per slave)."""
+        with self._state_lock:
+            return list(self._flows)
+
+    def flow_counts(self) -> dict[str, dict[str, int]]:
+        with self._state_lock:
+            return {slave: dict(per) for slave, per in self._flow_counts.items()}
+
+    def sync_state(self) -> dict[str, Any]:
+        """The sync policy and, from the last plan shown, whether the nodes are out of sync
+        (None: no plan since the last run) and that plan."""
+        with self._state_lock:
+            pending = self._pending
+        out = None if pending is None else bool(pending.get("actions"))
+        return {"sync_policy": self._config.sync_policy, "out_of_sync": out,
+                "pending_plan": pending if out else None}
 
     def next_run(self) -> str | None:
         scheduler = self._scheduler
@@ -222,6 +288,7 @@ class Runner:
         last = self.last_report()
         if last is not None:
             warnings += last.get("warnings", [])
+        warnings += [f["warning"] for f in self.flows() if f.get("warning")]
         errors = list(last.get("errors", [])) if last is not None else []
         return {"warnings": [self.redact(w) for w in dict.fromkeys(warnings)],
                 "errors": errors}
@@ -242,6 +309,9 @@ class Runner:
                  self._config.update_interval)
 
     def _scheduled(self) -> None:
+        if self._config.sync_policy == "manual":
+            self.plan()         # shown for approval; applied only on POST /sync
+            return
         try:
             self.sync(trigger="schedule")
         except Busy:

@@ -15,7 +15,8 @@ from .client import SesamClient, SesamError
 from .text import name
 
 
-RUNTIME_FIELDS = ("is-disabled", "last-seen", "is-valid-config")
+# "success" and "last-run": the last pump run, for the data-flow health (flows.py).
+RUNTIME_FIELDS = ("is-disabled", "last-seen", "is-valid-config", "success", "last-run")
 _SHOW = 5          # malformed entries named in one error line
 
 

@@ -44,7 +44,7 @@ def test_cli_once_not_ok_exits_1(nodes):
 def test_cli_plan_prints_actions_and_writes_nothing(nodes):
     c = Cluster(nodes)
     c.clear()
-    done = _service(["--plan"], c.environ({"s1": ["crm"], "s2": ["erp"]}))
+    done = _service(["--plan", "--json"], c.environ({"s1": ["crm"], "s2": ["erp"]}))
     assert done.returncode == 0, done.stderr
     planned = json.loads(done.stdout)["actions"]
     assert {"kind": "create-system", "node": "s1", "id": "crm"} in [

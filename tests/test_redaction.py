@@ -86,7 +86,7 @@ def test_plan_blanks_credentials_in_the_masters_own_messages(setup, capsys):
     listing[0]["runtime"] = {"is-valid-config": False, "config-errors": [
         {"msg": f"bad source; password={PASSWORD} Bearer {LEAKED_JWT}"}]}
     master.add_fault(method="GET", path="^/api/pipes$", body=json.dumps(listing), times=10)
-    assert main(["--plan"]) == 1
+    assert main(["--plan", "--json"]) == 1
     out, err = capsys.readouterr()
     _clean(out + err)
     assert any("the master reports its config invalid (bad source; password=[redacted]" in e

@@ -1,0 +1,157 @@
+"""Pure: does the data of each moved pipe flow? Read from the pipe runtimes a run fetches
+anyway (the listings), so it costs no request.
+
+A moved pipe's flow is its copy on the slave plus, in the master, the synchronising pipe that
+pulls the copy's dataset back (`sync`), or, on the slave, the feeder that brings it the
+master's dataset it sends out (`outbound`); a placeholder fed by nothing is the copy alone.
+The flow is as fresh as its least fresh side: its last successful sync is the oldest of the
+sides' last successful runs. More than STALE_FACTOR x its interval ago is a warning.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Mapping
+
+from .configs import roles, user_original
+from .names import FEEDER_PREFIX
+from .snapshot import Component, NodeSnapshot
+from .text import name
+
+STALE_FACTOR = 3
+STATES = ("failing", "stale", "waiting", "unknown", "ok")     # worst first
+OK_SHOWN = 50          # healthy flows kept per slave between runs; the counts cover the rest
+
+
+def _when(value: Any) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return moment if moment is None or moment.tzinfo is not None else None
+
+
+def _interval(comp: Component | None) -> int | None:
+    pump = comp.effective.get("pump") if comp is not None else None
+    value = pump.get("schedule_interval") if isinstance(pump, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _side(role: str, node: str, pipe: str, comp: Component | None) -> dict[str, Any]:
+    runtime = comp.runtime if comp is not None else {}
+    ok = runtime.get("success")
+    return {"role": role, "node": node, "pipe": pipe, "exists": comp is not None,
+            "ok": ok if isinstance(ok, bool) else None, "last_run": runtime.get("last-run")}
+
+
+def _flow(pid: str, comp: Component, slave_id: str, snap: NodeSnapshot | None,
+          master_id: str) -> tuple[dict[str, Any], Component | None]:
+    r = roles(pid, comp.original, {})
+    copy = snap.pipes.get(pid) if snap is not None else None
+    sides = [_side("slave copy", slave_id, pid, copy)]
+    if r.source_type in ("json", "binary"):
+        kind, timer = "sync", comp
+        sides.append(_side("sync pipe", master_id, pid, comp))
+    elif r.source_dataset and snap is not None and FEEDER_PREFIX + r.source_dataset in snap.pipes:
+        # (No feeder: a pipe on the slave makes that dataset there; the copy is the flow.)
+        feeder_id = FEEDER_PREFIX + r.source_dataset
+        kind, timer = "outbound", snap.pipes[feeder_id]
+        sides.insert(0, _side("feeder", slave_id, feeder_id, timer))
+    else:
+        kind, timer = "copy only", copy
+    return {"pipe": pid, "slave": slave_id, "kind": kind, "sides": sides}, timer
+
+
+def judge(flow: dict[str, Any], *, now: datetime) -> dict[str, Any]:
+    """State, last successful sync and its age, from the flow's sides (and a `last_success`
+    remembered from an earlier run, when the sides' last runs failed since)."""
+    sides = flow["sides"]
+    successes = [_when(s["last_run"]) if s["ok"] else None for s in sides]
+    last = min(successes) if all(successes) else _when(flow.get("last_success"))
+    age = int((now - last).total_seconds()) if last is not None else None
+    interval = flow.get("interval")
+    if flow.get("unreadable"):
+        state = "unknown"
+    elif any(s["ok"] is False for s in sides) or not all(s["exists"] for s in sides):
+        state = "failing"
+    elif interval and age is not None and age > STALE_FACTOR * interval:
+        state = "stale"
+    elif last is None:
+        state = "waiting"
+    else:
+        state = "ok"
+    return {**flow, "state": state, "age_seconds": age,
+            "last_success": last.isoformat() if last is not None else None,
+            "warning": _warning(flow, state, age)}
+
+
+def _warning(flow: dict[str, Any], state: str, age: int | None) -> str | None:
+    where = f"flow of pipe {name(flow['pipe'])} (slave {flow['slave']})"
+    if state == "failing":
+        bad = [s for s in flow["sides"] if s["ok"] is False or not s["exists"]]
+        what = "; ".join(f"{s['role']} {name(s['pipe'])} on {s['node']} "
+                         f"{'last run failed' if s['exists'] else 'is missing'}" for s in bad)
+        return f"{where}: {what}"
+    if state == "stale":
+        return (f"{where}: not synced for {age} s, more than {STALE_FACTOR} x its interval of "
+                f"{flow['interval']} s")
+    return None
+
+
+def flows(master: NodeSnapshot, slaves: Mapping[str, NodeSnapshot | None], *,
+          now: datetime) -> list[dict[str, Any]]:
+    """One entry per pipe the master says it moved, worst first."""
+    out = []
+    for pid, comp in sorted(master.pipes.items()):
+        mark = user_original(comp)[1]
+        slave_id = mark.get("slave") if mark is not None else None
+        if not isinstance(slave_id, str) or slave_id not in slaves:
+            continue
+        flow, timer = _flow(pid, comp, slave_id, slaves[slave_id], master.node_id)
+        flow["interval"] = _interval(timer)
+        flow["unreadable"] = slaves[slave_id] is None
+        out.append(judge(flow, now=now))
+    return ordered(out)
+
+
+def ordered(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(found, key=lambda f: (STATES.index(f["state"]), f["slave"], f["pipe"]))
+
+
+def carry_over(new: list[dict[str, Any]], seen: Mapping[tuple[str, str], str], *,
+               now: datetime) -> list[dict[str, Any]]:
+    """A flow whose last runs failed keeps the last success an earlier run saw."""
+    out = []
+    for flow in new:
+        earlier = seen.get((flow["slave"], flow["pipe"]))
+        if flow["last_success"] is None and earlier is not None:
+            flow = judge({**flow, "last_success": earlier}, now=now)
+        out.append(flow)
+    return ordered(out)
+
+
+def successes(found: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    """(slave, pipe) -> last successful sync: all a later run needs of these flows."""
+    return {(f["slave"], f["pipe"]): f["last_success"] for f in found if f["last_success"]}
+
+
+def counts(found: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """slave -> state -> number of flows."""
+    out: dict[str, dict[str, int]] = {}
+    for flow in found:
+        per = out.setdefault(flow["slave"], {})
+        per[flow["state"]] = per.get(flow["state"], 0) + 1
+    return out
+
+
+def shown(found: list[dict[str, Any]], *, ok_per_slave: int = OK_SHOWN) -> list[dict[str, Any]]:
+    """Every flow that needs a look, and the first healthy ones of each slave: what the
+    service keeps between runs (10,000 healthy flows would cost megabytes to say "ok")."""
+    ok: dict[str, int] = {}
+    out = []
+    for flow in found:
+        if flow["state"] == "ok":
+            ok[flow["slave"]] = ok.get(flow["slave"], 0) + 1
+            if ok[flow["slave"]] > ok_per_slave:
+                continue
+        out.append(flow)
+    return out

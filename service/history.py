@@ -1,0 +1,50 @@
+"""The last run reports, kept in a JSON file when HISTORY_PATH is set, so they survive a
+restart. Written whole to a temporary file and renamed over the old one: a crash mid-write
+leaves the previous history, never half a file. Reports are redacted before they get here.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from typing import Any
+
+log = logging.getLogger("service.runs")
+
+
+def load(path: str | None) -> list[dict[str, Any]]:
+    """The kept reports, oldest first; none (and one log line) when the file is unreadable."""
+    if path is None or not os.path.exists(path):
+        return []
+    try:
+        with open(path, encoding="utf-8") as handle:
+            entries = json.load(handle)
+    except (OSError, ValueError, RecursionError) as exc:
+        log.warning("history at HISTORY_PATH could not be read (%s); starting without it",
+                    type(exc).__name__)
+        return []
+    if not isinstance(entries, list):
+        log.warning("history at HISTORY_PATH is not a list of reports; starting without it")
+        return []
+    return [e for e in entries if isinstance(e, dict) and isinstance(e.get("id"), int)]
+
+
+def save(path: str | None, entries: list[dict[str, Any]]) -> None:
+    """Replace the file with these reports; a failure is logged, never raised (a full disk
+    must not stop the service reconciling)."""
+    if path is None:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, temp = tempfile.mkstemp(dir=folder, prefix=".history-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(entries, handle)
+            os.replace(temp, path)
+        except BaseException:
+            os.unlink(temp)
+            raise
+    except OSError as exc:
+        log.warning("history could not be written to HISTORY_PATH (%s: %s)",
+                    type(exc).__name__, exc.strerror or "error")
