@@ -26,13 +26,16 @@ _DESCRIPTION = ("The orchestrator for Sesam: moves the systems slave nodes manag
 _EPILOG = """commands:
   python -m service            serve the API on PORT; a run every UPDATE_INTERVAL seconds
   python -m service --once     one run; the report as JSON; exit 0 when ok, 1 otherwise
-  python -m service --plan     the dry run; the actions and placement; writes nothing
+  python -m service --plan     the dry run for a person: why, diffs, flags; writes nothing
+  python -m service --plan --json  the same as data, as GET /plan answers
   python -m service --version  the version
 endpoints when serving:
-  GET /health, GET /status, GET / (the page), GET /metrics, GET /plan, POST /sync
+  GET /health, GET /status, GET / (the page), GET /metrics, GET /plan, POST /sync,
+  GET /runs/<int:run_id> (one kept run's report)
 environment:
   MASTER_NODE, SLAVE_NODES (JSON, required), UPDATE_INTERVAL, API_TOKEN, PORT,
-  PER_NODE_CONCURRENCY, REQUEST_TIMEOUT, RUN_TIMEOUT, LOG_LEVEL, LOG_FORMAT
+  PER_NODE_CONCURRENCY, REQUEST_TIMEOUT, RUN_TIMEOUT, LOG_LEVEL, LOG_FORMAT,
+  SYNC_POLICY, HISTORY_PATH
 a configuration error exits 2, every problem on stderr, before any node is contacted;
 see README.rst"""
 
