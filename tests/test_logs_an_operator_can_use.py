@@ -63,7 +63,7 @@ def test_json_lines_start_up_summary_and_who_asked_for_a_run(nodes):
 def test_text_is_the_default_and_the_start_up_line_comes_first(nodes):
     master, s1 = _seeded(nodes)
     env = environ(master, {"s1": (s1, ["crm"])})
-    done = subprocess.run([sys.executable, "-m", "service", "--plan"], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "service", "--plan", "--json"], cwd=ROOT,
                           env={"PATH": "/usr/bin:/bin", **env}, capture_output=True, text=True,
                           timeout=60)
     first = done.stderr.splitlines()[0]
