@@ -7,8 +7,10 @@ expansion, the `$SECRET(..)` names a config uses, and the orchestrator's own mar
 from __future__ import annotations
 
 import re
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from .snapshot import Component
 
@@ -94,18 +96,61 @@ def _named_systems(part: Any, env: Mapping[str, Any]) -> set[str]:
     found = {system} if isinstance(system, str) and system else set()
     for key in _NESTED:
         nested = part.get(key)
+        if nested is None:      # most parts have none of these: skip the call (many pipes)
+            continue
         if key == "alternatives" and isinstance(nested, dict):
             nested = list(nested.values())
         found |= _named_systems(nested, env)
     return found
 
 
+# One plan asks for the roles and systems of the same pipe config many times (placement,
+# holds, ordering, cleanup). While a plan is being made, answers are remembered per config object;
+# the entry keeps the config and env alive, so an id cannot be reused while it is cached.
+_memo: dict[tuple[str, str, int, int], tuple[Any, Any, Any]] = {}
+_memo_users = 0
+_memo_lock = threading.Lock()
+
+
+@contextmanager
+def remembering() -> Iterator[None]:
+    """Remember `roles` and `systems_used` answers until the last plan in progress is done (configs are
+    not changed in place while a plan is made)."""
+    global _memo_users
+    with _memo_lock:
+        _memo_users += 1
+    try:
+        yield
+    finally:
+        with _memo_lock:
+            _memo_users -= 1
+            if not _memo_users:
+                _memo.clear()
+
+
 def systems_used(config: Mapping[str, Any], env: Mapping[str, Any]) -> frozenset[str]:
     """Every system a pipe names anywhere (source, sink, transforms, nested parts), with
     `$ENV(..)` read from `env`; a conditional counts the alternative in force (all of them
     when that cannot be told). A name still holding `$ENV(..)` is returned as it is."""
+    return _remembered("systems", "", config, env, _systems_used)
+
+
+def _systems_used(_: str, config: Mapping[str, Any], env: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(_named_systems([config.get(k) for k in ("source", "sink", "transform")],
                                     env))
+
+
+def _remembered(what: str, pipe_id: str, config: Mapping[str, Any], env: Mapping[str, Any],
+                compute: Any) -> Any:
+    if not _memo_users:
+        return compute(pipe_id, config, env)
+    key = (what, pipe_id, id(config), id(env))
+    hit = _memo.get(key)
+    if hit is not None and hit[0] is config and hit[1] is env:
+        return hit[2]
+    found = compute(pipe_id, config, env)
+    _memo[key] = (config, env, found)
+    return found
 
 
 @dataclass(frozen=True)
@@ -122,6 +167,10 @@ class Roles:
 def roles(pipe_id: str, config: Mapping[str, Any], env: Mapping[str, Any]) -> Roles:
     """Sesam's defaults, applied to an original: a missing sink writes the dataset named after
     the pipe, a missing source is an empty embedded one, a missing type is `dataset`."""
+    return _remembered("roles", pipe_id, config, env, _roles)  # type: ignore[no-any-return]
+
+
+def _roles(pipe_id: str, config: Mapping[str, Any], env: Mapping[str, Any]) -> Roles:
     # Only source and sink matter here: expanding whole configs (transforms) costs CPU.
     eff = {role: expand_env(config[role], env) for role in ("source", "sink") if role in config}
     eff = {role: _in_force(part, env) if isinstance(part, dict) else part

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 from .actions import Action, Kind, Plan
 from .config import Config
 from .checks import warnings_for
-from .configs import expand_env, marker, roles, systems_used, user_original
+from .configs import expand_env, marker, remembering, roles, systems_used, user_original
 from .desired import Desired, PipePlacement, desired_state
 from .holds import holds
 from .ownership import Ownership, ownership
@@ -80,6 +80,12 @@ def plan(config: Config, master: NodeSnapshot | None,
          slaves: Mapping[str, NodeSnapshot | None], *, now: datetime) -> Plan:
     """What to do. `slaves[x] is None` means slave x could not be read: nothing is written
     there, nothing that should move there moves, and nothing there is deleted."""
+    with remembering():
+        return _plan(config, master, slaves, now=now)
+
+
+def _plan(config: Config, master: NodeSnapshot | None,
+          slaves: Mapping[str, NodeSnapshot | None], *, now: datetime) -> Plan:
     if master is None:
         return Plan(aborted=True, errors=("master could not be read; nothing was changed",))
     if not any(map(_not_sesams, master.pipes)) or not any(map(_not_sesams, master.systems)):
