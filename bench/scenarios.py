@@ -38,10 +38,25 @@ def system_id(i: int) -> str:
     return f"crm-{i:04d}"
 
 
-def master_content(systems: int, pipes_per_system: int, local_pipes: int) -> dict:
+def dtl_transform(pipe_id: str) -> dict:
+    """A DTL transform of 20 rules (~1.2 KB of JSON), its names and values specific to the
+    pipe, as a real inbound pipe's would be: no two pipes share a rule list."""
+    ns = pipe_id.replace("-", "_")
+    rules: list = [["copy", ["list", "_id", "_updated", "_deleted"]],
+                   ["add", "rdf:type", ["ni", f"{ns}:Entity"]]]
+    for n in range(9):
+        rules.append(["add", f"field{n}", ["lower", f"_S.attr{n}"]])
+        rules.append(["if", ["is-not-null", f"_S.ref{n}"],
+                      ["add", f"ref{n}", ["ni", f"{ns}{n}", f"_S.ref{n}"]]])
+    return {"type": "dtl", "rules": {"default": rules}}
+
+
+def master_content(systems: int, pipes_per_system: int, local_pipes: int, *,
+                   realistic: bool = False) -> dict:
     """`systems` systems, each read by `pipes_per_system` inbound pipes (json source into a
     dataset: they become synchronising pipes), and `local_pipes` pipes that read one of
-    those datasets and stay in the master."""
+    those datasets and stay in the master. `realistic`: each inbound pipe also has a
+    20-rule DTL transform (the minimal shape has none)."""
     sys_cfgs = [{"_id": system_id(i), "type": "system:url",
                  "url_pattern": f"https://crm{i}.example.com/api/%s",
                  "authentication": "jwt", "jwt_token": "$SECRET(crm-token)"}
@@ -51,6 +66,9 @@ def master_content(systems: int, pipes_per_system: int, local_pipes: int) -> dic
                          "supports_since": True},
               "sink": {"type": "dataset", "dataset": f"{system_id(i)}-entity-{j:02d}"}}
              for i in range(systems) for j in range(pipes_per_system)]
+    if realistic:
+        for pipe in pipes:
+            pipe["transform"] = dtl_transform(pipe["_id"])
     local = [{"_id": f"local-{k:04d}", "type": "pipe",
               "source": {"type": "dataset", "dataset": pipes[k % len(pipes)]["_id"]},
               "transform": {"type": "dtl", "rules": {"default": [["copy", "*"]]}}}

@@ -6,13 +6,18 @@ repeated blindly, because a bulk create that did land would then answer 409 and 
 operation would run twice. A semaphore keeps at most `concurrency` requests in flight per
 node. Errors are one line, name the node, method, path and status, and never carry a
 response body or a token.
+
+Every answer is read as it arrives and capped at `max_answer_mb` MB after decompression
+(MAX_ANSWER_MB): a runaway listing or a gzip bomb stops with one line naming the node,
+instead of the container running out of memory. Listings are parsed entry by entry
+(service/stream.py) and handed to a caller's `keep` one at a time.
 """
 from __future__ import annotations
 
 import json
 import threading
 from sys import intern
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 from urllib.parse import quote
 
 import requests
@@ -20,7 +25,13 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
+from .opaque import freeze, thaw
+from .stream import NotAnArray, TooLarge, capped, iter_array
 from .text import name, node_message
+
+T = TypeVar("T")
+MAX_ANSWER_MB = 256   # default cap on one answer, decompressed (config: MAX_ANSWER_MB)
+_CHUNK = 64 * 1024
 
 
 class SesamError(Exception):
@@ -41,13 +52,9 @@ class SesamInvalid(SesamError):
         self.messages = messages   # component id -> the node's validation messages, one line
 
 
-def _validation_messages(response: requests.Response) -> dict[str, str]:
+def _validation_messages(body: Any) -> dict[str, str]:
     """id -> the node's messages from a 400's `validation_errors` (sesamclient's shape).
     Only the `msg` texts are kept, one line, capped, anything token-like blanked out."""
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
     errors = body.get("validation_errors") if isinstance(body, dict) else None
     found: dict[str, str] = {}
     for item in errors if isinstance(errors, list) else []:
@@ -96,6 +103,11 @@ def _shared_strings(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return {k: intern(v) if v.__class__ is str and len(v) <= 128 else v for k, v in pairs}
 
 
+# Entries of a listing are parsed one by one: without this, each would hold its own copy
+# of every key and short value.
+_SHARED = json.JSONDecoder(object_pairs_hook=_shared_strings)
+
+
 def q(component_id: str) -> str:
     # Ids may hold '/', '%', spaces or quotes: one path segment each, fully quoted.
     return quote(component_id, safe="")
@@ -103,8 +115,10 @@ def q(component_id: str) -> str:
 
 class SesamClient:
     def __init__(self, *, node_id: str, api_url: str, token: str, timeout: float = 30.0,
-                 concurrency: int = 8, retries: int = 3, backoff: float = 0.2) -> None:
+                 concurrency: int = 8, retries: int = 3, backoff: float = 0.2,
+                 max_answer_mb: int = MAX_ANSWER_MB) -> None:
         self.node_id = node_id
+        self._max_answer = max_answer_mb * 1024 * 1024
         self.concurrency = max(1, concurrency)   # the executor schedules by it, too
         self.api_url = api_url.rstrip("/")
         self._timeout = (min(timeout, 10.0), timeout)
@@ -122,11 +136,13 @@ class SesamClient:
         self._session.mount("https://", adapter)
 
     # --- reads ---
-    def list_pipes(self) -> list[dict]:
-        return self._list("/pipes")
+    def list_pipes(self, keep: Callable[[dict], T] | None = None) -> list[T]:
+        """The pipe listing; `keep` (if given) turns each entry into what the caller keeps,
+        as it arrives, so the whole parsed listing is never held at once."""
+        return self._list("/pipes", keep)
 
-    def list_systems(self) -> list[dict]:
-        return self._list("/systems")
+    def list_systems(self, keep: Callable[[dict], T] | None = None) -> list[T]:
+        return self._list("/systems", keep)
 
     def get_env(self) -> dict:
         body = self._request("GET", "/env")
@@ -159,7 +175,8 @@ class SesamClient:
         if body is not None and not isinstance(body, dict):
             raise SesamError(f"{self.node_id} GET /{kind}/{q(component_id)}/config: answer is "
                              "not a JSON object")
-        return body
+        # As a listing's entries are kept: compared with them (the executor's re-read).
+        return freeze(body) if body is not None and kind == "pipes" else body
 
     # --- writes ---
     def create_pipes(self, configs: Iterable[dict]) -> None:
@@ -197,24 +214,31 @@ class SesamClient:
         self._session.close()
 
     # --- plumbing ---
-    def _list(self, path: str) -> list[dict]:
-        body = self._request("GET", path)
-        if not isinstance(body, list):
-            raise SesamError(f"{self.node_id} GET {path}: answer is not a list of components")
-        for at, item in enumerate(body):
+    def _list(self, path: str, keep: Callable[[dict], Any] | None) -> list[Any]:
+        def each(at: int, item: Any) -> Any:
             if not (isinstance(item, dict) and isinstance(item.get("_id"), str)):
                 raise SesamError(f"{self.node_id} GET {path}: malformed entry at position {at} "
                                  "(not an object with a string '_id')")
-        return body
+            return keep(item) if keep is not None else item
+        return self._request("GET", path, each=each)
 
     def _request(self, method: str, path: str, *, missing_ok: bool = False, answer: bool = False,
-                 **kwargs: Any) -> Any:
+                 each: Callable[[int, Any], Any] | None = None, **kwargs: Any) -> Any:
+        """The answer's JSON (None for a write unless `answer`); with `each`, the answer must
+        be a JSON array and the result is [each(position, entry), ...], parsed as it comes."""
         where = f"{self.node_id} {method} {path}"
+        if "json" in kwargs:
+            kwargs["json"] = thaw(kwargs["json"])
         try:
             with self._slots:
                 response = self._session.request(method, self.api_url + path,
                                                  timeout=self._timeout, allow_redirects=False,
-                                                 **kwargs)
+                                                 stream=True, **kwargs)
+                try:
+                    return self._answer(where, method, response, missing_ok=missing_ok,
+                                        answer=answer, each=each)
+                finally:
+                    response.close()
         except requests.exceptions.Timeout:
             raise SesamError(f"{where}: no answer within {self._timeout[1]:g} s") from None
         except requests.exceptions.RetryError:
@@ -227,32 +251,56 @@ class SesamClient:
             raise SesamError(f"{where}: connection failed or was cut") from None
         except requests.exceptions.RequestException as exc:
             raise SesamError(f"{where}: request failed ({type(exc).__name__})") from None
+
+    def _answer(self, where: str, method: str, response: requests.Response, *,
+                missing_ok: bool, answer: bool, each: Callable[[int, Any], Any] | None) -> Any:
+        path = where.split(" ", 2)[2]
         status = response.status_code
-        if status == 404 and missing_ok:
+        chunks = capped(response.iter_content(_CHUNK), self._max_answer)
+        kind = response.headers.get("Content-Type", "unknown").split(";")[0]
+        try:
+            if each is not None and 200 <= status < 300:
+                return [each(at, item) for at, item in enumerate(iter_array(chunks, _SHARED))]
+            # Read to the end (capped) whatever the status: the connection is then reused.
+            body = b"".join(chunks)
+        except TooLarge:
+            raise SesamError(f"{where}: answer larger than {self._max_answer // 2**20} MB "
+                             "(MAX_ANSWER_MB); not read") from None
+        except NotAnArray:
+            raise SesamError(f"{where}: answer is not a list of components") from None
+        except ValueError:
+            raise SesamError(f"{where}: answer is not valid JSON (content type {kind})") from None
+        self._check_status(where, method, path, status, response.reason, body,
+                           missing_ok=missing_ok)
+        if status == 404:    # missing_ok
             return None
-        if status == 403:
-            raise SesamForbidden(f"{where}: 403 Forbidden: node {self.node_id} does not let "
-                                 f"this jwt_token {operation(method, path)}")
-        if status == 400 and method in ("POST", "PUT") and path.startswith(("/pipes", "/systems")):
-            raise SesamInvalid(where, _validation_messages(response))
-        if status == 401:
-            raise SesamError(f"{where}: 401 Unauthorized (the node rejected the jwt_token)")
-        if status == 503:
-            raise SesamBusy(f"{where}: 503 {response.reason or 'Service Unavailable'}")
-        if not 200 <= status < 300:
-            raise SesamError(f"{where}: {status} {response.reason or 'error'}")
         if method != "GET" and not answer:
             return None
-        if method != "GET":   # a write's answer is a bonus: unreadable is not an error
-            try:
-                return json.loads(response.content)
-            except ValueError:
-                return None
         try:
-            body = response.content
             # Sharing strings pays for itself in memory only on big answers; it costs CPU.
             hook = _shared_strings if len(body) > _SHARE_ABOVE else None
             return json.loads(body, object_pairs_hook=hook)
         except ValueError:
-            kind = response.headers.get("Content-Type", "unknown").split(";")[0]
+            if method != "GET":   # a write's answer is a bonus: unreadable is not an error
+                return None
             raise SesamError(f"{where}: answer is not valid JSON (content type {kind})") from None
+
+    def _check_status(self, where: str, method: str, path: str, status: int, reason: str | None,
+                      body: bytes, *, missing_ok: bool) -> None:
+        if status == 404 and missing_ok:
+            return
+        if status == 403:
+            raise SesamForbidden(f"{where}: 403 Forbidden: node {self.node_id} does not let "
+                                 f"this jwt_token {operation(method, path)}")
+        if status == 400 and method in ("POST", "PUT") and path.startswith(("/pipes", "/systems")):
+            try:
+                said = json.loads(body)
+            except ValueError:
+                said = None
+            raise SesamInvalid(where, _validation_messages(said))
+        if status == 401:
+            raise SesamError(f"{where}: 401 Unauthorized (the node rejected the jwt_token)")
+        if status == 503:
+            raise SesamBusy(f"{where}: 503 {reason or 'Service Unavailable'}")
+        if not 200 <= status < 300:
+            raise SesamError(f"{where}: {status} {reason or 'error'}")
