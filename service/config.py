@@ -107,6 +107,8 @@ class Config(BaseModel):
     per_node_concurrency: Annotated[int, Field(ge=1, le=64)] = 8
     request_timeout: Annotated[float, Field(gt=0, le=600)] = 30.0
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    # The largest answer (decompressed) read from a node; larger ones stop that node's read.
+    max_answer_mb: Annotated[int, Field(ge=1, le=4096)] = 256
 
     @field_validator("api_token")
     @classmethod
@@ -153,7 +155,7 @@ class Config(BaseModel):
         return {"master": node(self.master), "slaves": [node(s) for s in self.slaves],
                 "update_interval": self.update_interval,
                 "per_node_concurrency": self.per_node_concurrency,
-                "request_timeout": self.request_timeout,
+                "request_timeout": self.request_timeout, "max_answer_mb": self.max_answer_mb,
                 "api_token_required": self.api_token is not None}
 
 
@@ -167,6 +169,7 @@ _VARIABLES = {
     "PER_NODE_CONCURRENCY": ("per_node_concurrency", False),
     "REQUEST_TIMEOUT": ("request_timeout", False),
     "LOG_LEVEL": ("log_level", False),
+    "MAX_ANSWER_MB": ("max_answer_mb", False),
 }
 _FIELD_TO_VAR = {field: var for var, (field, _) in _VARIABLES.items()}
 _REQUIRED = ("MASTER_NODE", "SLAVE_NODES")

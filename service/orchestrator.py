@@ -30,7 +30,8 @@ def _now() -> datetime:
 def _client(config: Config, node: Node) -> SesamClient:
     return SesamClient(node_id=node.id, api_url=node.api_url,
                        token=node.jwt_token.get_secret_value(),
-                       timeout=config.request_timeout, concurrency=config.per_node_concurrency)
+                       timeout=config.request_timeout, concurrency=config.per_node_concurrency,
+                       max_answer_mb=config.max_answer_mb)
 
 
 def _read_all(clients: dict[str, SesamClient],
