@@ -25,7 +25,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
-from .opaque import freeze, thaw
+from .opaque import dumps, freeze
 from .stream import NotAnArray, TooLarge, capped, iter_array
 from .text import name, node_message
 
@@ -100,7 +100,10 @@ def _shared_strings(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     # A node's list answers repeat the same short values thousands of times ("pipe",
     # "dataset", system ids, each in original and effective config): one shared object per
     # distinct value keeps a 10,000-pipe master's snapshot ~8 MB smaller (the 128 MB container).
-    return {k: intern(v) if v.__class__ is str and len(v) <= 128 else v for k, v in pairs}
+    # Keys too: a listing is parsed entry by entry, so the decoder's own key sharing (within
+    # one parse) no longer spans the listing.
+    return {intern(k): intern(v) if v.__class__ is str and len(v) <= 256 else v
+            for k, v in pairs}
 
 
 # Entries of a listing are parsed one by one: without this, each would hold its own copy
@@ -228,7 +231,8 @@ class SesamClient:
         be a JSON array and the result is [each(position, entry), ...], parsed as it comes."""
         where = f"{self.node_id} {method} {path}"
         if "json" in kwargs:
-            kwargs["json"] = thaw(kwargs["json"])
+            kwargs["data"] = dumps(kwargs.pop("json"))
+            kwargs["headers"] = {"Content-Type": "application/json"}
         try:
             with self._slots:
                 response = self._session.request(method, self.api_url + path,

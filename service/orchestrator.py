@@ -39,7 +39,8 @@ def _read_all(clients: dict[str, SesamClient],
     # Every node at once: a run's reads cost one round trip, not one per node.
     def read(node_id: str) -> NodeSnapshot | SesamError:
         try:
-            return read_node(clients[node_id], node_id, local_secrets=node_id != master_id)
+            slave = node_id != master_id
+            return read_node(clients[node_id], node_id, local_secrets=slave, pipe_digests=slave)
         except SesamError as exc:
             return exc
     with ThreadPoolExecutor(max_workers=min(32, len(clients))) as pool:

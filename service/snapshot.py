@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .client import SesamClient, SesamError
-from .opaque import freeze
+from .opaque import Digest, freeze
 from .text import name
 
 
@@ -88,9 +88,9 @@ def shape(part: Any) -> Any:
     return out
 
 
-def _component(item: dict[str, Any]) -> Component:
+def _component(item: dict[str, Any], *, whole: bool = True) -> Component:
     config = item["config"]
-    original = freeze(config["original"])
+    original = freeze(config["original"]) if whole else Digest(config["original"])
     effective = config.get("effective") if isinstance(config.get("effective"), dict) else original
     effective = {"_id": item["_id"], **shape(effective)}
     runtime = item.get("runtime") or {}
@@ -109,6 +109,13 @@ def _kept(item: dict[str, Any]) -> Component | tuple[str, str]:
     malformed. Called for each entry as it arrives."""
     why = malformation(item)
     return (item["_id"], why) if why is not None else _component(item)
+
+
+def _kept_by_digest(item: dict[str, Any]) -> Component | tuple[str, str]:
+    """As _kept, the original config kept by its digest (a slave's copy of a pipe: the
+    planner only compares it with what it should be, and reads its marker)."""
+    why = malformation(item)
+    return (item["_id"], why) if why is not None else _component(item, whole=False)
 
 
 def _components(node_id: str, kind: str,
@@ -144,12 +151,15 @@ def _local_secrets(client: SesamClient, systems: Mapping[str, Component],
     return found, problems
 
 
-def read_node(client: SesamClient, node_id: str, *, local_secrets: bool = False) -> NodeSnapshot:
+def read_node(client: SesamClient, node_id: str, *, local_secrets: bool = False,
+              pipe_digests: bool = False) -> NodeSnapshot:
     """Raises SesamError when pipes or systems cannot be read or hold a malformed entry;
     env and secrets may fail. `local_secrets`: also read the local secret names of the
-    systems that use $SECRET(..) (a slave's: what the secret check compares)."""
+    systems that use $SECRET(..) (a slave's: what the secret check compares).
+    `pipe_digests`: keep pipes' original configs by digest only (see opaque.Digest): a
+    slave's, never the master's, whose originals are what gets written."""
     with ThreadPoolExecutor(max_workers=4) as pool:
-        pipes = pool.submit(client.list_pipes, _kept)
+        pipes = pool.submit(client.list_pipes, _kept_by_digest if pipe_digests else _kept)
         systems = pool.submit(client.list_systems, _kept)
         env = pool.submit(client.get_env)
         secrets = pool.submit(client.list_secrets)

@@ -223,3 +223,16 @@ def test_a_listing_is_parsed_entry_by_entry_across_chunk_boundaries() -> None:
         assert list(iter_array(chunks)) == items
     with pytest.raises(ValueError, match="not valid JSON"):
         list(iter_array([b"[1, 2"]))
+
+
+def test_a_slave_copy_kept_by_digest_compares_like_the_config() -> None:
+    from service.opaque import Digest, dumps
+    copy = {"_id": "p", "type": "pipe", "transform": {"type": "dtl", "rules": RULES},
+            "metadata": {"orchestrator": {"feeder": True, "master": "http://m"}}}
+    kept = Digest(json.loads(json.dumps(copy)))
+    assert kept == copy and copy == kept and not (kept != copy)
+    assert kept == freeze(json.loads(json.dumps(copy)))        # rules as text or as lists
+    assert kept != {**copy, "type": "other"} and {**copy, "type": "other"} != kept
+    assert kept.get("metadata") == {"orchestrator": {"feeder": True, "master": "http://m"}}
+    assert "transform" not in kept                               # the rest is not held
+    assert json.loads(dumps([freeze(json.loads(json.dumps(copy)))])) == [copy]
