@@ -26,6 +26,8 @@ from .scenarios import ROOT, clear_logs, environ, master_content, request_counts
     system_id, WRITES
 
 STARTUP_S = 60
+# What the Dockerfile's ENV sets that changes the process's memory (kept equal by a test).
+IMAGE_ENV = {"MALLOC_ARENA_MAX": "2"}
 RUN_S = 1800
 
 
@@ -142,8 +144,8 @@ def served(*, pipes: int, slaves: int, systems: int, realistic: bool, plans: int
                    for k, n in enumerate(slave_nodes)}
         by_id = {"master": master, **{sid: n for sid, (n, _) in managed.items()}}
         port = _free_port()
-        env = {**os.environ, **environ(master, managed, concurrency), "PORT": str(port),
-               "UPDATE_INTERVAL": str(30 * 86_400), "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, **IMAGE_ENV, **environ(master, managed, concurrency),
+               "PORT": str(port), "UPDATE_INTERVAL": str(30 * 86_400), "PYTHONPATH": str(ROOT)}
         base = f"http://127.0.0.1:{port}"
         with tempfile.TemporaryFile() as errors:
             child = subprocess.Popen([sys.executable, "-m", "service"], cwd=ROOT, env=env,

@@ -6,12 +6,14 @@ command line, the demo and the benchmark call `run`.
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Callable
 
 from .client import SesamClient, SesamError
 from .config import Config, Node
+from .actions import Plan
 from .executor import Result, execute
 from .planner import plan as make_plan
 from .report import Report
@@ -21,6 +23,10 @@ from .tokens import ADMIN, grants_admin
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int, dict[str, str]], None]
+# One read-and-plan at a time in this process (a run's, a dry run's): each holds a snapshot
+# of every node, tens of MB for a master of thousands of pipes, and the container has 128 MB.
+# Only the reading and planning are serialised: a run's execution does not hold it.
+_PLANNING = threading.Lock()
 
 
 def _now() -> datetime:
@@ -62,28 +68,9 @@ def run(config: Config, *, dry_run: bool = False, progress: Progress | None = No
                                  "nothing was changed")
             report.outcome = "aborted"
             return report
-        snapshots = _read_all(clients, config.master.id)
-        master = snapshots[config.master.id]
-        if isinstance(master, SesamError):
-            report.errors.append(f"master {config.master.id} could not be read: {master}; "
-                                 "nothing was changed")
-            report.outcome = "aborted"
-            return report
-        slaves: dict[str, NodeSnapshot | None] = {}
-        for slave in config.slaves:
-            snap = snapshots[slave.id]
-            if isinstance(snap, SesamError):
-                report.errors.append(f"slave {slave.id} could not be read: {snap}; nothing "
-                                     "was changed or deleted on it")
-                slaves[slave.id] = None
-            else:
-                slaves[slave.id] = snap
-        the_plan = make_plan(config, master, slaves, now=now())
-        report.warnings += the_plan.warnings
-        report.errors += the_plan.errors
-        report.placement = {s: {k: list(v) for k, v in p.items()}
-                            for s, p in the_plan.placement.items()}
-        if the_plan.aborted:
+        with _PLANNING:
+            the_plan = _read_and_plan(config, clients, report, now)
+        if the_plan is None:
             report.outcome = "aborted"
             return report
         if dry_run:
@@ -131,3 +118,30 @@ def run(config: Config, *, dry_run: bool = False, progress: Progress | None = No
             log.error("%s", error)
         log.info("run %s: %d actions, %d warnings, %d errors", report.outcome,
                  len(report.actions), len(report.warnings), len(report.errors))
+
+
+def _read_and_plan(config: Config, clients: dict[str, SesamClient], report: Report,
+                   now: Callable[[], datetime]) -> Plan | None:
+    """Read every node and plan; None when the run must stop (the report says why). The
+    snapshots are dropped on return: a run's execution needs only the plan."""
+    snapshots = _read_all(clients, config.master.id)
+    master = snapshots[config.master.id]
+    if isinstance(master, SesamError):
+        report.errors.append(f"master {config.master.id} could not be read: {master}; "
+                             "nothing was changed")
+        return None
+    slaves: dict[str, NodeSnapshot | None] = {}
+    for slave in config.slaves:
+        snap = snapshots[slave.id]
+        if isinstance(snap, SesamError):
+            report.errors.append(f"slave {slave.id} could not be read: {snap}; nothing "
+                                 "was changed or deleted on it")
+            slaves[slave.id] = None
+        else:
+            slaves[slave.id] = snap
+    the_plan = make_plan(config, master, slaves, now=now())
+    report.warnings += the_plan.warnings
+    report.errors += the_plan.errors
+    report.placement = {s: {k: list(v) for k, v in p.items()}
+                        for s, p in the_plan.placement.items()}
+    return None if the_plan.aborted else the_plan

@@ -236,3 +236,13 @@ def test_a_slave_copy_kept_by_digest_compares_like_the_config() -> None:
     assert kept.get("metadata") == {"orchestrator": {"feeder": True, "master": "http://m"}}
     assert "transform" not in kept                               # the rest is not held
     assert json.loads(dumps([freeze(json.loads(json.dumps(copy)))])) == [copy]
+
+
+def test_the_benchmark_runs_the_service_with_the_images_memory_settings() -> None:
+    from bench.served import IMAGE_ENV
+    from tests.test_packaging import dockerfile
+    env = " ".join(args for instruction, args in dockerfile() if instruction == "ENV")
+    for name, value in IMAGE_ENV.items():
+        assert f"{name}={value}" in env.split(), (name, env)
+    # Bytecode built into the image: a cold start does not compile the service.
+    assert ("RUN", "python -m compileall -q service/") in dockerfile()
