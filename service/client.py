@@ -26,12 +26,13 @@ from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from .opaque import dumps, freeze
-from .stream import NotAnArray, TooLarge, capped, iter_array
+from .stream import EntryTooLarge, NotAnArray, TooLarge, capped, iter_array
 from .text import name, node_message
 
 T = TypeVar("T")
 MAX_ANSWER_MB = 256   # default cap on one answer, decompressed (config: MAX_ANSWER_MB)
 _CHUNK = 64 * 1024
+MAX_ENTRY_MB = 16     # one listing entry (a component) is parsed whole: held in memory
 
 
 class SesamError(Exception):
@@ -264,9 +265,14 @@ class SesamClient:
         kind = response.headers.get("Content-Type", "unknown").split(";")[0]
         try:
             if each is not None and 200 <= status < 300:
-                return [each(at, item) for at, item in enumerate(iter_array(chunks, _SHARED))]
+                entries = iter_array(chunks, _SHARED,
+                                     max_entry=min(self._max_answer, MAX_ENTRY_MB * 2**20))
+                return [each(at, item) for at, item in enumerate(entries)]
             # Read to the end (capped) whatever the status: the connection is then reused.
             body = b"".join(chunks)
+        except EntryTooLarge as exc:
+            raise SesamError(f"{where}: an entry larger than {exc.limit // 2**20} MB; "
+                             "not read") from None
         except TooLarge:
             raise SesamError(f"{where}: answer larger than {self._max_answer // 2**20} MB "
                              "(MAX_ANSWER_MB); not read") from None

@@ -23,6 +23,10 @@ class TooLarge(ValueError):
         self.limit = limit
 
 
+class EntryTooLarge(TooLarge):
+    """One entry of a listing passed the per-entry cap."""
+
+
 class NotAnArray(ValueError):
     """The answer is valid JSON, or starts like it, but is not an array."""
 
@@ -52,9 +56,11 @@ def _text(chunks: Iterable[bytes]) -> Iterator[str]:
 class _Buffer:
     """Text not consumed yet, refilled from the chunks on demand."""
 
-    def __init__(self, chunks: Iterable[bytes], decoder: json.JSONDecoder) -> None:
+    def __init__(self, chunks: Iterable[bytes], decoder: json.JSONDecoder,
+                 max_entry: int) -> None:
         self._texts = _text(chunks)
         self._decoder = decoder
+        self._max_entry = max_entry
         self.text = ""
         self.pos = 0
         self.eof = False
@@ -99,13 +105,19 @@ class _Buffer:
             if self.eof:
                 raise ValueError("not valid JSON")
             want = max(want, len(self.text) - self.pos) * 2
+            if want > 2 * self._max_entry:
+                # One entry is held whole while it is parsed: the answer's cap alone would
+                # let a single huge entry fill the container.
+                raise EntryTooLarge(self._max_entry)
             self.grow(want)
 
 
-def iter_array(chunks: Iterable[bytes], decoder: json.JSONDecoder = _DECODER) -> Iterator[Any]:
+def iter_array(chunks: Iterable[bytes], decoder: json.JSONDecoder = _DECODER, *,
+               max_entry: int = 2**62) -> Iterator[Any]:
     """Each entry of the JSON array the chunks hold, in order, parsed one at a time.
-    Raises NotAnArray for a JSON object or scalar, ValueError for anything else not JSON."""
-    buf = _Buffer(chunks, decoder)
+    Raises NotAnArray for a JSON object or scalar, ValueError for anything else not JSON,
+    EntryTooLarge for an entry of more than about `max_entry` characters."""
+    buf = _Buffer(chunks, decoder, max_entry)
     first = buf.next_char()
     if first != "[":
         if first and first in '{"-0123456789tfn':

@@ -246,3 +246,13 @@ def test_the_benchmark_runs_the_service_with_the_images_memory_settings() -> Non
         assert f"{name}={value}" in env.split(), (name, env)
     # Bytecode built into the image: a cold start does not compile the service.
     assert ("RUN", "python -m compileall -q service/") in dockerfile()
+
+
+def test_one_huge_listing_entry_stops_the_read_before_it_fills_memory(fake_node) -> None:
+    huge = b'[{"_id": "p", "description": "' + b"x" * (40 * 2**20) + b'"}]'
+    fake_node.bodies["/api/pipes"] = (gzip.compress(huge), {"Content-Encoding": "gzip"})
+    client = _client(fake_node)        # the answer's own cap (256 MB) is not reached
+    with pytest.raises(SesamError, match=r"^m1 GET /pipes: an entry larger than 16 MB; "
+                                         r"not read$"):
+        client.list_pipes()
+    client.close()
