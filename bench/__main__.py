@@ -157,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: python -m service, {pipes:,} pipes on {slaves} slaves, first and "
                   "steady run with concurrent GET /plan ...", flush=True)
             results[name] = served(pipes=pipes, slaves=slaves, systems=systems,
-                                   realistic=realistic, concurrency=args.concurrency)
+                                   realistic=realistic, concurrency=args.concurrency,
+                                   name=name)
     if "scale" in wanted:
         print("scale: 10,000 realistic pipes, 500 systems, 50 slaves, no latency ...", flush=True)
         results["scale"] = scenarios.scale(concurrency=args.concurrency)

@@ -132,7 +132,7 @@ def _run_with_plans(base: str, pid: int, plans: int) -> dict[str, Any]:
 
 
 def served(*, pipes: int, slaves: int, systems: int, realistic: bool, plans: int = 4,
-           concurrency: int = 8) -> dict[str, Any]:
+           concurrency: int = 8, name: str | None = None) -> dict[str, Any]:
     per_slave = systems // slaves
     with started(1 + slaves, 0) as nodes:
         master, *slave_nodes = nodes
@@ -168,7 +168,8 @@ def served(*, pipes: int, slaves: int, systems: int, realistic: bool, plans: int
                     child.wait(15)
                 except subprocess.TimeoutExpired:
                     child.kill()
-    return {"scenario": f"served-{pipes}", "pipes": pipes, "systems": systems,
+    default = f"served-{pipes}" + ("" if realistic else "-minimal")
+    return {"scenario": name or default, "pipes": pipes, "systems": systems,
             "slaves": slaves, "shape": "realistic (20-rule DTL)" if realistic else "minimal",
             "concurrent_plans": plans, "rss_started_mb": round(started_mb, 1),
             "first": first, "steady": steady,
