@@ -1,7 +1,8 @@
 """`make bench`: run the scenarios, check the budget, write bench/results.json, print a table.
 
     .venv/bin/python -m bench [--latency-ms 20] [--concurrency 8] [--repeat 5]
-                              [--only initial,steady,move,scale] [--output bench/results.json]
+                              [--only initial,steady,move,served-3000,...,scale,cold]
+                              [--output bench/results.json]
 
 Exits 1 when a figure misses the budget (each miss is printed), 0 otherwise.
 """
@@ -19,9 +20,15 @@ from pathlib import Path
 
 from . import scenarios
 from .budget import check
+from .cold import cold
+from .served import served
 
 LATENCY_NAMES = ("initial", "steady", "move")
-ALL = (*LATENCY_NAMES, "scale")
+# name -> (pipes, slaves, systems, realistic)
+SERVED = {"served-3000": (3000, 15, 150, True), "served-10000": (10_000, 50, 500, True),
+          "served-3000-minimal": (3000, 15, 150, False),
+          "served-10000-minimal": (10_000, 50, 500, False)}
+ALL = (*LATENCY_NAMES, *SERVED, "scale", "cold")
 
 
 def _fmt_requests(by_node: dict[str, dict[str, int]]) -> str:
@@ -34,28 +41,33 @@ def _fmt_requests(by_node: dict[str, dict[str, int]]) -> str:
 
 def table(results: dict[str, dict], misses: dict[str, list[str]]) -> str:
     lines = []
-    head = (f"{'scenario':<9} {'wall ms':>9} {'bound ms':>9} {'ratio':>6} {'rounds':>7} "
-            f"{'reads':>6} {'writes':>7} {'read/plan/exec ms':>18}  budget")
+    head = (f"{'scenario':<9} {'wall ms':>8} {'at 0 ms':>8} {'latency':>8} {'bound ms':>9} "
+            f"{'ratio':>6} {'cpu ms/pipe':>11} {'reads':>6} {'writes':>7}  budget")
     lines += [head, "-" * len(head)]
     for name in LATENCY_NAMES:
         r = results.get(name)
         if r is None:
             continue
         b = r["bound"]
-        ratio = r["wall_ms"] / b["bound_ms"] if b["bound_ms"] else float("nan")
+        ratio = r["latency_part_ms"] / b["bound_ms"] if b["bound_ms"] else float("nan")
         verdict = "ok" if not misses.get(name) else "MISS"
-        ph = r.get("phases_ms") or {}
-        phases = "/".join(f"{ph[k]:.0f}" if k in ph else "-" for k in ("read", "plan", "execute"))
-        lines.append(f"{name:<9} {r['wall_ms']:>9.1f} {b['bound_ms']:>9.1f} {ratio:>6.2f} "
-                     f"{b['rounds']:>7} {sum(r['reads'].values()):>6} "
-                     f"{sum(r['writes'].values()):>7} {phases:>18}  {verdict}: {r['budget']}")
+        lines.append(f"{name:<9} {r['wall_ms']:>8.1f} {r['wall_ms_0']:>8.1f} "
+                     f"{r['latency_part_ms']:>8.1f} {b['bound_ms']:>9.1f} {ratio:>6.2f} "
+                     f"{r['cpu_ms_per_pipe']:>11.3f} {sum(r['reads'].values()):>6} "
+                     f"{sum(r['writes'].values()):>7}  {verdict}: {r['budget']}")
+    lines += _served_table(results, misses)
     s = results.get("scale")
     if s is not None:
         verdict = "ok" if not misses.get("scale") else "MISS"
-        lines += ["", f"{'scenario':<9} {'plan ms':>9} {'run ms':>9} {'peak RSS MB':>12}  budget",
-                  "-" * len(head),
+        lines += ["", f"{'scenario':<9} {'plan ms':>9} {'run ms':>9} {'core peak RSS MB':>17}  budget",
                   f"{'scale':<9} {s['plan_ms']:>9.1f} {s['wall_ms']:>9.1f} "
-                  f"{s['peak_rss_mb']:>12.1f}  {verdict}: {s['budget']}"]
+                  f"{s['peak_rss_mb']:>17.1f}  {verdict}: {s['budget']}"]
+    c = results.get("cold")
+    if c is not None:
+        verdict = "ok" if not misses.get("cold") else "MISS"
+        lines += ["", f"cold: python -m service --plan {c['wall_ms']:.1f} ms (median of "
+                      f"{c['repeat']}), python -c pass {c['python_pass_ms']:.1f} ms, ratio "
+                      f"{c['ratio_to_python']}  {verdict}: {c['budget']}"]
     lines.append("")
     for name in ("initial", "move"):
         r = results.get(name)
@@ -69,9 +81,28 @@ def table(results: dict[str, dict], misses: dict[str, list[str]]) -> str:
         if r is not None and len(r.get("wall_ms_runs", [])) > 1:
             lines.append(f"{name} wall ms per repetition: {r['wall_ms_runs']} (median shown)")
     if s is not None:
-        lines.append(f"scale: {s['pipes']} pipes, {s['systems']} systems, {s['slaves']} slaves; "
-                     f"requests {s['requests_total']} (incl. the plan timing's own reads)")
+        lines.append(f"scale: {s['pipes']} {s['shape']} pipes, {s['systems']} systems, "
+                     f"{s['slaves']} slaves; requests {s['requests_total']} (incl. the plan "
+                     "timing's own reads)")
     return "\n".join(lines)
+
+
+def _served_table(results: dict[str, dict], misses: dict[str, list[str]]) -> list[str]:
+    rows = [r for name, r in results.items() if name in SERVED]
+    if not rows:
+        return []
+    lines = ["", f"{'served':<21} {'start MB':>8} {'first MB':>8} {'steady MB':>9} "
+                 f"{'first ms':>9} {'steady ms':>9} {'plan ms':>8}  budget"]
+    for r in rows:
+        verdict = "ok" if not misses.get(r["scenario"]) else "MISS"
+        plan = max((p["wall_ms"] for p in r["steady"]["plans"]), default=0.0)
+        lines.append(f"{r['scenario']:<21} {r['rss_started_mb']:>8.1f} "
+                     f"{r['first']['peak_rss_mb']:>8.1f} {r['steady']['peak_rss_mb']:>9.1f} "
+                     f"{r['first']['wall_ms']:>9.0f} {r['steady']['wall_ms']:>9.0f} "
+                     f"{plan:>8.0f}  {verdict}: {r['budget']}")
+    lines.append("served: python -m service with its HTTP server; peak RSS during each POST "
+                 "/sync with 4 concurrent GET /plan (plan ms: slowest GET /plan, steady run)")
+    return lines
 
 
 def _loadavg() -> float | None:
@@ -121,9 +152,19 @@ def main(argv: list[str] | None = None) -> int:
                                           concurrency=args.concurrency, repeat=args.repeat,
                                           in_process=args.in_process)
         results.update({k: v for k, v in got.items() if k in wanted})
+    for name, (pipes, slaves, systems, realistic) in SERVED.items():
+        if name in wanted:
+            print(f"{name}: python -m service, {pipes:,} pipes on {slaves} slaves, first and "
+                  "steady run with concurrent GET /plan ...", flush=True)
+            results[name] = served(pipes=pipes, slaves=slaves, systems=systems,
+                                   realistic=realistic, concurrency=args.concurrency,
+                                   name=name)
     if "scale" in wanted:
-        print("scale: 10,000 pipes, 500 systems, 50 slaves, no latency ...", flush=True)
+        print("scale: 10,000 realistic pipes, 500 systems, 50 slaves, no latency ...", flush=True)
         results["scale"] = scenarios.scale(concurrency=args.concurrency)
+    if "cold" in wanted:
+        print("cold: python -m service --plan against the demo's nodes ...", flush=True)
+        results["cold"] = cold()
 
     misses = {name: check(name, r) for name, r in results.items()}
     for name, r in results.items():

@@ -38,10 +38,25 @@ def system_id(i: int) -> str:
     return f"crm-{i:04d}"
 
 
-def master_content(systems: int, pipes_per_system: int, local_pipes: int) -> dict:
+def dtl_transform(pipe_id: str) -> dict:
+    """A DTL transform of 20 rules (~1.2 KB of JSON), its names and values specific to the
+    pipe, as a real inbound pipe's would be: no two pipes share a rule list."""
+    ns = pipe_id.replace("-", "_")
+    rules: list = [["copy", ["list", "_id", "_updated", "_deleted"]],
+                   ["add", "rdf:type", ["ni", f"{ns}:Entity"]]]
+    for n in range(9):
+        rules.append(["add", f"field{n}", ["lower", f"_S.attr{n}"]])
+        rules.append(["if", ["is-not-null", f"_S.ref{n}"],
+                      ["add", f"ref{n}", ["ni", f"{ns}{n}", f"_S.ref{n}"]]])
+    return {"type": "dtl", "rules": {"default": rules}}
+
+
+def master_content(systems: int, pipes_per_system: int, local_pipes: int, *,
+                   realistic: bool = False) -> dict:
     """`systems` systems, each read by `pipes_per_system` inbound pipes (json source into a
     dataset: they become synchronising pipes), and `local_pipes` pipes that read one of
-    those datasets and stay in the master."""
+    those datasets and stay in the master. `realistic`: each inbound pipe also has a
+    20-rule DTL transform (the minimal shape has none)."""
     sys_cfgs = [{"_id": system_id(i), "type": "system:url",
                  "url_pattern": f"https://crm{i}.example.com/api/%s",
                  "authentication": "jwt", "jwt_token": "$SECRET(crm-token)"}
@@ -51,6 +66,9 @@ def master_content(systems: int, pipes_per_system: int, local_pipes: int) -> dic
                          "supports_since": True},
               "sink": {"type": "dataset", "dataset": f"{system_id(i)}-entity-{j:02d}"}}
              for i in range(systems) for j in range(pipes_per_system)]
+    if realistic:
+        for pipe in pipes:
+            pipe["transform"] = dtl_transform(pipe["_id"])
     local = [{"_id": f"local-{k:04d}", "type": "pipe",
               "source": {"type": "dataset", "dataset": pipes[k % len(pipes)]["_id"]},
               "transform": {"type": "dtl", "rules": {"default": [["copy", "*"]]}}}
@@ -195,8 +213,14 @@ def latency_scenarios(*, latency_ms: int = 20, concurrency: int = 8, repeat: int
                       pipes_per_system: int = PIPES_PER_SYSTEM, local_pipes: int = LOCAL_PIPES,
                       in_process: bool = False) -> dict[str, dict]:
     """`initial`, `steady` and `move`, one after the other on the same nodes; the sequence is
-    repeated `repeat` times from the same seeded state, and wall times are the median."""
+    repeated `repeat` times from the same seeded state, and wall times are the median.
+
+    With a latency, each repetition also runs the sequence at 0 ms first: `wall_ms_0` is
+    then the CPU part (the orchestrator's, the emulators', process start), and
+    `latency_part_ms` = wall(latency) - wall(0) what the latency cost, which is what the
+    critical-path bound predicts."""
     systems = slaves * systems_per_slave
+    latencies = (0, latency_ms) if latency_ms else (0,)
     with started(1 + slaves, 0) as started_nodes:
         master, *slave_nodes = started_nodes
         master.seed(**master_content(systems, pipes_per_system, local_pipes))
@@ -204,8 +228,8 @@ def latency_scenarios(*, latency_ms: int = 20, concurrency: int = 8, repeat: int
             s.seed(secrets={"crm-token": "x"})
         nodes = {"master": master, **{f"slave{k + 1}": n for k, n in enumerate(slave_nodes)}}
         seeded = {nid: node.save_state() for nid, node in nodes.items()}
-        runs: dict[str, list[dict]] = defaultdict(list)
-        for _ in range(max(1, repeat)):
+        runs: dict[tuple[str, int], list[dict]] = defaultdict(list)
+        for _, lat in ((r, lat) for r in range(max(1, repeat)) for lat in latencies):
             for nid, node in nodes.items():
                 node.restore_state(seeded[nid])
             managed = {f"slave{k + 1}": [system_id(k * systems_per_slave + i)
@@ -216,22 +240,28 @@ def latency_scenarios(*, latency_ms: int = 20, concurrency: int = 8, repeat: int
                 return environ(master, {sid: (nodes[sid], managed[sid]) for sid in managed},
                                concurrency)
 
-            runs["initial"].append(measured_run(env(), nodes, latency_ms, in_process=in_process))
-            runs["steady"].append(measured_run(env(), nodes, latency_ms, in_process=in_process))
+            runs["initial", lat].append(measured_run(env(), nodes, lat, in_process=in_process))
+            runs["steady", lat].append(measured_run(env(), nodes, lat, in_process=in_process))
             # Move one system (and its pipes) from the first slave to the second.
             moved = managed["slave1"].pop(0)
             target = "slave2" if slaves > 1 else "slave1"
             managed[target].append(moved)
-            move = measured_run(env(), nodes, latency_ms, in_process=in_process)
-            runs["move"].append({"moved": f"{moved}: slave1 -> {target}", **move})
+            move = measured_run(env(), nodes, lat, in_process=in_process)
+            runs["move", lat].append({"moved": f"{moved}: slave1 -> {target}", **move})
+        pipes = systems * pipes_per_system + local_pipes
         results: dict[str, dict] = {}
-        for name, measured in runs.items():
+        for name in ("initial", "steady", "move"):
+            measured, at_zero = runs[name, latency_ms], runs[name, 0]
             first = measured[0]
             walls = [m["wall_ms"] for m in measured]
+            zero = round(median([m["wall_ms"] for m in at_zero]), 1)
             results[name] = {"scenario": name, **first, "wall_ms": round(median(walls), 1),
-                             "wall_ms_runs": walls,
+                             "wall_ms_runs": walls, "wall_ms_0": zero,
+                             "wall_ms_0_runs": [m["wall_ms"] for m in at_zero],
+                             "latency_part_ms": round(median(walls) - zero, 1),
+                             "pipes": pipes, "cpu_ms_per_pipe": round(zero / pipes, 3),
                              "same_requests_every_run": all(m["requests"] == first["requests"]
-                                                            for m in measured)}
+                                                            for m in measured + at_zero)}
         return results
 
 
@@ -241,13 +271,14 @@ SCALE_PIPES = 10_000
 
 
 def scale(*, slaves: int = SCALE_SLAVES, systems: int = SCALE_SYSTEMS,
-          pipes: int = SCALE_PIPES, concurrency: int = 8) -> dict:
+          pipes: int = SCALE_PIPES, concurrency: int = 8, realistic: bool = True) -> dict:
     """A big master, no latency; the orchestrator runs in a child process (bench/child.py)
-    that times the planner alone, then a full run, and reports its own peak memory."""
+    that times the planner alone, then a full run, and reports its own peak memory (the
+    core's; the served process's is the served-* scenarios')."""
     per_slave = systems // slaves
     with started(1 + slaves, 0) as started_nodes:
         master, *slave_nodes = started_nodes
-        master.seed(**master_content(systems, pipes // systems, 0))
+        master.seed(**master_content(systems, pipes // systems, 0, realistic=realistic))
         for s in slave_nodes:
             s.seed(secrets={"crm-token": "x"})
         managed = {f"slave{k + 1:02d}": (n, [system_id(k * per_slave + i) for i in range(per_slave)])
@@ -260,6 +291,7 @@ def scale(*, slaves: int = SCALE_SLAVES, systems: int = SCALE_SYSTEMS,
         for per_method in requests.values():
             total.update(per_method)
         return {"scenario": "scale", "slaves": slaves, "systems": systems, "pipes": pipes,
+                "shape": "realistic (20-rule DTL)" if realistic else "minimal",
                 "concurrency": concurrency, **figures,
                 "requests_total": dict(sorted(total.items())),
                 "requests_master": requests["master"]}

@@ -35,7 +35,7 @@ endpoints when serving:
 environment:
   MASTER_NODE, SLAVE_NODES (JSON, required), UPDATE_INTERVAL, API_TOKEN, PORT,
   PER_NODE_CONCURRENCY, REQUEST_TIMEOUT, RUN_TIMEOUT, LOG_LEVEL, LOG_FORMAT,
-  SYNC_POLICY, HISTORY_PATH
+  SYNC_POLICY, HISTORY_PATH, MAX_ANSWER_MB
 a configuration error exits 2, every problem on stderr, before any node is contacted;
 see README.rst"""
 

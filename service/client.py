@@ -11,6 +11,11 @@ the whole body (read as it arrives, so a node trickling a byte a second cannot h
 retries and their pauses. A run's deadline (`run_timeout`) bounds every request started
 under it. Errors are one line, name the node, method, path and status (with the standard
 reason phrase, never the node's), and never carry a response body or a token.
+
+Every answer is capped at `max_answer_mb` MB after decompression (MAX_ANSWER_MB), checked
+as it is read: a runaway listing or a gzip bomb stops with one line naming the node instead
+of the container running out of memory. Listings are parsed entry by entry
+(service/stream.py) and handed to a caller's `keep` one at a time.
 """
 from __future__ import annotations
 
@@ -19,14 +24,20 @@ import threading
 import time
 from http import HTTPStatus
 from sys import intern
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 from urllib.parse import quote
 
 import requests
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import NewConnectionError, ReadTimeoutError
 
+from .opaque import dumps, freeze
+from .stream import EntryTooLarge, NotAnArray, iter_array
 from .text import name, node_message
+
+T = TypeVar("T")
+MAX_ANSWER_MB = 256   # default cap on one answer, decompressed (config: MAX_ANSWER_MB)
+MAX_ENTRY_MB = 16     # one listing entry (a component) is parsed whole: held in memory
 
 
 class SesamError(Exception):
@@ -112,7 +123,15 @@ def _shared_strings(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     # A node's list answers repeat the same short values thousands of times ("pipe",
     # "dataset", system ids, each in original and effective config): one shared object per
     # distinct value keeps a 10,000-pipe master's snapshot ~8 MB smaller (the 128 MB container).
-    return {k: intern(v) if v.__class__ is str and len(v) <= 128 else v for k, v in pairs}
+    # Keys too: a listing is parsed entry by entry, so the decoder's own key sharing (within
+    # one parse) no longer spans the listing.
+    return {intern(k): intern(v) if v.__class__ is str and len(v) <= 256 else v
+            for k, v in pairs}
+
+
+# Entries of a listing are parsed one by one: without this, each would hold its own copy
+# of every key and short value.
+_SHARED = json.JSONDecoder(object_pairs_hook=_shared_strings)
 
 
 def q(component_id: str) -> str:
@@ -133,6 +152,10 @@ class _Late(Exception):
     """The deadline passed while connecting, sending or reading."""
 
 
+class _TooLarge(Exception):
+    """The answer passed MAX_ANSWER_MB (decompressed) while being read."""
+
+
 class _Failed(Exception):
     """A connection failed; `sent` says whether the request may have reached the node."""
 
@@ -144,8 +167,9 @@ class _Failed(Exception):
 class SesamClient:
     def __init__(self, *, node_id: str, api_url: str, token: str, timeout: float = 30.0,
                  concurrency: int = 8, retries: int = 3, backoff: float = 0.2,
-                 run_timeout: float | None = None) -> None:
+                 run_timeout: float | None = None, max_answer_mb: int = MAX_ANSWER_MB) -> None:
         self.node_id = node_id
+        self._max_answer = max_answer_mb * 1024 * 1024
         self.concurrency = max(1, concurrency)   # the executor schedules by it, too
         self.api_url = api_url.rstrip("/")
         self._timeout = timeout                   # per request, everything included
@@ -163,11 +187,13 @@ class SesamClient:
         self._session.mount("https://", adapter)
 
     # --- reads ---
-    def list_pipes(self) -> list[dict]:
-        return self._list("/pipes")
+    def list_pipes(self, keep: Callable[[dict], T] | None = None) -> list[T]:
+        """The pipe listing; `keep` (if given) turns each entry into what the caller keeps,
+        as it arrives, so the whole parsed listing is never held at once."""
+        return self._list("/pipes", keep)
 
-    def list_systems(self) -> list[dict]:
-        return self._list("/systems")
+    def list_systems(self, keep: Callable[[dict], T] | None = None) -> list[T]:
+        return self._list("/systems", keep)
 
     def get_env(self) -> dict:
         body = self._request("GET", "/env")
@@ -210,7 +236,8 @@ class SesamClient:
         if body is not None and not isinstance(body, dict):
             raise SesamError(f"{self.node_id} GET /{kind}/{q(component_id)}/config: answer is "
                              "not a JSON object")
-        return body
+        # As a listing's entries are kept: compared with them (the executor's re-read).
+        return freeze(body) if body is not None and kind == "pipes" else body
 
     # --- writes ---
     def create_pipes(self, configs: Iterable[dict]) -> None:
@@ -248,27 +275,32 @@ class SesamClient:
         self._session.close()
 
     # --- plumbing ---
-    def _list(self, path: str) -> list[dict]:
-        body = self._request("GET", path)
-        if not isinstance(body, list):
-            raise SesamError(f"{self.node_id} GET {path}: answer is not a list of components")
-        for at, item in enumerate(body):
+    def _list(self, path: str, keep: Callable[[dict], Any] | None) -> list[Any]:
+        def each(at: int, item: Any) -> Any:
             if not (isinstance(item, dict) and isinstance(item.get("_id"), str)):
                 raise SesamError(f"{self.node_id} GET {path}: malformed entry at position {at} "
                                  "(not an object with a string '_id')")
-        return body
+            return keep(item) if keep is not None else item
+        return self._request("GET", path, each=each)
 
     def _request(self, method: str, path: str, *, missing_ok: bool = False, answer: bool = False,
-                 **kwargs: Any) -> Any:
+                 each: Callable[[int, Any], Any] | None = None, **kwargs: Any) -> Any:
         """`path` is sent exactly as built (ids quoted by `q`), so a 404 on a delete is about
         that component's own path and nothing else: only then is it "already gone".
-        `answer`: a write's parsed answer is wanted (pump operations)."""
+        `answer`: a write's parsed answer is wanted (pump operations). With `each`, the
+        answer must be a JSON array and the result is [each(position, entry), ...]."""
         where = f"{self.node_id} {method} {path}"
+        if "json" in kwargs:     # Opaque rules and Digests serialise as what they stand for
+            kwargs["data"] = dumps(kwargs.pop("json"))
+            kwargs["headers"] = {"Content-Type": "application/json"}
         wait = self._run_ends - time.monotonic()
         if wait <= 0 or not self._slots.acquire(timeout=None if wait == float("inf") else wait):
             raise self._late(where, time.monotonic() + self._timeout)
         try:
             status, headers, body, attempts = self._exchange(method, path, where, kwargs)
+        except _TooLarge:
+            raise SesamError(f"{where}: answer larger than {self._max_answer // 2**20} MB "
+                             "(MAX_ANSWER_MB); not read") from None
         finally:
             self._slots.release()
         if status == 404 and missing_ok:
@@ -292,7 +324,29 @@ class SesamClient:
                 return self._parse(where, body, headers)
             except SesamError:
                 return None
+        if each is not None:
+            return self._entries(where, body, headers, each)
         return self._parse(where, body, headers)
+
+    def _entries(self, where: str, body: bytes, headers: Any,
+                 each: Callable[[int, Any], Any]) -> list[Any]:
+        """A listing parsed entry by entry: only what `each` keeps of each entry stays."""
+        chunks = (body[at:at + _CHUNK] for at in range(0, len(body), _CHUNK))
+        try:
+            entries = iter_array(chunks, _SHARED,
+                                 max_entry=min(self._max_answer, MAX_ENTRY_MB * 2**20))
+            return [each(at, item) for at, item in enumerate(entries)]
+        except EntryTooLarge as exc:
+            raise SesamError(f"{where}: an entry larger than {exc.limit // 2**20} MB; "
+                             "not read") from None
+        except NotAnArray:
+            raise SesamError(f"{where}: answer is not a list of components") from None
+        except RecursionError:
+            raise SesamError(f"{where}: answer is JSON nested too deeply to read") from None
+        except ValueError:
+            kind = headers.get("Content-Type", "unknown").split(";")[0][:60]
+            raise SesamError(f"{where}: answer is not valid JSON (content type "
+                             f"{name(kind)})") from None
 
     def _parse(self, where: str, body: bytes, headers: Any) -> Any:
         try:
@@ -359,7 +413,8 @@ class SesamClient:
         except requests.exceptions.RequestException:
             raise _Failed(sent=True) from None
         try:
-            return response.status_code, response.headers, _read_body(response, ends)
+            return (response.status_code, response.headers,
+                    _read_body(response, ends, self._max_answer))
         finally:
             response.close()
 
@@ -379,11 +434,13 @@ def _retry_after(headers: Any) -> float:
         return 0.0   # a date or garbage: our own backoff decides
 
 
-def _read_body(response: requests.Response, ends: float) -> bytes:
+def _read_body(response: requests.Response, ends: float, limit: int) -> bytes:
     """The whole body, read as it comes, before the deadline: a per-read timeout alone would
-    let a node that sends a byte now and then hold the request for ever."""
+    let a node that sends a byte now and then hold the request for ever. At most `limit`
+    bytes after decompression (MAX_ANSWER_MB): a gzip bomb stops at the cap."""
     raw = response.raw
     chunks: list[bytes] = []
+    size = 0
     try:
         while True:
             left = ends - time.monotonic()
@@ -395,6 +452,9 @@ def _read_body(response: requests.Response, ends: float) -> bytes:
             chunk = raw.read1(_CHUNK, decode_content=True)
             if not chunk:
                 return b"".join(chunks)
+            size += len(chunk)
+            if size > limit:
+                raise _TooLarge()
             chunks.append(chunk)
     except ReadTimeoutError:
         raise _Late() from None

@@ -181,6 +181,8 @@ class Config(BaseModel):
     sync_policy: Literal["auto", "manual"] = "auto"
     # Where the last run reports are kept across restarts; None: in memory only (15.4).
     history_path: str | None = Field(default=None, min_length=1, max_length=4096)
+    # The largest answer (decompressed) read from a node; larger ones stop that node's read.
+    max_answer_mb: Annotated[int, Field(ge=1, le=4096)] = 256
 
     @field_validator("api_token")
     @classmethod
@@ -230,6 +232,7 @@ class Config(BaseModel):
                 "update_interval": self.update_interval,
                 "per_node_concurrency": self.per_node_concurrency,
                 "request_timeout": self.request_timeout, "run_timeout": self.run_timeout,
+                "max_answer_mb": self.max_answer_mb,
                 "api_token_required": self.api_token is not None,
                 "warnings": self.warnings(), "sync_policy": self.sync_policy}
 
@@ -276,6 +279,7 @@ _VARIABLES = {
     "LOG_FORMAT": ("log_format", False),
     "SYNC_POLICY": ("sync_policy", False),
     "HISTORY_PATH": ("history_path", False),
+    "MAX_ANSWER_MB": ("max_answer_mb", False),
 }
 _FIELD_TO_VAR = {field: var for var, (field, _) in _VARIABLES.items()}
 _REQUIRED = ("MASTER_NODE", "SLAVE_NODES")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Callable
@@ -28,6 +29,10 @@ log = logging.getLogger(__name__)
 # The loggers that may carry a node's words (errors, validation messages) or ids.
 redact_logs(__name__, "service.executor", "service.runs", "service")
 Progress = Callable[[int, int, dict[str, str]], None]
+# One read-and-plan at a time in this process (a run's, a dry run's): each holds a snapshot
+# of every node, tens of MB for a master of thousands of pipes, and the container has 128 MB.
+# Only the reading and planning are serialised: a run's execution does not hold it.
+_PLANNING = threading.Lock()
 
 
 def _now() -> datetime:
@@ -38,7 +43,7 @@ def _client(config: Config, node: Node) -> SesamClient:
     return SesamClient(node_id=node.id, api_url=node.api_url,
                        token=node.jwt_token.get_secret_value(),
                        timeout=config.request_timeout, concurrency=config.per_node_concurrency,
-                       run_timeout=config.run_timeout)
+                       run_timeout=config.run_timeout, max_answer_mb=config.max_answer_mb)
 
 
 def _redactor(config: Config, snapshots: dict[str, NodeSnapshot | SesamError]) -> Redactor:
@@ -82,7 +87,8 @@ def _read_all(clients: dict[str, SesamClient],
     # Every node at once: a run's reads cost one round trip, not one per node.
     def read(node_id: str) -> NodeSnapshot | SesamError:
         try:
-            return read_node(clients[node_id], node_id, local_secrets=node_id != master_id)
+            slave = node_id != master_id
+            return read_node(clients[node_id], node_id, local_secrets=slave, pipe_digests=slave)
         except SesamError as exc:
             return exc
         except RecursionError:
@@ -134,39 +140,13 @@ def run(config: Config, *, dry_run: bool = False, progress: Progress | None = No
                                  "nothing was changed")
             report.outcome = "aborted"
             return report
-        snapshots = _read_all(clients, config.master.id)
-        redactor = _redactor(config, snapshots)     # before anything logs a node's words
-        if time.monotonic() >= ends:
-            report.errors.append(_past_deadline(config) + "; nothing was changed")
-            report.outcome = "failed"
-            return report
-        master = snapshots[config.master.id]
-        if isinstance(master, SesamError):
-            report.errors.append(f"master {config.master.id} could not be read: {master}; "
-                                 "nothing was changed")
-            report.outcome = "aborted"
-            return report
-        slaves: dict[str, NodeSnapshot | None] = {}
-        for slave in config.slaves:
-            snap = snapshots[slave.id]
-            if isinstance(snap, SesamError):
-                report.errors.append(f"slave {slave.id} could not be read: {snap}; nothing "
-                                     "was changed or deleted on it")
-                slaves[slave.id] = None
-            else:
-                slaves[slave.id] = snap
-        report.flows = flow_health(master, slaves, now=now())
-        the_plan = make_plan(config, master, slaves, now=now())
-        if time.monotonic() >= ends:
-            report.errors.append(_past_deadline(config) + "; nothing was changed")
-            report.outcome = "failed"
-            return report
-        report.warnings += the_plan.warnings
-        report.errors += the_plan.errors
-        report.placement = {s: {k: list(v) for k, v in p.items()}
-                            for s, p in the_plan.placement.items()}
-        if the_plan.aborted:
-            report.outcome = "aborted"
+        with _PLANNING:
+            the_plan, redactor = _read_and_plan(config, clients, report, now, ends, snapshots)
+            if the_plan is not None and not dry_run:
+                # A run's execution needs only the plan: the snapshots go before it starts.
+                snapshots.clear()
+        if the_plan is None:
+            report.outcome = report.outcome or "aborted"
             return report
         report.plan_id = plan_text.plan_id(the_plan)
         if dry_run:
@@ -237,3 +217,43 @@ def run(config: Config, *, dry_run: bool = False, progress: Progress | None = No
             log.error("error: %s", error)
         log.info("run %s: %d actions, %d warnings, %d errors", report.outcome,
                  len(report.actions), len(report.warnings), len(report.errors))
+
+
+def _read_and_plan(config: Config, clients: dict[str, SesamClient], report: Report,
+                   now: Callable[[], datetime], ends: float,
+                   snapshots: dict[str, NodeSnapshot | SesamError]
+                   ) -> tuple[Plan | None, Redactor]:
+    """Read every node into `snapshots` and plan; no plan when the run must stop (the report
+    says why, and its outcome when it is not `aborted`). Also the run's redactor, made before
+    anything logs a node's words."""
+    snapshots.update(_read_all(clients, config.master.id))
+    redactor = _redactor(config, snapshots)
+    if time.monotonic() >= ends:
+        report.errors.append(_past_deadline(config) + "; nothing was changed")
+        report.outcome = "failed"
+        return None, redactor
+    master = snapshots[config.master.id]
+    if isinstance(master, SesamError):
+        report.errors.append(f"master {config.master.id} could not be read: {master}; "
+                             "nothing was changed")
+        return None, redactor
+    slaves: dict[str, NodeSnapshot | None] = {}
+    for slave in config.slaves:
+        snap = snapshots[slave.id]
+        if isinstance(snap, SesamError):
+            report.errors.append(f"slave {slave.id} could not be read: {snap}; nothing "
+                                 "was changed or deleted on it")
+            slaves[slave.id] = None
+        else:
+            slaves[slave.id] = snap
+    report.flows = flow_health(master, slaves, now=now())
+    the_plan = make_plan(config, master, slaves, now=now())
+    if time.monotonic() >= ends:
+        report.errors.append(_past_deadline(config) + "; nothing was changed")
+        report.outcome = "failed"
+        return None, redactor
+    report.warnings += the_plan.warnings
+    report.errors += the_plan.errors
+    report.placement = {s: {k: list(v) for k, v in p.items()}
+                        for s, p in the_plan.placement.items()}
+    return (None if the_plan.aborted else the_plan), redactor

@@ -16,6 +16,7 @@ from collections import Counter
 from typing import Any, Callable, Iterable, Mapping
 
 from .actions import Action, Plan
+from .opaque import Digest, thaw
 from .redaction import REDACTED
 from .text import name
 
@@ -78,11 +79,19 @@ def _masked_changes(before: Any, after: Any) -> list[str]:
 def _lines(config: Any) -> list[str]:
     if config is None:
         return []
-    return json.dumps(mask(config), indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+    # DTL rules read as Opaque text are shown as the JSON they stand for, line by line.
+    return json.dumps(mask(thaw(config)), indent=2, sort_keys=True,
+                      ensure_ascii=False).splitlines()
+
+
+# A slave's copy of a pipe is read only by its digest (service/opaque.Digest): no lines.
+COPY_DIFFERS = "(copy differs: the slave's copy is compared by digest, its lines are not kept)"
 
 
 def diff(before: Any, after: Any) -> str:
     """The before -> after difference as unified-diff lines (no file headers), capped."""
+    if isinstance(before, Digest):
+        return COPY_DIFFERS
     try:
         lines = [line for line in difflib.unified_diff(_lines(before), _lines(after), n=1,
                                                        lineterm="")
@@ -147,8 +156,11 @@ def plan_id(plan: Plan) -> str:
     the nodes change in any way that changes what a sync would do."""
     digest = hashlib.sha256()
     for action in plan.actions:
+        # A Digest's dict holds only its marks: its fingerprint is what says the copy changed.
+        before = action.before.fingerprint.hex() if isinstance(action.before, Digest) \
+            else action.before
         digest.update(json.dumps([action.kind, action.node, action.id, action.after,
-                                  action.payload, action.before], sort_keys=True,
+                                  action.payload, before], sort_keys=True,
                                  default=str).encode())
         digest.update(b"\n")
     return digest.hexdigest()[:16]

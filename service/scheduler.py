@@ -3,6 +3,8 @@
 `Runner` is where the served app calls the orchestrator's `run`. It owns
 - the single-flight lock: a second request while a run is in progress gets `Busy` (HTTP 409)
   instead of queueing, so POST /sync storms cannot pile up runs against production nodes;
+- the shared plan: GET /plan callers arriving while a plan is being made wait for that one
+  and all get it, so 16 callers cost one plan's reads and memory, not 16;
 - the progress of the current run, the last reports and the next scheduled time, which
   /status and the page show;
 - the APScheduler job that reconciles a few seconds after start and then every
@@ -48,6 +50,15 @@ class RunFunction(Protocol):
     # `plan_id` is passed only when POST /sync names one (orchestrator.run takes it).
     def __call__(self, config: Config, *, dry_run: bool = False,
                  progress: Progress | None = None, **kwargs: Any) -> Report: ...
+
+
+class _Flight:
+    """A dry run in progress, and the callers waiting to share its report."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.report: Report | None = None
+        self.waiting = 0
 
 
 class Busy(Exception):
@@ -104,6 +115,7 @@ class Runner:
                                     if config.api_token is not None else None)
         # A token warning repeats on every run until the token is replaced: a line a day.
         self._daily = OncePer(clock=clock)
+        self._flight: _Flight | None = None   # the plan being made; guarded by _state_lock
 
     # --- running ---
     def sync(self, *, trigger: str = "api", plan_id: str | None = None) -> Report:
@@ -122,10 +134,31 @@ class Runner:
 
     def plan(self) -> Report:
         """A dry run. It writes nothing, so it does not take the run lock, and it is not
-        recorded in the history or the metrics."""
-        report = self._call(dry_run=True, progress=None, started=self._now())
-        log.info("plan: %d action(s), %d warning(s), %d error(s)", len(report.actions),
-                 len(report.warnings), len(report.errors))
+        recorded in the history or the metrics. Single flight: a caller arriving while a
+        plan is being made gets that plan (read moments before it asked), not a second one."""
+        with self._state_lock:
+            flight, leader = self._flight, self._flight is None
+            if flight is None:
+                flight = self._flight = _Flight()
+            else:
+                flight.waiting += 1
+        if not leader:
+            flight.done.wait()
+            assert flight.report is not None
+            return flight.report
+        try:
+            report = self._call(dry_run=True, progress=None, started=self._now())
+            flight.report = report
+        finally:
+            with self._state_lock:
+                self._flight = None
+            if flight.report is None:   # only a BaseException gets here: followers get a report
+                flight.report = Report(started=_iso(self._now()), outcome="failed", dry_run=True,
+                                       errors=["the plan was interrupted"])
+            flight.done.set()
+        log.info("plan: %d action(s), %d warning(s), %d error(s); %d caller(s) shared it",
+                 len(report.actions), len(report.warnings), len(report.errors),
+                 1 + flight.waiting)
         self._keep_flows(report)
         if report.outcome != "aborted" and report.plan_id is not None:
             self.metrics.record_plan(report)

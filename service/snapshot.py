@@ -4,6 +4,12 @@ Four reads per node (pipes, systems, env, secrets), sent together: a node's snap
 one round trip of latency, however many components it holds. On a slave, one more round,
 also sent together, for the local secret names of systems that use a `$SECRET(..)` the
 slave does not hold globally (none when it holds them all).
+
+Only what the planner needs is kept of each listing entry, as it arrives (the service has
+128 MB for a master of thousands of pipes): the original config, its DTL rules as compact
+text (service/opaque.py); of the effective config only the parts that say which systems and
+datasets a pipe uses (`shape`) and its pump's `schedule_interval` (flows.py); of the runtime
+the few fields the planner and flows.py read.
 """
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .client import SesamClient, SesamError
+from .opaque import Digest, freeze
 from .text import name
 
 
@@ -63,10 +70,35 @@ def malformation(item: dict[str, Any]) -> str | None:
     return None
 
 
-def _component(item: dict[str, Any]) -> Component:
+# What configs.roles and configs.systems_used read of a config: source, sink, transforms
+# and the parts nested in them, their type, system, dataset and a conditional's choice.
+_SHAPE = frozenset({"type", "system", "dataset", "condition", "source", "sources", "sink",
+                    "transform", "transforms"})
+
+
+def shape(part: Any) -> Any:
+    """`part` without what no placement decision reads (DTL rules, urls, pump, metadata)."""
+    if isinstance(part, list):
+        return [shape(p) for p in part]
+    if not isinstance(part, dict):
+        return part
+    out = {k: shape(v) for k, v in part.items() if k in _SHAPE}
+    alternatives = part.get("alternatives")
+    if alternatives is not None:
+        out["alternatives"] = ({k: shape(v) for k, v in alternatives.items()}
+                               if isinstance(alternatives, dict) else alternatives)
+    return out
+
+
+def _component(item: dict[str, Any], *, whole: bool = True) -> Component:
     config = item["config"]
-    original = config["original"]
+    original = freeze(config["original"]) if whole else Digest(config["original"])
     effective = config.get("effective") if isinstance(config.get("effective"), dict) else original
+    pump = effective.get("pump")
+    effective = {"_id": item["_id"], **shape(effective)}
+    if isinstance(pump, dict) and "schedule_interval" in pump:
+        # flows.py judges a flow's age by its pump's interval: the one pump field kept.
+        effective["pump"] = {"schedule_interval": pump["schedule_interval"]}
     runtime = item.get("runtime") or {}
     # Only what the planner reads: a node with 10,000 pipes sends a lot of runtime we would
     # otherwise hold for the whole run (the container has 128 MB).
@@ -78,14 +110,29 @@ def _component(item: dict[str, Any]) -> Component:
     return Component(id=item["_id"], original=original, effective=effective, runtime=kept)
 
 
-def _components(node_id: str, kind: str, items: list[dict]) -> dict[str, Component]:
-    bad = [(item["_id"], why) for item in items if (why := malformation(item)) is not None]
+def _kept(item: dict[str, Any]) -> Component | tuple[str, str]:
+    """What a listing entry leaves behind once parsed: its Component, or (id, why) if
+    malformed. Called for each entry as it arrives."""
+    why = malformation(item)
+    return (item["_id"], why) if why is not None else _component(item)
+
+
+def _kept_by_digest(item: dict[str, Any]) -> Component | tuple[str, str]:
+    """As _kept, the original config kept by its digest (a slave's copy of a pipe: the
+    planner only compares it with what it should be, and reads its marker)."""
+    why = malformation(item)
+    return (item["_id"], why) if why is not None else _component(item, whole=False)
+
+
+def _components(node_id: str, kind: str,
+                items: list[Component | tuple[str, str]]) -> dict[str, Component]:
+    bad = [item for item in items if isinstance(item, tuple)]
     if bad:
         shown = "; ".join(f"{kind[:-1]} {name(cid)}: {why}" for cid, why in bad[:_SHOW])
         more = f"; and {len(bad) - _SHOW} more" if len(bad) > _SHOW else ""
         raise MalformedListing(f"{node_id} GET /{kind}: {len(bad)} malformed "
                                f"entr{'y' if len(bad) == 1 else 'ies'} ({shown}{more})")
-    return {item["_id"]: _component(item) for item in items}
+    return {item.id: item for item in items if isinstance(item, Component)}
 
 
 def _local_secrets(client: SesamClient, systems: Mapping[str, Component],
@@ -110,13 +157,16 @@ def _local_secrets(client: SesamClient, systems: Mapping[str, Component],
     return found, problems
 
 
-def read_node(client: SesamClient, node_id: str, *, local_secrets: bool = False) -> NodeSnapshot:
+def read_node(client: SesamClient, node_id: str, *, local_secrets: bool = False,
+              pipe_digests: bool = False) -> NodeSnapshot:
     """Raises SesamError when pipes or systems cannot be read or hold a malformed entry;
     env and secrets may fail. `local_secrets`: also read the local secret names of the
-    systems that use $SECRET(..) (a slave's: what the secret check compares)."""
+    systems that use $SECRET(..) (a slave's: what the secret check compares).
+    `pipe_digests`: keep pipes' original configs by digest only (see opaque.Digest): a
+    slave's, never the master's, whose originals are what gets written."""
     with ThreadPoolExecutor(max_workers=4) as pool:
-        pipes = pool.submit(client.list_pipes)
-        systems = pool.submit(client.list_systems)
+        pipes = pool.submit(client.list_pipes, _kept_by_digest if pipe_digests else _kept)
+        systems = pool.submit(client.list_systems, _kept)
         env = pool.submit(client.get_env)
         secrets = pool.submit(client.list_secrets)
         pipe_list, system_list = pipes.result(), systems.result()

@@ -90,17 +90,37 @@ def test_bound_refuses_a_forward_dependency():
 
 
 def test_budget_names_the_figure_that_misses():
-    steady = {"outcome": "ok", "latency_ms": 20, "wall_ms": 170.0,
+    bound = {"bound_ms": 20.0}
+    steady = {"outcome": "ok", "latency_ms": 20, "wall_ms": 170.0, "wall_ms_0": 140.0,
+              "latency_part_ms": 30.0, "bound": bound,
               "reads": {"master": 5, "s": 4}, "writes": {"master": 0, "s": 1}}
     misses = check("steady", steady)
     assert any("5 reads on master" in m for m in misses)
     assert any("1 writes on s" in m for m in misses)
-    assert any("wall 170.0 ms > 160 ms" in m for m in misses)
-    ok = {"outcome": "ok", "wall_ms": 149.0, "bound": {"bound_ms": 100.0}}
+    assert any("latency part 30.0 ms" in m and "= 25.0 ms" in m for m in misses)
+    # Only the latency part counts: a slow CPU (wall(0) = 900 ms) is not a miss.
+    ok = {"outcome": "ok", "wall_ms": 1024.0, "wall_ms_0": 900.0, "latency_part_ms": 124.0,
+          "bound": {"bound_ms": 100.0}}
     assert check("move", ok) == []
-    assert check("initial", {**ok, "wall_ms": 151.0})
-    assert check("scale", {"outcome": "ok", "peak_rss_mb": 99.9, "plan_ms": 1999}) == []
-    assert len(check("scale", {"outcome": "failed", "peak_rss_mb": 100, "plan_ms": 2000})) == 3
+    assert check("initial", {**ok, "latency_part_ms": 125.1})
+    assert check("scale", {"outcome": "ok", "plan_ms": 1999}) == []
+    assert len(check("scale", {"outcome": "failed", "plan_ms": 2000})) == 2
+    assert check("cold", {"outcome": "ok", "wall_ms": 500.0}) == []
+    assert check("cold", {"outcome": "ok", "wall_ms": 500.1}) == ["cold --plan 500.1 ms > 500 ms"]
+
+
+def test_served_budget_by_size():
+    run = {"outcome": "ok", "plans": [{"status": 200, "outcome": "ok", "wall_ms": 1.0}]}
+    r = {"outcome": "ok", "pipes": 3000, "peak_rss_mb": 80.0, "first": run,
+         "steady": {**run, "writes": 0}}
+    assert check("served-3000", r) == []
+    assert check("served-3000", {**r, "peak_rss_mb": 80.1}) == ["peak RSS 80.1 MB > 80 MB"]
+    assert check("served-10000", {**r, "pipes": 10_000, "peak_rss_mb": 99.0}) == []
+    busy = {**run, "plans": [{"status": 409, "outcome": None, "wall_ms": 1.0}]}
+    assert any("GET /plan during the first run" in m
+               for m in check("served-3000", {**r, "first": busy}))
+    assert check("served-3000", {**r, "steady": {**run, "writes": 2}}) == [
+        "2 writes in the steady run > 0"]
 
 
 def test_tiny_scenarios_end_to_end_requests_match_the_bound():

@@ -1,0 +1,155 @@
+"""DTL rules carried as compact JSON text: the orchestrator moves them, never reads them.
+
+A pipe's 20-rule DTL transform is ~1.2 KB of JSON but ~13 KB as Python lists and dicts; a
+10,000-pipe master holds each one twice (the master's copy and a slave's). Read from a
+node, the `rules` of a DTL transform become an `Opaque`: its canonical JSON text, equal to
+another Opaque of the same rules and to the same rules as plain lists and dicts. The rules
+name no system or dataset the planner looks at (configs.py never enters `rules`), and
+`thaw` turns them back into JSON values right before a write.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+from typing import Any
+
+
+def canonical(value: Any) -> str:
+    # Keys sorted: two dicts are equal in Python whatever their key order, so their texts are.
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class Opaque(str):
+    """Canonical JSON text standing for a JSON value; compares like that value would."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Opaque):
+            return str.__eq__(self, other)
+        if isinstance(other, (list, dict)):
+            return str.__eq__(self, canonical(other))
+        return False
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = str.__hash__
+
+    def __repr__(self) -> str:
+        return f"Opaque({len(self)} chars)"
+
+    def value(self) -> Any:
+        return json.loads(self)
+
+
+def dumps(value: Any) -> bytes:
+    """`value` as JSON bytes, each Opaque written as the text it holds, never parsed back
+    into lists and dicts: a bulk write of 100 pipes stays ~150 KB, not ~1.3 MB of objects."""
+    texts: list[str] = []
+    tag = secrets.token_hex(8)
+
+    def swap(v: Any) -> Any:
+        if isinstance(v, Opaque):
+            texts.append(v)
+            return f"{tag}:{len(texts) - 1}"
+        if isinstance(v, dict):
+            return {k: swap(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [swap(x) for x in v]
+        return v
+    text = json.dumps(swap(value), allow_nan=False)
+    if texts:   # a random tag: no user string can pass for a placeholder
+        text = re.sub(f'"{tag}:(\\d+)"', lambda m: texts[int(m.group(1))], text)
+    return text.encode("utf-8")
+
+
+def _freeze_transforms(part: Any) -> None:
+    for t in part if isinstance(part, list) else [part]:
+        if isinstance(t, dict) and t.get("type") == "dtl" and isinstance(t.get("rules"),
+                                                                             (dict, list)):
+            t["rules"] = Opaque(canonical(t["rules"]))
+
+
+def freeze(config: dict[str, Any]) -> dict[str, Any]:
+    """In place: the DTL rules of a pipe's transforms, and of the user's config a generated
+    pipe keeps in `metadata.orchestrator.original_configuration`, become Opaque."""
+    _freeze_transforms(config.get("transform"))
+    meta = config.get("metadata")
+    mark = meta.get("orchestrator") if isinstance(meta, dict) else None
+    inner = mark.get("original_configuration") if isinstance(mark, dict) else None
+    if isinstance(inner, dict):
+        _freeze_transforms(inner.get("transform"))
+    return config
+
+
+def thaw(value: Any) -> Any:
+    """`value` with every Opaque inside turned back into the JSON value it stands for."""
+    if isinstance(value, Opaque):
+        return value.value()
+    if isinstance(value, dict):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [thaw(v) for v in value]
+    return value
+
+
+def _frozen_copy(config: dict[str, Any]) -> dict[str, Any]:
+    """`config` with its DTL rules as Opaque, copying only the parts freeze() changes."""
+    out = dict(config)
+    transform = out.get("transform")
+    if isinstance(transform, (dict, list)):
+        out["transform"] = ([dict(t) if isinstance(t, dict) else t for t in transform]
+                            if isinstance(transform, list) else dict(transform))
+    meta = out.get("metadata")
+    mark = meta.get("orchestrator") if isinstance(meta, dict) else None
+    if isinstance(mark, dict) and isinstance(mark.get("original_configuration"), dict):
+        inner = _frozen_copy(mark["original_configuration"])
+        out["metadata"] = {**meta, "orchestrator": {**mark, "original_configuration": inner}}
+    _freeze_transforms(out.get("transform"))
+    return out
+
+
+def digest(config: dict[str, Any]) -> bytes:
+    """A config's fingerprint: equal for equal configs (key order aside), rules as text."""
+    return hashlib.blake2b(canonical(_frozen_copy(config)).encode(), digest_size=16).digest()
+
+
+# The metadata a Digest keeps (ownership.GROUP_KEY is "$config-group").
+_DIGEST_KEEPS = ("orchestrator", "$config-group")
+
+
+class Digest(dict):
+    """A config kept by its fingerprint: what a slave's copy of a pipe is compared by.
+
+    It holds only what is read of a copy besides the comparison: its `metadata.orchestrator`
+    marker (the planner) and its `metadata["$config-group"]` (ownership.py: whose copy it
+    is). It is equal to any config whose digest is its own. A 10,000-pipe master has 10,000
+    such copies on its slaves; whole, they would be the largest part of a run's memory."""
+
+    __slots__ = ("fingerprint",)
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        meta = config.get("metadata")
+        kept = {k: meta[k] for k in _DIGEST_KEEPS if k in meta} if isinstance(meta, dict) \
+            else {}
+        super().__init__({"metadata": kept} if kept else {})
+        self.fingerprint = digest(config)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Digest):
+            return self.fingerprint == other.fingerprint
+        if isinstance(other, dict):
+            return self.fingerprint == digest(other)
+        return NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Digest({self.fingerprint.hex()})"
