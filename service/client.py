@@ -20,11 +20,12 @@ of the container running out of memory. Listings are parsed entry by entry
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 import threading
 import time
 from http import HTTPStatus
 from sys import intern
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 from urllib.parse import quote
 
 import requests
@@ -332,33 +333,22 @@ class SesamClient:
                  each: Callable[[int, Any], Any]) -> list[Any]:
         """A listing parsed entry by entry: only what `each` keeps of each entry stays."""
         chunks = (body[at:at + _CHUNK] for at in range(0, len(body), _CHUNK))
-        try:
-            entries = iter_array(chunks, _SHARED,
-                                 max_entry=min(self._max_answer, MAX_ENTRY_MB * 2**20))
-            return [each(at, item) for at, item in enumerate(entries)]
-        except EntryTooLarge as exc:
-            raise SesamError(f"{where}: an entry larger than {exc.limit // 2**20} MB; "
-                             "not read") from None
-        except NotAnArray:
-            raise SesamError(f"{where}: answer is not a list of components") from None
-        except RecursionError:
-            raise SesamError(f"{where}: answer is JSON nested too deeply to read") from None
-        except ValueError:
-            kind = headers.get("Content-Type", "unknown").split(";")[0][:60]
-            raise SesamError(f"{where}: answer is not valid JSON (content type "
-                             f"{name(kind)})") from None
+        with _json_errors(where, headers):
+            try:
+                entries = iter_array(chunks, _SHARED,
+                                     max_entry=min(self._max_answer, MAX_ENTRY_MB * 2**20))
+                return [each(at, item) for at, item in enumerate(entries)]
+            except EntryTooLarge as exc:
+                raise SesamError(f"{where}: an entry larger than {exc.limit // 2**20} MB; "
+                                 "not read") from None
+            except NotAnArray:
+                raise SesamError(f"{where}: answer is not a list of components") from None
 
     def _parse(self, where: str, body: bytes, headers: Any) -> Any:
-        try:
+        with _json_errors(where, headers):
             # Sharing strings pays for itself in memory only on big answers; it costs CPU.
             hook = _shared_strings if len(body) > _SHARE_ABOVE else None
             return json.loads(body, object_pairs_hook=hook)
-        except RecursionError:
-            raise SesamError(f"{where}: answer is JSON nested too deeply to read") from None
-        except ValueError:
-            kind = headers.get("Content-Type", "unknown").split(";")[0][:60]
-            raise SesamError(f"{where}: answer is not valid JSON (content type "
-                             f"{name(kind)})") from None
 
     def _exchange(self, method: str, path: str, where: str,
                   kwargs: dict[str, Any]) -> tuple[int, Any, bytes, int]:
@@ -432,6 +422,19 @@ def _retry_after(headers: Any) -> float:
         return max(0.0, float(value))
     except ValueError:
         return 0.0   # a date or garbage: our own backoff decides
+
+
+@contextmanager
+def _json_errors(where: str, headers: Any) -> Iterator[None]:
+    """An answer that is not JSON, or nested too deep to read, as one line naming the node."""
+    try:
+        yield
+    except RecursionError:
+        raise SesamError(f"{where}: answer is JSON nested too deeply to read") from None
+    except ValueError:
+        kind = headers.get("Content-Type", "unknown").split(";")[0][:60]
+        raise SesamError(f"{where}: answer is not valid JSON (content type "
+                         f"{name(kind)})") from None
 
 
 def _read_body(response: requests.Response, ends: float, limit: int) -> bytes:
