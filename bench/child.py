@@ -22,17 +22,24 @@ from collections import Counter
 from datetime import datetime, timezone
 
 
-def rss_mb() -> dict[str, float]:
-    """Current and peak resident memory of this process, in MiB."""
+def proc_memory(pid: int | str = "self") -> dict[str, float]:
+    """`VmRSS` and `VmHWM` (current and peak resident memory) of a process, in MiB; empty
+    where /proc cannot tell."""
     out: dict[str, float] = {}
     try:
-        with open("/proc/self/status") as f:
+        with open(f"/proc/{pid}/status") as f:
             for line in f:
                 if line.startswith(("VmRSS:", "VmHWM:")):
                     key, value = line.split(":", 1)
                     out[key] = int(value.split()[0]) / 1024
     except OSError:
         pass
+    return out
+
+
+def rss_mb() -> dict[str, float]:
+    """Current and peak resident memory of this process, in MiB."""
+    out = proc_memory()
     if "VmHWM" not in out:   # ru_maxrss is in KiB on Linux
         out["VmHWM"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"rss_mb": round(out.get("VmRSS", 0.0), 1), "peak_rss_mb": round(out["VmHWM"], 1)}

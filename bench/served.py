@@ -22,6 +22,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
+from .child import proc_memory
 from .scenarios import ROOT, clear_logs, environ, master_content, request_counts, started, \
     system_id, WRITES
 
@@ -35,19 +36,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _status(pid: int) -> dict[str, float]:
-    out: dict[str, float] = {}
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(("VmRSS:", "VmHWM:")):
-                    key, value = line.split(":", 1)
-                    out[key] = int(value.split()[0]) / 1024
-    except OSError:
-        pass
-    return out
 
 
 def _reset_peak(pid: int) -> bool:
@@ -69,7 +57,7 @@ class _Sampler:
 
     def _run(self) -> None:
         while not self._stop.wait(0.01):
-            self.peak = max(self.peak, _status(self.pid).get("VmRSS", 0.0))
+            self.peak = max(self.peak, proc_memory(self.pid).get("VmRSS", 0.0))
 
     def __enter__(self) -> "_Sampler":
         self._thread.start()
@@ -125,7 +113,7 @@ def _run_with_plans(base: str, pid: int, plans: int) -> dict[str, Any]:
         asked = [pool.submit(_call, "GET", base + "/plan") for _ in range(plans)]
         status, report, wall = sync.result()
         answers = [f.result() for f in asked]
-    peak = max(_status(pid).get("VmHWM", 0.0) if reset else 0.0, sampler.peak)
+    peak = max(proc_memory(pid).get("VmHWM", 0.0) if reset else 0.0, sampler.peak)
     return {"status": status, "outcome": (report or {}).get("outcome"),
             "errors": ((report or {}).get("errors") or [])[:3],
             "actions": len((report or {}).get("actions") or []), "wall_ms": wall,
@@ -155,7 +143,7 @@ def served(*, pipes: int, slaves: int, systems: int, realistic: bool, plans: int
                                      stdout=subprocess.DEVNULL, stderr=errors)
             try:
                 _wait(lambda: _up(base, child), "the service to answer /health", STARTUP_S)
-                started_mb = _status(child.pid).get("VmRSS", 0.0)
+                started_mb = proc_memory(child.pid).get("VmRSS", 0.0)
                 first = _run_with_plans(base, child.pid, plans)
                 clear_logs(by_id)
                 steady = _run_with_plans(base, child.pid, plans)
