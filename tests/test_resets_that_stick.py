@@ -117,18 +117,24 @@ def test_pump_operations_refused_while_deploying_are_retried(nodes):
     assert refused and all(r["path"].endswith("/pump") for r in refused)
 
 
+def _copy_states(slave: EmulatorNode, pid: str) -> list[tuple[bool, str]]:
+    """After every request the slave answers: (disabled, pump mode) of its copy of `pid`."""
+    states: list[tuple[bool, str]] = []
+
+    def watch(method: str, path: str, status: int) -> None:
+        with slave.store.lock:
+            copy = slave.store.pipes.get(pid)
+            if copy is not None:
+                states.append((copy.disabled, copy.effective["pump"].get("mode", "scheduled")))
+    slave.add_observer(watch)
+    return states
+
+
 def test_a_user_disabled_pipe_is_never_enabled_on_a_slave_not_even_for_a_moment(nodes):
     c = Cluster(nodes)
     assert c.master.api("POST", "/pipes/crm-order/pump", {"operation": "disable"})[0] == 200
     s1 = c.slaves["s1"]
-    states: list[tuple[bool, str]] = []
-
-    def watch(method: str, path: str, status: int) -> None:
-        with s1.store.lock:
-            copy = s1.store.pipes.get("crm-order")
-            if copy is not None:
-                states.append((copy.disabled, copy.effective["pump"].get("mode", "scheduled")))
-    s1.add_observer(watch)
+    states = _copy_states(s1, "crm-order")
     assert c.run(c.config()).outcome == "ok"
     assert disabled(s1, "crm-order") and copy_in(s1, "pipes", "crm-order") == c.pipes[1]
     assert states and all(off or mode != "scheduled" for off, mode in states), states
@@ -187,14 +193,7 @@ def test_a_user_disabled_pipe_whose_pump_mode_comes_from_env_is_never_enabled(no
                   env={"region": "eu", "pump-mode": "scheduled"})
     assert c.master.api("POST", "/pipes/crm-order/pump", {"operation": "disable"})[0] == 200
     s1 = c.slaves["s1"]
-    states: list[tuple[bool, str]] = []
-
-    def watch(method: str, path: str, status: int) -> None:
-        with s1.store.lock:
-            copy = s1.store.pipes.get("crm-order")
-            if copy is not None:
-                states.append((copy.disabled, copy.effective["pump"].get("mode", "scheduled")))
-    s1.add_observer(watch)
+    states = _copy_states(s1, "crm-order")
     assert c.run(c.config()).outcome == "ok"
     assert disabled(s1, "crm-order") and copy_in(s1, "pipes", "crm-order") == order
     assert states and all(off or mode != "scheduled" for off, mode in states), states
