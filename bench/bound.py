@@ -8,7 +8,7 @@ round trip of latency `L` and no CPU time anywhere):
 
 2. **Requests.** Each action is one request, except creations: the creations of one kind
    (`create-pipe` / `create-system`) on one node that become ready in the same round are
-   sent as one bulk POST of up to 100 (``service.executor.BULK``), so they count as
+   sent as one bulk POST of up to 100 (``service.nodes.executor.BULK``), so they count as
    ``ceil(n / 100)`` requests.
 
    An overwrite in the master (an action carrying `expect`) is preceded by a re-read of
@@ -54,8 +54,8 @@ from dataclasses import dataclass, field
 from math import ceil
 from typing import Sequence
 
-from service.actions import Action
-from service.executor import BULK
+from service.core.actions import Action
+from service.nodes.executor import BULK
 
 READS_PER_NODE = 4
 CREATES = ("create-pipe", "create-system")

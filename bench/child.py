@@ -47,9 +47,9 @@ def rss_mb() -> dict[str, float]:
 
 def measure_plan(config) -> dict:
     """Read every node, then time `plan` alone (no I/O inside the timing)."""
-    from service.client import SesamClient
-    from service.planner import plan
-    from service.snapshot import read_node
+    from service.nodes.client import SesamClient
+    from service.core.planner import plan
+    from service.nodes.reading import read_node
 
     clients = {n.id: SesamClient(node_id=n.id, api_url=n.api_url,
                                  token=n.jwt_token.get_secret_value()) for n in config.nodes}

@@ -19,11 +19,11 @@ from typing import Iterator, Mapping, Sequence
 
 from emulator import EmulatorNode
 from service import orchestrator
-from service.actions import Plan
-from service.client import SesamClient
+from service.core.actions import Plan
+from service.nodes.client import SesamClient
 from service.config import Config, load_config
-from service.planner import plan as make_plan
-from service.snapshot import read_node
+from service.core.planner import plan as make_plan
+from service.nodes.reading import read_node
 
 from .bound import critical_path
 

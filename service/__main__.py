@@ -16,9 +16,9 @@ import logging
 import os
 import sys
 
-from . import logs
-from .config import ConfigError, load_config
-from .version import __version__
+from service import logs
+from service.config import ConfigError, load_config
+from service.version import __version__
 
 
 _DESCRIPTION = ("The orchestrator for Sesam: moves the systems slave nodes manage, and their "
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     for warning in config.warnings():
         # At start, before any run: a token about to be written in clear text, a typo'd field.
         logging.getLogger("service").warning("configuration: %s", warning)
-    from . import orchestrator
+    from service import orchestrator
     if args.plan or args.once:
         try:
             # The run redacts its own report (tokens, credentials, a node's text).
@@ -75,13 +75,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"the run stopped on an internal error: {type(exc).__name__}", file=sys.stderr)
             return 1
         if args.plan:
-            from .plan_text import render
+            from service.core.plan_text import render
             print(json.dumps(report.as_json(), indent=2) if args.json
                   else render(report.as_json()))
         else:
             print(json.dumps(report.as_json(), indent=2))
         return 0 if report.outcome == "ok" else 1
-    from .server import serve
+    from service.web.server import serve
     serve(config)
     return 0
 

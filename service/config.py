@@ -18,10 +18,10 @@ from urllib.parse import urlsplit
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError,
                       field_validator, model_validator)
 
-from .config_words import near_miss, plain
-from .names import FEEDER_SYSTEM
-from .redaction import scrub
-from .text import name
+from service.config_words import near_miss, plain
+from service.core.names import FEEDER_SYSTEM
+from service.redaction import scrub
+from service.core.names import name
 
 DAY = 86_400
 # Node ids end up in generated names and in metadata; keep them to what Sesam accepts in ids.

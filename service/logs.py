@@ -14,8 +14,8 @@ import time
 from datetime import datetime, timezone
 from typing import Callable, TextIO
 
-from .config import Config
-from .version import __version__
+from service.config import Config
+from service.version import __version__
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 DAY = 86_400.0

@@ -12,22 +12,23 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Callable
 
-from .client import SesamClient, SesamError
-from .config import Config, Node
-from .actions import Plan
-from .executor import Result, execute
-from .flows import flows as flow_health
-from . import plan_text
-from .planner import plan as make_plan
-from .redaction import Redactor, credential_values, redact_logs, remember
-from .report import Report
-from .snapshot import NodeSnapshot, read_node
-from .text import name
-from .tokens import ADMIN, grants_admin
+from service.nodes.client import SesamClient, SesamError
+from service.config import Config, Node
+from service.core.actions import Plan
+from service.nodes.executor import Result, execute
+from service.core.flows import flows as flow_health
+from service.core import plan_text
+from service.core.planner import plan as make_plan
+from service.redaction import Redactor, credential_values, redact_logs, remember
+from service.report import Report
+from service.core.snapshots import NodeSnapshot
+from service.nodes.reading import read_node
+from service.core.names import name
+from service.core.tokens import ADMIN, grants_admin
 
 log = logging.getLogger(__name__)
 # The loggers that may carry a node's words (errors, validation messages) or ids.
-redact_logs(__name__, "service.executor", "service.runs", "service")
+redact_logs(__name__, "service.nodes.executor", "service.runs", "service")
 Progress = Callable[[int, int, dict[str, str]], None]
 # One read-and-plan at a time in this process (a run's, a dry run's): each holds a snapshot
 # of every node, tens of MB for a master of thousands of pipes, and the container has 128 MB.

@@ -17,7 +17,7 @@ import re
 import threading
 from typing import Any, Iterable
 
-from .report import Report
+from service.report import Report
 
 REDACTED = "[redacted]"
 _MIN_SECRET = 6          # shorter values would blank out ordinary words

@@ -12,7 +12,7 @@ from typing import Any
 from emulator import EmulatorNode
 from service import orchestrator
 from service.config import Config, load_config
-from service.configs import user_original
+from service.core.references import user_original
 
 from orchestration import environ, start_pipe
 
@@ -134,8 +134,8 @@ def latest_originals(master: EmulatorNode) -> dict[tuple[str, str], dict]:
 
 
 def _original(item: dict) -> dict:
-    from service.snapshot import _component  # the same reading the service does
-    return user_original(_component(item))[0]
+    from service.core.snapshots import component_of  # the same reading the service does
+    return user_original(component_of(item))[0]
 
 
 def holds_every_original(master: EmulatorNode, expected: dict[tuple[str, str], dict]) -> list[str]:

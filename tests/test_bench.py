@@ -11,7 +11,7 @@ import pytest
 from bench import scenarios
 from bench.bound import critical_path, levels, requests_of
 from bench.budget import check
-from service.actions import Action
+from service.core.actions import Action
 
 
 def tiny_plan(gate: tuple[int, ...] = tuple(range(4, 14))) -> list[Action]:

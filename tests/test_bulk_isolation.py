@@ -97,7 +97,7 @@ def test_a_new_upload_a_slave_refuses_leaves_no_master_pipe_reading_the_slave(no
     """crm moved to s1. The user uploads a new crm-person to the master that s1 refuses (it
     names an env var s1 lacks, and s1's token cannot set env vars). The upload is kept, and
     the master is not left with the user's pipe calling crm, which now reads s1's datasets."""
-    from service.configs import systems_used
+    from service.core.references import systems_used
 
     c = Cluster(nodes)
     c.tokens["s1"] = c.slaves["s1"].token(admin=False, expires_in=YEAR)

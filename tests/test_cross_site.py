@@ -9,10 +9,10 @@ import json
 
 import pytest
 
-from service.app import create_app
+from service.web.app import create_app
 from service.config import load_config
 from service.report import Report
-from service.scheduler import Runner
+from service.web.runner import Runner
 
 API_TOKEN = "service-api-token-0123456789"
 HOST = "orchestrator.internal:5000"

@@ -9,9 +9,9 @@ import time
 import pytest
 
 from service import orchestrator
-from service.client import SesamClient, SesamTimeout
+from service.nodes.client import SesamClient, SesamTimeout
 from service.config import ConfigError
-from service.scheduler import Runner
+from service.web.runner import Runner
 
 from orchestration import config_for, originals
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.actions import Action, Plan
-from service.opaque import Digest
-from service.ownership import GROUP_KEY, group_name, group_of
-from service.plan_text import COPY_DIFFERS, diff, entries, plan_id
+from service.core.actions import Action, Plan
+from service.core.opaque import Digest
+from service.core.ownership import GROUP_KEY, group_name, group_of
+from service.core.plan_text import COPY_DIFFERS, diff, entries, plan_id
 
 
 def _copy(source: str, group: str | None) -> dict[str, Any]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 import time
 
-from service.actions import Action, Plan
-from service.client import SesamError
-from service.executor import execute
+from service.core.actions import Action, Plan
+from service.nodes.client import SesamError
+from service.nodes.executor import execute
 
 
 class Recorder:

@@ -7,10 +7,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from contract_helpers import CRM_PIPES, Cluster, log, start_pipe
-from service import flows, orchestrator
-from service.app import create_app
-from service.flows import STALE_FACTOR
-from service.scheduler import Runner
+from service.core import flows
+from service import orchestrator
+from service.web.app import create_app
+from service.core.flows import STALE_FACTOR
+from service.web.runner import Runner
 
 LISTINGS = {"/api/pipes", "/api/systems", "/api/env", "/api/secrets"}
 

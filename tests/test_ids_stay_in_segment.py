@@ -8,7 +8,8 @@ import pytest
 
 from emulator import EmulatorNode
 from service import orchestrator
-from service.client import SesamClient, q
+from service.nodes.client import SesamClient
+from service.core.names import q
 
 from orchestration import config_for, originals, writes
 

@@ -11,7 +11,7 @@ import time
 
 from emulator import make_token
 from service.logs import DAY
-from service.scheduler import Runner
+from service.web.runner import Runner
 from service.version import __version__
 from test_service_app import SECRET, FakeRun, make_config, report
 from tests.orchestration import environ
@@ -116,7 +116,7 @@ def test_once_and_the_served_process_log_the_same_action_lines(nodes, caplog):
     first, second = Cluster(nodes), Cluster(nodes)
     with caplog.at_level(logging.INFO, logger="service"):
         once = first.run(first.config())                       # what --once runs
-    once_lines = _action_lines(caplog, "service.executor")
+    once_lines = _action_lines(caplog, "service.nodes.executor")
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="service.runs"):
         served = Runner(config=second.config(), run=orchestrator.run).sync(trigger="api")

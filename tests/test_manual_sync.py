@@ -7,8 +7,8 @@ import time
 
 from contract_helpers import PIPES, Cluster, put
 from service import orchestrator
-from service.app import create_app
-from service.scheduler import Runner
+from service.web.app import create_app
+from service.web.runner import Runner
 
 JSON = {"Content-Type": "application/json"}
 

@@ -19,13 +19,14 @@ from typing import Any, Iterator
 
 import pytest
 
-from service.client import SesamClient, SesamError
+from service.nodes.client import SesamClient, SesamError
 from service.config import ConfigError, load_config
-from service.opaque import Opaque, freeze, thaw
+from service.core.opaque import Opaque, freeze, thaw
 from service.report import Report
-from service.scheduler import Runner
-from service.snapshot import read_node, shape
-from service.stream import iter_array
+from service.web.runner import Runner
+from service.nodes.reading import read_node
+from service.core.snapshots import shape
+from service.nodes.stream import iter_array
 from tests.test_service_app import make_config
 
 
@@ -226,7 +227,7 @@ def test_a_listing_is_parsed_entry_by_entry_across_chunk_boundaries() -> None:
 
 
 def test_a_slave_copy_kept_by_digest_compares_like_the_config() -> None:
-    from service.opaque import Digest, dumps
+    from service.core.opaque import Digest, dumps
     copy = {"_id": "p", "type": "pipe", "transform": {"type": "dtl", "rules": RULES},
             "metadata": {"orchestrator": {"feeder": True, "master": "http://m"}}}
     kept = Digest(json.loads(json.dumps(copy)))

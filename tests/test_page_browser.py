@@ -11,8 +11,8 @@ from werkzeug.serving import make_server
 
 from contract_helpers import CRM_PIPES, Cluster, start_pipe
 from service import orchestrator
-from service.app import create_app
-from service.scheduler import Runner
+from service.web.app import create_app
+from service.web.runner import Runner
 from webdriver import MISSING, browser
 
 

@@ -10,11 +10,12 @@ from unittest import mock
 
 from contract_helpers import CRM_PIPES, ERP, PIPES, Cluster, pipe_runtime, put, start_pipe
 from orchestration import as_copy
-from service import orchestrator, plan_text
+from service import orchestrator
+from service.core import plan_text
 from service.__main__ import main
-from service.actions import Action, Plan
-from service.app import create_app
-from service.scheduler import Runner
+from service.core.actions import Action, Plan
+from service.web.app import create_app
+from service.web.runner import Runner
 
 A_TO_B = {"s1": [], "s2": ["erp", "crm"]}
 

@@ -6,8 +6,8 @@ import json
 from datetime import datetime, timezone
 
 from service.config import load_config
-from service.planner import plan
-from service.snapshot import Component, NodeSnapshot
+from service.core.planner import plan
+from service.core.snapshots import Component, NodeSnapshot
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 CONFIG = load_config({

@@ -14,8 +14,8 @@ from contract_helpers import (CRM_PIPES, YEAR, Cluster, assert_steady, copy_in, 
 from orchestration import OUR_GROUP, writes
 from service import orchestrator
 from service.config import load_config
-from service.ownership import ownership
-from service.snapshot import Component, NodeSnapshot
+from service.core.ownership import ownership
+from service.core.snapshots import Component, NodeSnapshot
 
 FOREIGN_SYSTEMS = [{"_id": "billing", "type": "system:url", "base_url": "http://127.0.0.1:9/"},
                    {"_id": "ledger", "type": "system:url", "base_url": "http://127.0.0.1:9/"}]

@@ -11,10 +11,10 @@ import logging
 import pytest
 
 from service.__main__ import main
-from service.app import create_app
+from service.web.app import create_app
 from service import orchestrator
 from service.config import load_config
-from service.scheduler import Runner
+from service.web.runner import Runner
 
 from orchestration import environ
 

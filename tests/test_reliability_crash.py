@@ -20,7 +20,7 @@ import time
 import pytest
 
 from service import orchestrator
-from service.client import SesamClient
+from service.nodes.client import SesamClient
 
 from orchestration import writes
 from scenarios import (EVERY_WRITE_KIND, NEXT, build_with_edits, end_state,

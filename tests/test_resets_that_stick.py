@@ -10,7 +10,7 @@ import pytest
 
 from contract_helpers import Cluster, copy_in, clear_faults, disabled, entities, meta, original, pipe_runtime, start_pipe
 from emulator import EmulatorNode
-from service.client import SesamClient
+from service.nodes.client import SesamClient
 
 HARD = 4          # a PUT/DELETE is tried four times: four hits make it fail
 

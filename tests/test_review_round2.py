@@ -21,7 +21,7 @@ from orchestration import as_copy, config_for, originals, writes
 from write_faults import arm_first_writing
 from scenarios import holds_every_original, latest_originals
 from service import orchestrator
-from service.client import SesamClient
+from service.nodes.client import SesamClient
 
 ENV_403 = {"method": "GET", "path": "^/api/env$", "status": 403, "times": 1000}
 UNREADABLE = {"method": "GET", "path": "^/api/pipes$", "status": 401, "times": 1000}

@@ -20,7 +20,7 @@ from contract_helpers import (copy_in, CRM_PIPES, assert_steady, cannot_run, cle
                               has_dataset, ids, meta, original, pipe_runtime, put, start_pipe,
                               the_original)
 from service import orchestrator
-from service.client import SesamClient
+from service.nodes.client import SesamClient
 from service.config import load_config
 
 UNREADABLE = {"method": "GET", "path": "^/api/pipes$", "status": 401, "times": 1000}

@@ -19,7 +19,7 @@ import pytest
 from contract_helpers import (copy_in, CRM_PIPES, assert_steady, cannot_run, clear_faults, Cluster, described, disabled,
                               ids, meta, original, pipe_runtime, put, start_pipe, the_original)
 from service import orchestrator
-from service.client import SesamClient
+from service.nodes.client import SesamClient
 
 HARD = 4          # a PUT/DELETE is tried four times: four hits make it fail
 HR = {"_id": "hr", "type": "system:url", "base_url": "http://127.0.0.1:9/"}
@@ -243,7 +243,7 @@ def test_report_errors_are_one_line_for_ids_with_newlines(nodes):
 
 def test_once_log_lines_are_one_line_for_ids_with_newlines(nodes, caplog):
     # README: logs name the component with "ids quoted, so an id cannot forge a second
-    # line"; --once writes the core's log lines (service.executor, service.orchestrator).
+    # line"; --once writes the core's log lines (service.nodes.executor, service.orchestrator).
     c = _newline_cluster(nodes)
     with caplog.at_level(logging.INFO, logger="service"):
         c.run(c.config())
@@ -255,7 +255,7 @@ def test_once_log_lines_are_one_line_for_ids_with_newlines(nodes, caplog):
 
 def test_serving_log_lines_are_one_line_for_ids_with_newlines(nodes, caplog):
     # The service's own lines (scheduler.Runner) quote ids and fold errors onto one line.
-    from service.scheduler import Runner
+    from service.web.runner import Runner
     c = _newline_cluster(nodes)
     runner = Runner(config=c.config(), run=orchestrator.run)
     with caplog.at_level(logging.INFO, logger="service.runs"):
@@ -475,7 +475,7 @@ def test_mistyped_interval_and_binary_flag_are_refused(env, field):
 ])
 def test_interval_edges_are_accepted_and_land_in_range(extra, interval):
     from service.config import load_config
-    from service.generated import stagger
+    from service.core.generated import stagger
     cfg = load_config(_env_with(slave_extra=extra))
     slave = cfg.slaves[0]
     for pid in ("a", "b\nc", 'q"', "%2F"):

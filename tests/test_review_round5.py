@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from emulator import EmulatorNode
 from service import orchestrator
-from service.client import SesamClient
+from service.nodes.client import SesamClient
 from service.config import load_config
 
 from orchestration import as_copy, originals, writes

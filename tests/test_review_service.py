@@ -26,9 +26,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from emulator import EmulatorNode
 from service import orchestrator
-from service.app import create_app
+from service.web.app import create_app
 from service.config import ConfigError, load_config
-from service.scheduler import Runner
+from service.web.runner import Runner
 from tests.conftest import JWT_SECRET
 from tests.orchestration import environ, originals
 from tests.test_service_app import (ACTIONS, SECRET, FakeRun, in_thread, make, make_config,
@@ -80,9 +80,9 @@ def assert_json_one_line(body: bytes) -> dict:
 
 SERVE = """
 import os
-import service.server
+import service.web.server
 from service.config import load_config
-service.server.serve(load_config(os.environ), first_run_delay={delay})
+service.web.server.serve(load_config(os.environ), first_run_delay={delay})
 """
 
 
@@ -225,7 +225,7 @@ def test_a_taken_port_exits_with_one_clear_line(real) -> None:
 # --------------------------------------------------------------------------------------
 
 def test_the_token_is_compared_with_compare_digest_on_every_attempt(monkeypatch) -> None:
-    import service.app as app_module
+    import service.web.app as app_module
     calls: list[tuple[bytes, bytes]] = []
     real_compare = app_module.hmac.compare_digest
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import os
 
-from service.app import create_app
+from service.web.app import create_app
 from service.config import load_config
-from service.scheduler import Runner
+from service.web.runner import Runner
 from test_service_app import ACTIONS, FakeRun, make_config, report
 
 

@@ -6,8 +6,8 @@ import json
 import logging
 
 from service import orchestrator
-from service.app import create_app
-from service.scheduler import Runner
+from service.web.app import create_app
+from service.web.runner import Runner
 
 from orchestration import originals
 from scenarios import FIRST, NEXT, build

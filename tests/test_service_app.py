@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from emulator import make_token
-from service.app import create_app
+from service.web.app import create_app
 from service.config import Config, load_config
 from service.report import Report
-from service.scheduler import Runner
+from service.web.runner import Runner
 
 SECRET = "fake-nodes-secret-0123456789-0123456789-abcdef"
 MASTER_TOKEN = make_token(SECRET, expires_in=90 * 86400)

@@ -31,7 +31,7 @@ API_TOKEN = "process-test-api-token-0123456789"
 HOSTILE = 'erp-<b>&"x\''                     # a system id a page must escape
 GHOST = 'ghost-<i>&"y'                       # managed by s2, absent from the master: a warning
 ESCAPED_HOSTILE = "erp-&lt;b&gt;&amp;&#34;x&#39;"
-# Messages quote an id that is not plain (service/text.py), then the page escapes it.
+# Messages quote an id that is not plain (service/core/names.py), then the page escapes it.
 QUOTED_GHOST = json.dumps(GHOST)                # "ghost-<i>&\"y"
 ESCAPED_GHOST = "&#34;ghost-&lt;i&gt;&amp;\\&#34;y&#34;"
 
@@ -334,15 +334,15 @@ def test_the_docker_healthcheck_command_passes_against_the_service(service: Serv
 
 STUCK_SERVICE = """
 import os, threading
-import service.server
+import service.web.server
 from service.config import load_config
 
 def stuck(config, *, dry_run=False, progress=None):
     print("run entered", flush=True)
     threading.Event().wait()          # a run that never ends, e.g. a node that hangs
 
-service.server.STOP_GRACE_SECONDS = 0.5
-service.server.serve(load_config(os.environ), run=stuck, first_run_delay=0.1)
+service.web.server.STOP_GRACE_SECONDS = 0.5
+service.web.server.serve(load_config(os.environ), run=stuck, first_run_delay=0.1)
 """
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from contract_helpers import (copy_in, Cluster, assert_steady, entities, ids, meta, original,
                               start_pipe, the_original)
-from service.configs import systems_used
+from service.core.references import systems_used
 
 FEEDER = "orchestrator-feed-local-data"
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence, TypeVar
 
 from emulator import EmulatorNode
-from service.client import SesamClient
+from service.nodes.client import SesamClient
 
 from faultreport import Tally
 from orchestration import writes

@@ -11,15 +11,15 @@ from sys import intern      # reasons repeat per slave: one string each, not one
 from datetime import datetime
 from typing import Any, Mapping
 
-from .actions import Action, Kind, Plan
-from .config import Config
-from .checks import warnings_for
-from .configs import expand_env, marker, remembering, roles, systems_used, user_original
-from .desired import Desired, PipePlacement, desired_state
-from .holds import holds
-from .ownership import Ownership, ownership
-from . import reasons
-from .snapshot import Component, NodeSnapshot
+from service.core.actions import Action, Kind, Plan
+from service.config import Config
+from service.core.operator_warnings import warnings_for
+from service.core.references import (expand_env, marker, remembering, roles, systems_used, user_original)
+from service.core.placement import Desired, PipePlacement, desired_state
+from service.core.holds import holds
+from service.core.ownership import Ownership, ownership
+from service.core import reasons
+from service.core.snapshots import Component, NodeSnapshot
 
 
 class _Builder:

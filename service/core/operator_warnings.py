@@ -9,12 +9,12 @@ from datetime import datetime
 from typing import Mapping
 from urllib.parse import quote
 
-from .config import Config
-from .configs import marker, secrets_used
-from .desired import Desired
-from .snapshot import NodeSnapshot
-from .text import name
-from .tokens import token_warnings
+from service.config import Config
+from service.core.references import marker, secrets_used
+from service.core.placement import Desired
+from service.core.snapshots import NodeSnapshot
+from service.core.names import name
+from service.core.tokens import token_warnings
 
 
 def warnings_for(config: Config, master: NodeSnapshot,

@@ -24,9 +24,9 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from .config import Config
-from .scheduler import Busy, Runner
-from .version import __version__
+from service.config import Config
+from service.web.runner import Busy, Runner
+from service.version import __version__
 
 
 TOKEN_HEADER = "X-Orchestrator-Token"

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
-from .snapshot import Component
+from service.core.snapshots import Component
 
 _ENV = re.compile(r"\$ENV\(([^)]*)\)")
 _SECRET = re.compile(r"\$SECRET\(([^)]*)\)")

@@ -27,15 +27,15 @@ from typing import Any, Callable, Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from .config import Config
-from .logs import OncePer, action_line
-from . import flows
-from .flows import carry_over
-from . import history as history_file
-from .metrics import Metrics
-from .redaction import REDACTED, for_tokens  # noqa: F401 - REDACTED: kept importable here
-from .report import Report
-from .tokens import token_warnings
+from service.config import Config
+from service.logs import OncePer, action_line
+from service.core import flows
+from service.core.flows import carry_over
+from service.web import history as history_file
+from service.web.metrics import Metrics
+from service.redaction import REDACTED, for_tokens  # noqa: F401 - REDACTED: kept importable here
+from service.report import Report
+from service.core.tokens import token_warnings
 
 log = logging.getLogger("service.runs")
 

@@ -15,10 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
-from . import pumps
-from .actions import Action, Plan
-from .client import SesamClient, SesamError, SesamForbidden, SesamInvalid
-from .logs import action_line
+from service.nodes import pumps
+from service.core.actions import Action, Plan
+from service.nodes.client import SesamClient, SesamError, SesamForbidden, SesamInvalid
+from service.logs import action_line
 
 log = logging.getLogger(__name__)
 BULK = 100   # components per bulk POST: big enough to save round trips, small enough to send

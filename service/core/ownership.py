@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from .config import Config, SlaveNode
-from .configs import marker, user_original
-from .generated import component_url
-from .names import FEEDER_PREFIX, FEEDER_SYSTEM
-from .snapshot import Component, NodeSnapshot
+from service.config import Config, SlaveNode
+from service.core.references import marker, user_original
+from service.core.generated import component_url
+from service.core.names import FEEDER_PREFIX, FEEDER_SYSTEM
+from service.core.snapshots import Component, NodeSnapshot
 
 GROUP_KEY = "$config-group"
 GROUP_PREFIX = "orchestrator-"

@@ -12,10 +12,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Mapping
 
-from .configs import roles, user_original
-from .names import FEEDER_PREFIX
-from .snapshot import Component, NodeSnapshot
-from .text import name
+from service.core.references import roles, user_original
+from service.core.names import FEEDER_PREFIX
+from service.core.snapshots import Component, NodeSnapshot
+from service.core.names import name
 
 STALE_FACTOR = 3
 STATES = ("failing", "stale", "waiting", "unknown", "ok")     # worst first

@@ -10,10 +10,10 @@ from __future__ import annotations
 import sys
 from typing import Mapping
 
-from .configs import user_original
-from .names import FEEDER_PREFIX, FEEDER_SYSTEM
-from .snapshot import NodeSnapshot
-from .text import name
+from service.core.references import user_original
+from service.core.names import FEEDER_PREFIX, FEEDER_SYSTEM
+from service.core.snapshots import NodeSnapshot
+from service.core.names import name
 
 NEW_ORIGINAL = "user uploaded a new original"
 HAND_EDIT = "revert a hand edit"

@@ -12,9 +12,9 @@ from typing import Any, Callable
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
                                generate_latest)
 
-from .flows import STATES as FLOW_STATES
-from .report import Report
-from .version import __version__
+from service.core.flows import STATES as FLOW_STATES
+from service.report import Report
+from service.version import __version__
 
 OUTCOMES = ("ok", "failed", "aborted")
 PREFIX = "sesam_orchestrator"

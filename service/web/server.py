@@ -15,10 +15,10 @@ from types import FrameType
 
 import cherrypy
 
-from . import logs
-from .app import create_app
-from .config import Config
-from .scheduler import RunFunction, Runner
+from service import logs
+from service.web.app import create_app
+from service.config import Config
+from service.web.runner import RunFunction, Runner
 
 log = logging.getLogger("service")
 
@@ -35,7 +35,7 @@ def _configure_logging(level: str, fmt: str) -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     # When serving, the Runner logs each action, warning and error of a run, one line each
     # with ids quoted; the core's own lines (meant for --once) would repeat every one of them.
-    for core in ("service.executor", "service.orchestrator"):
+    for core in ("service.nodes.executor", "service.orchestrator"):
         logging.getLogger(core).setLevel(logging.CRITICAL)
 
 
@@ -58,7 +58,7 @@ def serve(config: Config, *, run: RunFunction | None = None,
     _configure_logging(config.log_level, config.log_format)
     _check_port_free(config.port)
     if run is None:
-        from .orchestrator import run as orchestrator_run
+        from service.orchestrator import run as orchestrator_run
         run = orchestrator_run
     runner = Runner(config=config, run=run)
     app = create_app(config=config, runner=runner)

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from .configs import marker, roles, systems_used, user_original
-from .desired import Desired
-from .names import FEEDER_PREFIX, FEEDER_SYSTEM
-from .snapshot import Component, NodeSnapshot
+from service.core.references import marker, roles, systems_used, user_original
+from service.core.placement import Desired
+from service.core.names import FEEDER_PREFIX, FEEDER_SYSTEM
+from service.core.snapshots import Component, NodeSnapshot
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
-from .config import Config
-from .configs import expand_env, roles, systems_used, user_original
-from .generated import component_url, feeder_pipe, placeholder_pipe, sync_pipe, url_system
-from .names import FEEDER_SYSTEM
-from .ownership import group_name, with_mark
-from .snapshot import Component, NodeSnapshot
-from .text import name, node_message
+from service.config import Config
+from service.core.references import expand_env, roles, systems_used, user_original
+from service.core.generated import (component_url, feeder_pipe, placeholder_pipe, sync_pipe, url_system)
+from service.core.names import FEEDER_SYSTEM
+from service.core.ownership import group_name, with_mark
+from service.core.snapshots import Component, NodeSnapshot
+from service.core.names import name, node_message
 
 PipeShape = Literal["sync", "placeholder", "master"]
 

@@ -15,7 +15,7 @@ reason phrase, never the node's), and never carry a response body or a token.
 Every answer is capped at `max_answer_mb` MB after decompression (MAX_ANSWER_MB), checked
 as it is read: a runaway listing or a gzip bomb stops with one line naming the node instead
 of the container running out of memory. Listings are parsed entry by entry
-(service/stream.py) and handed to a caller's `keep` one at a time.
+(service/nodes/stream.py) and handed to a caller's `keep` one at a time.
 """
 from __future__ import annotations
 
@@ -26,15 +26,15 @@ import time
 from http import HTTPStatus
 from sys import intern
 from typing import Any, Callable, Iterable, Iterator, TypeVar
-from urllib.parse import quote
+
 
 import requests
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import NewConnectionError, ReadTimeoutError
 
-from .opaque import dumps, freeze
-from .stream import EntryTooLarge, NotAnArray, iter_array
-from .text import name, node_message
+from service.core.opaque import dumps, freeze
+from service.nodes.stream import EntryTooLarge, NotAnArray, iter_array
+from service.core.names import name, node_message, q
 
 T = TypeVar("T")
 MAX_ANSWER_MB = 256   # default cap on one answer, decompressed (config: MAX_ANSWER_MB)
@@ -133,14 +133,6 @@ def _shared_strings(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 # Entries of a listing are parsed one by one: without this, each would hold its own copy
 # of every key and short value.
 _SHARED = json.JSONDecoder(object_pairs_hook=_shared_strings)
-
-
-def q(component_id: str) -> str:
-    """One path segment, fully quoted. `.` and `..` are legal ids but, as a segment, mean
-    "here" and "up": `/pipes/../config` is `/config`. Their dots are percent-encoded, and
-    the client sends the path as built (requests would decode `%2E` back to a dot)."""
-    quoted = quote(component_id, safe="")
-    return quoted.replace(".", "%2E") if quoted in (".", "..") else quoted
 
 
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
