@@ -6,7 +6,7 @@ cannot judge, is *kept* on that slave: never deleted there.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Mapping
 
 from service.core.references import marker, roles, systems_used, user_original
@@ -18,13 +18,16 @@ from service.core.snapshots import Component, NodeSnapshot
 @dataclass(frozen=True)
 class Holds:
     blocked: frozenset[tuple[str, str]]     # ("systems" | "pipes", id): no master write
-    keep: Mapping[str, set[str]]            # readable slave -> ids never deleted there
+    keep: Mapping[str, frozenset[str]]      # readable slave -> ids never deleted there
+    # readable slave -> feeder components (ids) the slave needs no more: a pipe kept there
+    # writes the dataset they would feed (a second writer would loop data via the master).
+    unneeded_feeders: Mapping[str, frozenset[str]]
 
 
 def holds(desired: Desired, master: NodeSnapshot, readable: Mapping[str, NodeSnapshot], *,
           unreadable: frozenset[str] = frozenset()) -> Holds:
-    """`unreadable`: configured slaves that could not be read. Also drops from `desired` the
-    feeders that kept pipes make unnecessary."""
+    """`unreadable`: configured slaves that could not be read. `desired` is only read; apply
+    `unneeded_feeders` with `without_feeders`."""
     current: dict[tuple[str, str], str | None] = {}
     for kind, table in (("systems", master.systems), ("pipes", master.pipes)):
         for cid, comp in table.items():
@@ -52,10 +55,25 @@ def holds(desired: Desired, master: NodeSnapshot, readable: Mapping[str, NodeSna
     # What the run cannot judge is kept on every slave (deleting it could lose its only copy).
     for slave_id in keep:
         keep[slave_id] |= desired.untouched | set(desired.missing_systems)
+    unneeded: dict[str, frozenset[str]] = {}
     for slave_id, snap in readable.items():
         _keep_what_kept_things_need(keep[slave_id], snap, master.pipes)
-        _drop_feeders_for_kept_sinks(desired, slave_id, keep[slave_id], snap)
-    return Holds(blocked=frozenset(blocked), keep=keep)
+        unneeded[slave_id] = _feeders_for_kept_sinks(desired, slave_id, keep[slave_id], snap)
+    return Holds(blocked=frozenset(blocked),
+                 keep={sid: frozenset(ids) for sid, ids in keep.items()},
+                 unneeded_feeders=unneeded)
+
+
+def without_feeders(desired: Desired, unneeded: Mapping[str, frozenset[str]]) -> Desired:
+    """`desired` less the feeder components `unneeded` names, per slave (a new Desired)."""
+    return replace(
+        desired,
+        slave_pipes={sid: {cid: c for cid, c in comps.items()
+                           if cid not in unneeded.get(sid, frozenset())}
+                     for sid, comps in desired.slave_pipes.items()},
+        slave_systems={sid: {cid: c for cid, c in comps.items()
+                             if cid not in unneeded.get(sid, frozenset())}
+                       for sid, comps in desired.slave_systems.items()})
 
 
 def _is_placeholder(comp: Component) -> bool:
@@ -106,19 +124,19 @@ def _keep_what_kept_things_need(keep: set[str], snap: NodeSnapshot,
             todo.append(new)
 
 
-def _drop_feeders_for_kept_sinks(desired: Desired, slave_id: str, keep: set[str],
-                                 snap: NodeSnapshot) -> None:
-    # A dataset a kept pipe writes in the slave needs no feeder (it would be a second writer).
+def _feeders_for_kept_sinks(desired: Desired, slave_id: str, keep: set[str],
+                            snap: NodeSnapshot) -> frozenset[str]:
+    # A dataset a kept pipe writes in the slave needs no feeder (it would be a second writer);
+    # with no feeder pipe left, the feeder system goes too.
     written = {roles(pid, snap.pipes[pid].effective, {}).sink_dataset
                for pid in keep if pid in snap.pipes and not pid.startswith(FEEDER_PREFIX)}
     pipes = desired.slave_pipes[slave_id]
-    for dataset in written:
-        if dataset and _is_feeder(pipes.get(FEEDER_PREFIX + dataset)):
-            del pipes[FEEDER_PREFIX + dataset]
-    systems = desired.slave_systems[slave_id]
-    if not any(pid.startswith(FEEDER_PREFIX) for pid in pipes) \
-            and _is_feeder(systems.get(FEEDER_SYSTEM)):
-        del systems[FEEDER_SYSTEM]
+    unneeded = {FEEDER_PREFIX + d for d in written
+                if d and _is_feeder(pipes.get(FEEDER_PREFIX + d))}
+    if not any(pid.startswith(FEEDER_PREFIX) for pid in pipes if pid not in unneeded) \
+            and _is_feeder(desired.slave_systems[slave_id].get(FEEDER_SYSTEM)):
+        unneeded.add(FEEDER_SYSTEM)
+    return frozenset(unneeded)
 
 
 def _is_feeder(config: dict | None) -> bool:

@@ -52,24 +52,22 @@ class Desired:
 
 
 def _place_pipe(pid: str, original: dict[str, Any], env: Mapping[str, Any],
-                placed: Mapping[str, str], errors: list[str]) -> PipePlacement:
+                placed: Mapping[str, str]) -> tuple[PipePlacement, str | None]:
     """Where a pipe runs: in the slave of every managed system it names (contract 2), or in
-    the master. An unplaceable pipe gets an error and `shape="master"` with its systems set,
-    so the caller can keep those systems in the master too."""
+    the master; and, for an unplaceable pipe, why. That one gets `shape="master"` with its
+    systems set, so the caller can keep those systems in the master too."""
     r = roles(pid, original, env)
     used = tuple(sorted(s for s in systems_used(original, env) if s in placed))
     stay = PipePlacement(id=pid, original=original, slave=None, shape="master",
                          sink_dataset=r.sink_dataset)
     if not used:
-        return stay
+        return stay, None
     refused = PipePlacement(id=pid, original=original, slave=None, shape="master",
                             systems=used, sink_dataset=r.sink_dataset)
     on = sorted({placed[s] for s in used})
     if len(on) > 1:
         where = ", ".join(f"system {name(s)} (slave {placed[s]})" for s in used)
-        errors.append(f"pipe {name(pid)}: cannot be placed, it uses {where}; it stays "
-                              "in the master")
-        return refused
+        return refused, f"pipe {name(pid)}: cannot be placed, it uses {where}; it stays in the master"
     slave = on[0]
     # A system the pipe also names that stays in the master (no slave manages it, or it is
     # kept there) does not exist on the slave: the slave would refuse the copy, and the
@@ -77,39 +75,35 @@ def _place_pipe(pid: str, original: dict[str, Any], env: Mapping[str, Any],
     stays = sorted(s for s in systems_used(original, env) if s not in placed
                    and not s.startswith("system:") and "$ENV(" not in s)
     if stays:
-        errors.append(
+        return refused, (
             f"pipe {name(pid)}: cannot be placed, it uses system {name(used[0])} on slave {slave} "
             f"and {', '.join(f'system {name(s)}' for s in stays)}, which stays in the master; "
             "it stays in the master")
-        return refused
     src = r.source_system if r.source_system in placed else None
     snk = r.sink_system if r.sink_system in placed else None
     # What it reads there: the managed system itself, or a master dataset a feeder copies.
     fed = r.source_dataset if not src and r.source_type == "dataset" else None
     if not src and not fed:
-        errors.append(
+        return refused, (
             f"pipe {name(pid)}: cannot be placed, it uses system {name(used[0])} on slave {slave} "
             "but its source is not a dataset the master can feed; it stays in the master")
-        return refused
     if snk:
         return PipePlacement(id=pid, original=original, slave=slave, shape="placeholder",
-                             systems=used, source_dataset=fed)
+                             systems=used, source_dataset=fed), None
     if r.sink_type == "dataset" and r.sink_dataset and _populated_early(original, env):
-        errors.append(
+        return refused, (
             f"pipe {name(pid)}: cannot be placed, its sink's set_initial_offset marks the slave's "
             "dataset populated before its first full run, so the master's synchronising pipe "
             "could read it half-written and delete the rest; it stays in the master")
-        return refused
     if r.sink_type == "dataset" and r.sink_dataset:
         # The master reads the result back through one of its systems on that slave (each is
         # a system:url reading the slave's datasets once moved).
         return PipePlacement(id=pid, original=original, slave=slave, shape="sync",
                              systems=used, source_system=src or used[0],
-                             sink_dataset=r.sink_dataset, source_dataset=fed)
-    errors.append(
+                             sink_dataset=r.sink_dataset, source_dataset=fed), None
+    return refused, (
         f"pipe {name(pid)}: cannot be placed, it uses system {name(used[0])} on slave {slave} but "
         "writes to something that slave cannot reach; it stays in the master")
-    return refused
 
 
 def _populated_early(original: dict[str, Any], env: Mapping[str, Any]) -> bool:
@@ -134,36 +128,37 @@ def _conditions(config: dict[str, Any]) -> list[str]:
 
 
 def _undecidable(pid: str, original: dict[str, Any], env: Mapping[str, Any] | None,
-                 desired: Desired) -> bool:
+                 missing_systems: Mapping[str, str]) -> tuple[bool, str | None]:
+    """Whether the run cannot judge a pipe, and the warning that says so (if any)."""
     r = roles(pid, original, env or {})
     systems = systems_used(original, env or {})
     named = (*systems, r.source_dataset, r.sink_dataset, *_conditions(original))
     if env is None and any(n and "$ENV(" in n for n in named):
-        desired.warnings.append(f"pipe {name(pid)}: names a system or dataset through $ENV(..) and "
-                                "the master's env vars cannot be read; left where it is")
-        return True
-    return any(n in desired.missing_systems for n in systems)
+        return True, (f"pipe {name(pid)}: names a system or dataset through $ENV(..) and the "
+                      "master's env vars cannot be read; left where it is")
+    return any(n in missing_systems for n in systems), None
 
 
 def _placements(pipes: Mapping[str, dict[str, Any]], env: Mapping[str, Any],
-                desired: Desired, kept_by: Mapping[str, set[str]]) -> dict[str, PipePlacement]:
-    """Every pipe's placement, and the managed systems that must stay in the master.
+                system_slave: Mapping[str, str], kept_by: Mapping[str, set[str]]
+                ) -> tuple[dict[str, PipePlacement], dict[str, set[str]], list[str]]:
+    """Every pipe's placement; the managed systems that must stay in the master, each with
+    the pipes that keep it there; and why each refused pipe was refused.
 
     A system stays in the master while a pipe that stays there uses it (`kept_by`: pipes
     left untouched, or refused): a master pipe must never call a system:url that reads a
     slave's datasets. Keeping a system may refuse more pipes (one using it and a system of
     a slave), so this repeats until nothing more stays; each round keeps at least one more
     system, so it ends."""
-    needs = {s: set(by) for s, by in kept_by.items() if s in desired.system_slave}
-    placed = {s: slave for s, slave in desired.system_slave.items() if s not in needs}
+    needs = {s: set(by) for s, by in kept_by.items() if s in system_slave}
+    placed = {s: slave for s, slave in system_slave.items() if s not in needs}
     refusals: dict[str, str] = {}    # pid -> why, from the round that refused it
     while True:
         result = {}
         for pid, original in sorted(pipes.items()):
-            errors: list[str] = []
-            result[pid] = _place_pipe(pid, original, env, placed, errors)
-            if errors:
-                refusals.setdefault(pid, errors[0])
+            result[pid], why = _place_pipe(pid, original, env, placed)
+            if why is not None:
+                refusals.setdefault(pid, why)
         for pid, p in result.items():
             if p.slave is None:
                 for s in p.systems:
@@ -173,26 +168,24 @@ def _placements(pipes: Mapping[str, dict[str, Any]], env: Mapping[str, Any],
             break
         for s in kept:
             del placed[s]
-    for s, by in sorted(needs.items()):
-        desired.errors.append(
-            f"system {name(s)}: stays in the master, where pipe{'s' if len(by) > 1 else ''} "
+    return result, needs, [why for _, why in sorted(refusals.items())]
+
+
+def _kept_in_master(system: str, by: set[str], slave_id: str) -> str:
+    return (f"system {name(system)}: stays in the master, where pipe{'s' if len(by) > 1 else ''} "
             f"{', '.join(map(name, sorted(by)))} use{'' if len(by) > 1 else 's'} it; it is not "
-            f"moved to slave {desired.system_slave[s]}")
-        del desired.system_slave[s]
-    desired.errors += [why for _, why in sorted(refusals.items())]
-    return result
+            f"moved to slave {slave_id}")
 
 
-def _invalid_in_master(component: Component, desired: Desired) -> bool:
-    """A pipe the master reports invalid would be refused by a slave too (and in a bulk
-    POST, with every pipe beside it): it is left where it is, as it is."""
+def _invalid_in_master(component: Component) -> str | None:
+    """Why a pipe the master reports invalid is left where it is, as it is (a slave would
+    refuse it too, and in a bulk POST with every pipe beside it); None when it is valid."""
     if component.runtime.get("is-valid-config") is not False:
-        return False
+        return None
     said = "; ".join(str(m) for m in component.runtime.get("config-errors") or [] if m)
-    desired.errors.append(f"pipe {name(component.id)}: the master reports its config invalid"
-                          f"{' (' + node_message(said) + ')' if said else ''}; left where it is, "
-                          "unchanged, until it is fixed")
-    return True
+    return (f"pipe {name(component.id)}: the master reports its config invalid"
+            f"{' (' + node_message(said) + ')' if said else ''}; left where it is, "
+            "unchanged, until it is fixed")
 
 
 def _user_disabled(component: Component) -> bool:
@@ -211,14 +204,14 @@ def _clash(kind: str, cid: str, slave_id: str) -> str:
 
 
 def _clashing_pipe(pid: str, original: dict[str, Any], env: Mapping[str, Any],
-                   desired: Desired, taken: Mapping[str, frozenset[tuple[str, str]]]) -> bool:
-    """A pipe that would go to a slave holding someone else's pipe of that id."""
-    for slave_id in sorted({desired.system_slave[s] for s in systems_used(original, env)
-                            if s in desired.system_slave}):
+                   system_slave: Mapping[str, str],
+                   taken: Mapping[str, frozenset[tuple[str, str]]]) -> str | None:
+    """The clash, when a pipe would go to a slave holding someone else's pipe of that id."""
+    for slave_id in sorted({system_slave[s] for s in systems_used(original, env)
+                            if s in system_slave}):
         if ("pipes", pid) in taken.get(slave_id, frozenset()):
-            desired.errors.append(_clash("pipes", pid, slave_id))
-            return True
-    return False
+            return _clash("pipes", pid, slave_id)
+    return None
 
 
 def desired_state(config: Config, master: NodeSnapshot, *,
@@ -255,18 +248,29 @@ def desired_state(config: Config, master: NodeSnapshot, *,
              if not pid.startswith("system:")}
     kept_by: dict[str, set[str]] = {}
     for pid in sorted(pipes):
-        if _invalid_in_master(master.pipes[pid], desired):
+        invalid = _invalid_in_master(master.pipes[pid])
+        if invalid is not None:
             # Broken already: it does not hold its systems back (one bad pipe must not
             # stop the others moving); it is placed once the user fixes it.
+            desired.errors.append(invalid)
             desired.untouched.add(pid)
-        elif _undecidable(pid, pipes[pid], master.env, desired) \
-                or _clashing_pipe(pid, pipes[pid], env, desired, taken):
+            continue
+        undecidable, warning = _undecidable(pid, pipes[pid], master.env, desired.missing_systems)
+        desired.warnings += [warning] if warning else []
+        clash = None if undecidable else _clashing_pipe(pid, pipes[pid], env,
+                                                         desired.system_slave, taken)
+        desired.errors += [clash] if clash else []
+        if undecidable or clash:
             desired.untouched.add(pid)
             if user_original(master.pipes[pid])[1] is None:   # the user's, live in the master
                 for s in systems_used(pipes[pid], env):
                     kept_by.setdefault(s, set()).add(pid)
-    placements = _placements({p: c for p, c in pipes.items() if p not in desired.untouched},
-                             env, desired, kept_by)
+    placements, kept_systems, refusals = _placements(
+        {p: c for p, c in pipes.items() if p not in desired.untouched},
+        env, desired.system_slave, kept_by)
+    for s, by in sorted(kept_systems.items()):
+        desired.errors.append(_kept_in_master(s, by, desired.system_slave.pop(s)))
+    desired.errors += refusals
 
     for sid, original in sorted(originals.items()):
         slave_id = desired.system_slave.get(sid)

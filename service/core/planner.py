@@ -16,7 +16,7 @@ from service.config import Config
 from service.core.operator_warnings import warnings_for
 from service.core.references import (expand_env, marker, remembering, roles, systems_used, user_original)
 from service.core.placement import Desired, PipePlacement, desired_state
-from service.core.holds import holds
+from service.core.holds import holds, without_feeders
 from service.core.ownership import Ownership, ownership
 from service.core import reasons
 from service.core.snapshots import Component, NodeSnapshot
@@ -97,10 +97,10 @@ def _plan(config: Config, master: NodeSnapshot | None,
     # What is ours on each slave: only that is ever written or deleted there.
     owned = {sid: ownership(config, master, sid, snap) for sid, snap in readable.items()}
     desired = desired_state(config, master, taken={sid: o.foreign for sid, o in owned.items()})
-    # Before any write is planned: holds() also drops from `desired` the feeders that pipes
-    # kept on a slave make unnecessary.
     held = holds(desired, master, readable,
                  unreadable=frozenset(sid for sid, snap in slaves.items() if snap is None))
+    # Before any write is planned: no feeder where a pipe kept on the slave writes the dataset.
+    desired = without_feeders(desired, held.unneeded_feeders)
     b = _Builder(master, readable)
     # 0. A sync pipe whose slave copy is missing (deleted by hand, slave rebuilt) will read a
     #    new dataset: record the reset it owes before the copy is made again (12.4).
@@ -388,7 +388,7 @@ def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
 
 
 def _clean_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: NodeSnapshot,
-                 desired: Desired, keep: set[str], owned: Ownership) -> None:
+                 desired: Desired, keep: frozenset[str], owned: Ownership) -> None:
     # Only our own copies are deleted, and only datasets that no one else's pipe writes or
     # reads: anything else on the slave may be a person's or another orchestrator's work.
     # A pipe goes after the master's writes of that pipe and of the systems it uses, a system
