@@ -17,7 +17,8 @@ import os
 import sys
 
 from service import logs
-from service.config import ConfigError, load_config
+from service.config import Config, ConfigError, load_config
+from service.report import Report
 from service.version import __version__
 
 
@@ -66,11 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     for warning in config.warnings():
         # At start, before any run: a token about to be written in clear text, a typo'd field.
         logging.getLogger("service").warning("configuration: %s", warning)
-    from service import orchestrator
     if args.plan or args.once:
         try:
-            # The run redacts its own report (tokens, credentials, a node's text).
-            report = orchestrator.run(config, dry_run=args.plan)
+            report = once(config, dry_run=args.plan)
         except Exception as exc:  # noqa: BLE001 - one line, not a traceback with its locals
             print(f"the run stopped on an internal error: {type(exc).__name__}", file=sys.stderr)
             return 1
@@ -84,6 +83,18 @@ def main(argv: list[str] | None = None) -> int:
     from service.web.server import serve
     serve(config)
     return 0
+
+
+def once(config: Config, *, dry_run: bool) -> Report:
+    """One run (or plan) for --once and --plan, logging the lines the served process logs
+    (logs.log_action, logs.log_findings). The run redacts its own report."""
+    from service import orchestrator
+    report = orchestrator.run(config, dry_run=dry_run,
+                              progress=lambda done, total, action: logs.log_action(action))
+    logs.log_findings(report.warnings, report.errors)
+    logs.RUNS.info("run %s: %d action(s), %d warning(s), %d error(s)", report.outcome,
+                   len(report.actions), len(report.warnings), len(report.errors))
+    return report
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from datetime import datetime, timezone
-from typing import Callable, TextIO
+from typing import Callable, Iterable, Mapping, TextIO
 
 from service.config import Config
 from service.version import __version__
@@ -68,11 +68,33 @@ def startup_line(config: Config, mode: str) -> str:
 
 
 def action_line(kind: object, node: object, cid: object, status: object) -> str:
-    """One action, the same in --once (the executor's line) and when serving (the Runner's):
-    ids JSON-quoted, so one cannot pass for a line of its own. A failure's reason follows
-    in the run's `error:` line."""
+    """One action: ids JSON-quoted, so one cannot pass for a line of its own. A failure's
+    reason follows in the run's `error:` line."""
     return (f"action {kind} node={json.dumps(str(node), ensure_ascii=False)} "
             f"id={json.dumps(str(cid), ensure_ascii=False)}: {status}")
+
+
+# The lines of a run, the same in --once and when serving: only these two functions write
+# them, so neither mode repeats a line the other's code also logs.
+RUNS = logging.getLogger("service.runs")
+
+
+def log_action(action: Mapping[str, object]) -> None:
+    RUNS.info("%s", action_line(action.get("kind"), action.get("node"), action.get("id"),
+                                action.get("status")))
+
+
+def one_line(text: str) -> str:
+    # Component ids are user input: a newline in one must not forge a second log line.
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def log_findings(warnings: Iterable[str], errors: Iterable[str]) -> None:
+    """A run's warnings and errors, one line each."""
+    for warning in warnings:
+        RUNS.warning("warning: %s", one_line(warning))
+    for error in errors:
+        RUNS.error("error: %s", one_line(error))
 
 
 class OncePer:

@@ -5,7 +5,6 @@ command line, the demo and the benchmark call `run`.
 """
 from __future__ import annotations
 
-import logging
 import time
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -26,9 +25,8 @@ from service.nodes.reading import read_node
 from service.core.names import name
 from service.core.tokens import ADMIN, grants_admin
 
-log = logging.getLogger(__name__)
 # The loggers that may carry a node's words (errors, validation messages) or ids.
-redact_logs(__name__, "service.nodes.executor", "service.runs", "service")
+redact_logs("service.runs", "service")
 Progress = Callable[[int, int, dict[str, str]], None]
 # One read-and-plan at a time in this process (a run's, a dry run's): each holds a snapshot
 # of every node, tens of MB for a master of thousands of pipes, and the container has 128 MB.
@@ -211,13 +209,6 @@ def run(config: Config, *, dry_run: bool = False, progress: Progress | None = No
         for client in clients.values():
             client.close()
         redactor.report(report)
-        # As the served process words them (scheduler.Runner).
-        for warning in report.warnings:
-            log.warning("warning: %s", warning)
-        for error in report.errors:
-            log.error("error: %s", error)
-        log.info("run %s: %d actions, %d warnings, %d errors", report.outcome,
-                 len(report.actions), len(report.warnings), len(report.errors))
 
 
 def _read_and_plan(config: Config, clients: dict[str, SesamClient], report: Report,

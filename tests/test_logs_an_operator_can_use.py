@@ -113,10 +113,11 @@ def _action_lines(caplog, logger: str) -> list[str]:
 def test_once_and_the_served_process_log_the_same_action_lines(nodes, caplog):
     from contract_helpers import Cluster
     from service import orchestrator
+    from service.__main__ import once as run_once
     first, second = Cluster(nodes), Cluster(nodes)
-    with caplog.at_level(logging.INFO, logger="service"):
-        once = first.run(first.config())                       # what --once runs
-    once_lines = _action_lines(caplog, "service.nodes.executor")
+    with caplog.at_level(logging.INFO, logger="service.runs"):
+        once = run_once(first.config(), dry_run=False)         # what --once runs
+    once_lines = _action_lines(caplog, "service.runs")
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="service.runs"):
         served = Runner(config=second.config(), run=orchestrator.run).sync(trigger="api")

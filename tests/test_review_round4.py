@@ -243,10 +243,11 @@ def test_report_errors_are_one_line_for_ids_with_newlines(nodes):
 
 def test_once_log_lines_are_one_line_for_ids_with_newlines(nodes, caplog):
     # README: logs name the component with "ids quoted, so an id cannot forge a second
-    # line"; --once writes the core's log lines (service.nodes.executor, service.orchestrator).
+    # line"; --once logs a run's lines as the served process does (service.runs).
+    from service.__main__ import once
     c = _newline_cluster(nodes)
     with caplog.at_level(logging.INFO, logger="service"):
-        c.run(c.config())
+        once(c.config(), dry_run=False)
     moved = [r for r in caplog.records if "forged" in r.getMessage()]
     assert moved
     for record in moved:

@@ -9,7 +9,6 @@ node (the clients' own semaphores enforce the same cap for every other caller).
 from __future__ import annotations
 
 import heapq
-import logging
 import queue
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,9 +17,7 @@ from typing import Callable, Mapping, Sequence
 from service.nodes import pumps
 from service.core.actions import Action, Plan
 from service.nodes.client import SesamClient, SesamError, SesamForbidden, SesamInvalid
-from service.logs import action_line
 
-log = logging.getLogger(__name__)
 BULK = 100   # components per bulk POST: big enough to save round trips, small enough to send
 _CREATES = ("create-pipe", "create-system")
 
@@ -154,10 +151,6 @@ def execute(plan: Plan, clients: Mapping[str, SesamClient], *, workers: int = 32
 
     def finish(result: Result) -> None:
         results[result.index] = result
-        level = logging.INFO if result.status == "done" else logging.WARNING
-        a = result.action
-        # The same line the served process logs (its reason is in the run's error line).
-        log.log(level, "%s", action_line(a.kind, a.node, a.id, result.status))
         if progress is not None:
             progress(result)
 

@@ -28,7 +28,7 @@ from typing import Any, Callable, Protocol
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from service.config import Config
-from service.logs import OncePer, action_line
+from service.logs import OncePer, log_action, log_findings, one_line
 from service.core import flows
 from service.core.flows import carry_over
 from service.web import history as history_file
@@ -75,11 +75,6 @@ def _now() -> datetime:
 
 def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds")
-
-
-def _one_line(text: str) -> str:
-    # Component ids are user input: a newline in one must not forge a second log line.
-    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _key(action: dict[str, Any]) -> tuple[Any, ...]:
@@ -189,13 +184,9 @@ class Runner:
             if seen[_key(action)] > 0:
                 seen[_key(action)] -= 1
             else:
-                self._log_action(action)
-        for warning in report.warnings:
-            if _TOKEN_WARNING.match(warning) and not self._daily.due(warning):
-                continue
-            log.warning("warning: %s", _one_line(warning))
-        for error in report.errors:
-            log.error("error: %s", _one_line(error))
+                log_action(action)
+        log_findings((w for w in report.warnings
+                      if not _TOKEN_WARNING.match(w) or self._daily.due(w)), report.errors)
         log.info("run finished (%s): outcome %s, %d action(s), %d warning(s), %d error(s) "
                  "in %.1f s", trigger, report.outcome, len(report.actions),
                  len(report.warnings), len(report.errors), duration)
@@ -219,7 +210,7 @@ class Runner:
                 if self._progress is not None:
                     self._progress.update(done=done, total=total, last_action=dict(action))
                 logged.append(dict(action))
-            self._log_action(action)
+            log_action(action)
         return progress
 
     def _call(self, *, dry_run: bool, progress: Progress | None, started: datetime,
@@ -229,17 +220,13 @@ class Runner:
         try:
             report = self._run(self._config, dry_run=dry_run, progress=progress, **extra)
         except Exception as exc:  # noqa: BLE001 - the service must outlive a broken run
-            log.error("run crashed: %s", _one_line(self.redact(
+            log.error("run crashed: %s", one_line(self.redact(
                 "".join(traceback.format_exception(exc)))))
             report = Report(started=_iso(started), finished=_iso(self._now()), outcome="failed",
                             dry_run=dry_run, errors=[self.redact(
                                 f"the run stopped on an internal error: "
                                 f"{type(exc).__name__}: {exc}")])
         return self._redactor.report(report)
-
-    def _log_action(self, action: dict[str, Any]) -> None:
-        log.info("%s", action_line(action.get("kind"), action.get("node"), action.get("id"),
-                                   action.get("status")))
 
     def redact(self, text: str) -> str:
         return self._redactor(text)

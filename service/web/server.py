@@ -33,10 +33,6 @@ def _configure_logging(level: str, fmt: str) -> None:
     logs.configure(level, fmt, sys.stdout)
     # APScheduler logs every job start and end at INFO; our own run lines say more.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    # When serving, the Runner logs each action, warning and error of a run, one line each
-    # with ids quoted; the core's own lines (meant for --once) would repeat every one of them.
-    for core in ("service.nodes.executor", "service.orchestrator"):
-        logging.getLogger(core).setLevel(logging.CRITICAL)
 
 
 def _check_port_free(port: int) -> None:
