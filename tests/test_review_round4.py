@@ -255,7 +255,7 @@ def test_once_log_lines_are_one_line_for_ids_with_newlines(nodes, caplog):
 
 
 def test_serving_log_lines_are_one_line_for_ids_with_newlines(nodes, caplog):
-    # The service's own lines (scheduler.Runner) quote ids and fold errors onto one line.
+    # The service's own lines (web/runner.py's Runner) quote ids and fold errors onto one line.
     from service.web.runner import Runner
     c = _newline_cluster(nodes)
     runner = Runner(config=c.config(), run=orchestrator.run)

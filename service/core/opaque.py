@@ -4,7 +4,7 @@ A pipe's 20-rule DTL transform is ~1.2 KB of JSON but ~13 KB as Python lists and
 10,000-pipe master holds each one twice (the master's copy and a slave's). Read from a
 node, the `rules` of a DTL transform become an `Opaque`: its canonical JSON text, equal to
 another Opaque of the same rules and to the same rules as plain lists and dicts. The rules
-name no system or dataset the planner looks at (configs.py never enters `rules`), and
+name no system or dataset the planner looks at (references.py never enters `rules`), and
 `thaw` turns them back into JSON values right before a write.
 """
 from __future__ import annotations

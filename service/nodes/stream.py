@@ -2,7 +2,7 @@
 
 A 10,000-pipe master's listing is tens of MB of JSON, several times that as Python objects.
 Parsing it item by item lets the caller keep only what it needs of each entry (see
-snapshot.py), so neither the whole text nor the whole parsed list is ever held. Every
+core/snapshots.py), so neither the whole text nor the whole parsed list is ever held. Every
 answer counts its bytes *after* decompression, so a small gzip bomb stops at the cap too.
 """
 from __future__ import annotations
