@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import jwt
 
@@ -21,7 +22,7 @@ def make_token(secret: str, *, admin: bool = True, expires_in: int = 86400,
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-def check(header: str | None, secret: str) -> dict | None:
+def check(header: str | None, secret: str) -> dict[str, Any] | None:
     """The verified claims of an `Authorization: Bearer` header, or None (-> 401)."""
     if not header or not header.startswith("Bearer "):
         return None
@@ -32,7 +33,7 @@ def check(header: str | None, secret: str) -> dict | None:
     return claims if isinstance(claims, dict) else None
 
 
-def principals(claims: dict, subscription_id: str) -> frozenset[str]:
+def principals(claims: dict[str, Any], subscription_id: str) -> frozenset[str]:
     """The caller's principals on this node. A mapping counts only the entry for this node's
     subscription (the portal's tokens carry one per subscription); anything else: none."""
     value = claims.get("principals")
@@ -43,5 +44,5 @@ def principals(claims: dict, subscription_id: str) -> frozenset[str]:
     return frozenset(p for p in value if isinstance(p, str))
 
 
-def is_admin(claims: dict, subscription_id: str) -> bool:
+def is_admin(claims: dict[str, Any], subscription_id: str) -> bool:
     return ADMIN in principals(claims, subscription_id)

@@ -8,8 +8,9 @@ import logging
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
+from typing import Any
 
 from . import auth
 from .faults import Faults
@@ -36,10 +37,10 @@ class NodeState:
         self.scheduler = Scheduler(self.store)
         self.faults = Faults()
         self.observers: list[Observer] = []
-        self.requests: list[dict] = []
+        self.requests: list[dict[str, Any]] = []
         self.log_lock = threading.Lock()
 
-    def set_knobs(self, body: object) -> dict:
+    def set_knobs(self, body: object) -> dict[str, Any]:
         """Change run knobs (RunKnobs field names); ValueError on an unknown name or a bad value."""
         if not isinstance(body, dict):
             raise ValueError("knobs must be a JSON object")
@@ -87,7 +88,7 @@ class Handler(BaseHTTPRequestHandler):
     # Headers and body go out in two writes; with Nagle on, the second waits for the
     # client's delayed ACK (~40 ms) on every keep-alive request.
     disable_nagle_algorithm = True
-    server: "NodeServer"
+    server: NodeServer
     _request_body: bytes | None = None
 
     def log_message(self, format: str, *args: object) -> None:
@@ -274,7 +275,8 @@ def _multipart(raw: bytes, ctype: str) -> dict[str, bytes]:
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
         if isinstance(name, str):
-            fields[name] = part.get_payload(decode=True) or b""
+            payload = part.get_payload(decode=True)   # None for a nested multipart part
+            fields[name] = payload if isinstance(payload, bytes) else b""
     return fields
 
 
@@ -283,11 +285,11 @@ def _refused_write(state: NodeState, method: str, admin: bool) -> bool:
     return state.admin_writes_only and not admin and method in ("POST", "PUT", "PATCH", "DELETE")
 
 
-def _error_body(exc: ApiError) -> dict:
+def _error_body(exc: ApiError) -> dict[str, Any]:
     """The error answer. A 403 is a problem document (RFC 7807), the shape Sesam's API layer
     (the swagger's operationIds are connexion's) answers with; `message` stays for clients
     that read it."""
-    body: dict = {"message": exc.message, "status": exc.status}
+    body: dict[str, Any] = {"message": exc.message, "status": exc.status}
     if exc.status == 403:
         body.update(type="about:blank", title="Forbidden", detail=exc.message)
     return body
