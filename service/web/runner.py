@@ -26,6 +26,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
 
 from service.config import Config
 from service.logs import OncePer, log_action, log_findings, one_line
@@ -41,6 +42,7 @@ log = logging.getLogger("service.runs")
 
 Progress = Callable[[int, int, dict[str, Any]], None]
 HISTORY = 20
+JOB_ID = "reconcile"    # the scheduled reconciliation's job in APScheduler
 # tokens.py's warnings: the text names the node and, for expiry, the moment (so a new token
 # with another expiry is a new warning, logged at once).
 _TOKEN_WARNING = re.compile(r"^node \S+: its jwt_token ")
@@ -95,7 +97,7 @@ class Runner:
         self._history: deque[dict[str, Any]] = deque(history_file.load(config.history_path),
                                                      maxlen=history)
         self._next_id = max((e["id"] for e in self._history), default=0) + 1
-        self._scheduler: BackgroundScheduler | None = None
+        self._scheduler: BaseScheduler | None = None
         # The last plan shown (GET /plan, or the interval's plan under SYNC_POLICY=manual).
         self._pending: dict[str, Any] | None = None
         # The newest data-flow health: what needs a look (flows.shown), the counts per slave
@@ -287,7 +289,7 @@ class Runner:
 
     def next_run(self) -> str | None:
         scheduler = self._scheduler
-        job = scheduler.get_job("reconcile") if scheduler is not None else None
+        job = scheduler.get_job(JOB_ID) if scheduler is not None else None
         moment = getattr(job, "next_run_time", None)
         return _iso(moment) if moment is not None else None
 
@@ -314,15 +316,21 @@ class Runner:
                 "errors": errors}
 
     # --- the schedule ---
-    def start(self, *, first_delay: float = 3.0) -> None:
-        """Reconcile `first_delay` seconds from now, then every UPDATE_INTERVAL seconds."""
-        scheduler = BackgroundScheduler(timezone=timezone.utc, job_defaults={
-            # Never two at once, and after a pause (a busy host, a long run) one catch-up
-            # run rather than a burst; no grace limit so a late run still happens.
-            "max_instances": 1, "coalesce": True, "misfire_grace_time": None})
-        scheduler.add_job(self._scheduled, "interval", id="reconcile",
+    def start(self, *, first_delay: float = 3.0, scheduler: BaseScheduler | None = None) -> None:
+        """Reconcile `first_delay` seconds from now, then every UPDATE_INTERVAL seconds.
+
+        `scheduler` is where the job goes: a BackgroundScheduler unless a test hands in one
+        it drives (moving the job's next run time through APScheduler's own API, so the
+        test needs no sleeps). Not started yet: `start` starts it."""
+        if scheduler is None:
+            scheduler = BackgroundScheduler(timezone=timezone.utc)
+        # Never two at once, and after a pause (a busy host, a long run) one catch-up run
+        # rather than a burst; no grace limit so a late run still happens. Given on the job,
+        # not as the scheduler's defaults, so they hold on whichever scheduler runs it.
+        scheduler.add_job(self._scheduled, "interval", id=JOB_ID,
                           seconds=self._config.update_interval,
-                          next_run_time=self._now() + timedelta(seconds=first_delay))
+                          next_run_time=self._now() + timedelta(seconds=first_delay),
+                          max_instances=1, coalesce=True, misfire_grace_time=None)
         scheduler.start()
         self._scheduler = scheduler
         log.info("scheduler started: first run in %.0f s, then every %d s", first_delay,
