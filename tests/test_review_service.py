@@ -599,17 +599,14 @@ def test_real_sigterm_during_a_run_lets_it_finish_then_exits_0(nodes) -> None:
             assert time.monotonic() < deadline, service.log()
             time.sleep(0.01)
         assert "run finished" not in service.log()
-        t0 = time.monotonic()
         code = stop_service(service)
-        took = time.monotonic() - t0
         thread.join(5)
     finally:
         if service.proc.poll() is None:
             os.killpg(service.proc.pid, signal.SIGKILL)
             service.proc.wait()
     log = service.log()
-    assert code == 0, log
-    assert took < 6, took
+    assert code == 0, log       # not stop_service's SIGKILL, sent 10 s after SIGTERM
     assert "Traceback" not in log
     # The run was not cut short: it finished, was logged, and then the process stopped.
     assert log.index("received SIGTERM") < log.index("run finished (api): outcome ok")
