@@ -5,6 +5,7 @@ import email.parser
 import email.policy
 import json
 import logging
+import re
 import threading
 import time
 import urllib.parse
@@ -17,6 +18,9 @@ from .faults import Faults
 from .routes import ROUTES, RawBody, RawJSON, Request
 from .schedule import Scheduler
 from .store import ApiError, Store
+
+# A pump's operations endpoint (the id is one percent-encoded path segment).
+_PUMP_PATH = re.compile(r"^/api/pipes/[^/]+/pump$")
 
 log = logging.getLogger("emulator")
 Observer = Callable[[str, str, int], None]
@@ -57,9 +61,13 @@ class NodeState:
             self.scheduler.ensure_running()
         return dict(vars(knobs))
 
-    def record(self, method: str, path: str, query: str, status: int) -> None:
+    def record(self, method: str, path: str, query: str, status: int,
+               operation: str | None = None) -> None:
+        entry: dict[str, Any] = {"method": method, "path": path, "query": query, "status": status}
+        if operation is not None:       # a pump operation: which one (start, disable, ...)
+            entry["operation"] = operation
         with self.log_lock:
-            self.requests.append({"method": method, "path": path, "query": query, "status": status})
+            self.requests.append(entry)
         for observer in list(self.observers):
             observer(method, path, status)
 
@@ -147,6 +155,18 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             raise ApiError(400, "the request body is not valid JSON") from None
 
+    def _pump_operation(self, method: str, path: str) -> str | None:
+        """The `operation` a POST to a pump names, for the request log: tests read from it
+        whether anyone started (ran) a pipe, e.g. a disabled one. None for other requests."""
+        if method != "POST" or not _PUMP_PATH.match(path):
+            return None
+        try:
+            body = self._body()
+        except ApiError:
+            return None
+        operation = body.get("operation") if isinstance(body, dict) else None
+        return operation if isinstance(operation, str) else None
+
     def _dispatch(self) -> None:
         self._request_body = None
         state = self.server.state
@@ -170,6 +190,7 @@ class Handler(BaseHTTPRequestHandler):
         # The whole request is in before a fault rule counts it: a client that dies while the
         # node holds its request (a reset connection loses unread data) left a complete one.
         self._raw()
+        operation = self._pump_operation(method, parts.path)
         # Each request is logged before its answer goes out, so a client that has its
         # answer always finds the request in /_emulator/requests.
         if state.latency_ms:
@@ -179,13 +200,13 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(rule.delay_ms / 1000)
         if rule is not None and rule.drop:
             self._raw()
-            state.record(method, parts.path, parts.query, 0)
+            state.record(method, parts.path, parts.query, 0, operation)
             raise _Dropped()
         if rule is not None and not rule.drop_after and \
                 (rule.status is not None or rule.body is not None):
             self._raw()
             status = rule.status if rule.status is not None else 200
-            state.record(method, parts.path, parts.query, status)
+            state.record(method, parts.path, parts.query, status, operation)
             if rule.body is not None:
                 self._send_raw(status, rule.body.encode("utf-8"), rule.content_type,
                                rule.headers or {}, rule.trickle_ms, rule.reason)
@@ -197,9 +218,9 @@ class Handler(BaseHTTPRequestHandler):
         if rule is not None and rule.drop_after:
             if 200 <= status < 300:
                 state.faults.landed(rule)
-            state.record(method, parts.path, parts.query, 0)
+            state.record(method, parts.path, parts.query, 0, operation)
             raise _Dropped()
-        state.record(method, parts.path, parts.query, status)
+        state.record(method, parts.path, parts.query, status, operation)
         self._send(status, body, headers, rule.trickle_ms if rule is not None else 0)
 
     def _answer(self, state: NodeState, method: str,
