@@ -21,7 +21,6 @@ from service.config import Config, ConfigError, load_config
 from service.report import Report
 from service.version import __version__
 
-
 _DESCRIPTION = ("The orchestrator for Sesam: moves the systems slave nodes manage, and their "
                 "pipes, from the master to the slaves. Configured by environment variables.")
 _EPILOG = """commands:

@@ -12,16 +12,24 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any, Literal, Mapping
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError,
-                      field_validator, model_validator)
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from service.config_words import near_miss, plain
-from service.core.names import FEEDER_SYSTEM
+from service.core.names import FEEDER_SYSTEM, name
 from service.redaction import scrub
-from service.core.names import name
 
 DAY = 86_400
 # Node ids end up in generated names and in metadata; keep them to what Sesam accepts in ids.
@@ -190,7 +198,7 @@ class Config(BaseModel):
         return None if value is None else header_token(value)
 
     @model_validator(mode="after")
-    def _unique(self) -> "Config":
+    def _unique(self) -> Config:
         problems = _cross_field_problems(self)
         if problems:
             # One ValueError; load_config splits it back into its lines.

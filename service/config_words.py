@@ -6,7 +6,8 @@ the variable they wrote, not how the validation library names its checks.
 from __future__ import annotations
 
 import difflib
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 _ID_RULE = ("may hold only letters, digits, '_', '.' and '-', must not start with '.' or '-', "
             "and is at most 100 characters")

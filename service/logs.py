@@ -11,8 +11,9 @@ import json
 import logging
 import threading
 import time
-from datetime import datetime, timezone
-from typing import Callable, Iterable, Mapping, TextIO
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import TextIO
 
 from service.config import Config
 from service.version import __version__
@@ -26,7 +27,7 @@ class JsonFormatter(logging.Formatter):
     message, and the exception's text when there is one (newlines escaped by JSON)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"time": datetime.fromtimestamp(record.created, timezone.utc)
+        entry = {"time": datetime.fromtimestamp(record.created, UTC)
                  .isoformat(timespec="milliseconds"),
                  "level": record.levelname, "logger": record.name,
                  "message": record.getMessage()}

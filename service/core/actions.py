@@ -6,8 +6,9 @@ literal ``jwt_token``), so they are left out of every repr and of ``describe()``
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 Kind = Literal[
     "create-system",   # POST /systems (bulk when several are ready together)

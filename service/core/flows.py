@@ -9,13 +9,13 @@ sides' last successful runs. More than STALE_FACTOR x its interval ago is a warn
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
+from service.core.names import FEEDER_PREFIX, name
 from service.core.references import roles, user_original
-from service.core.names import FEEDER_PREFIX
 from service.core.snapshots import Component, NodeSnapshot
-from service.core.names import name
 
 STALE_FACTOR = 3
 STATES = ("failing", "stale", "waiting", "unknown", "ok")     # worst first

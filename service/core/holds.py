@@ -6,12 +6,12 @@ cannot judge, is *kept* on that slave: never deleted there.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Mapping
 
-from service.core.references import marker, roles, systems_used, user_original
-from service.core.placement import Desired
 from service.core.names import FEEDER_PREFIX, FEEDER_SYSTEM
+from service.core.placement import Desired
+from service.core.references import marker, roles, systems_used, user_original
 from service.core.snapshots import Component, NodeSnapshot
 
 

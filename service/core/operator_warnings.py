@@ -5,15 +5,15 @@ show, secrets a slave lacks for what it is given (globally, or local to the syst
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Mapping
 from urllib.parse import quote
 
 from service.config import Config
-from service.core.references import marker, secrets_used
-from service.core.placement import Desired
-from service.core.snapshots import NodeSnapshot
 from service.core.names import name
+from service.core.placement import Desired
+from service.core.references import marker, secrets_used
+from service.core.snapshots import NodeSnapshot
 from service.core.tokens import token_warnings
 
 

@@ -7,13 +7,14 @@ everything else (a person's work, another orchestrator's copies) is never update
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from service.config import Config, SlaveNode
-from service.core.references import marker, user_original
 from service.core.generated import component_url
 from service.core.names import FEEDER_PREFIX, FEEDER_SYSTEM
+from service.core.references import marker, user_original
 from service.core.snapshots import Component, NodeSnapshot
 
 GROUP_KEY = "$config-group"

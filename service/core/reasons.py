@@ -8,12 +8,11 @@ uploaded over a moved one, which the slave still holding our copy gives away).
 from __future__ import annotations
 
 import sys
-from typing import Mapping
+from collections.abc import Mapping
 
+from service.core.names import FEEDER_PREFIX, FEEDER_SYSTEM, name
 from service.core.references import user_original
-from service.core.names import FEEDER_PREFIX, FEEDER_SYSTEM
 from service.core.snapshots import NodeSnapshot
-from service.core.names import name
 
 NEW_ORIGINAL = "user uploaded a new original"
 HAND_EDIT = "revert a hand edit"

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import heapq
 import queue
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
 
-from service.nodes import pumps
 from service.core.actions import Action, Plan
+from service.nodes import pumps
 from service.nodes.client import SesamClient, SesamError, SesamForbidden, SesamInvalid
 
 BULK = 100   # components per bulk POST: big enough to save round trips, small enough to send

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import time
 
-from service.nodes.client import SesamBusy, SesamClient, SesamError
 from service.core.names import q
+from service.nodes.client import SesamBusy, SesamClient, SesamError
 
 DEPLOY_WAIT = 30.0    # seconds a pump operation waits for its pipe to finish deploying
 IDLE_WAIT = 60.0      # seconds to wait for a stopped run to end

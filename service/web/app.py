@@ -17,17 +17,17 @@ import hmac
 import json
 import logging
 import re
+from collections.abc import Callable
 from functools import wraps
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from service.config import Config
-from service.web.runner import Busy, Runner
 from service.version import __version__
-
+from service.web.runner import Busy, Runner
 
 TOKEN_HEADER = "X-Orchestrator-Token"
 log = logging.getLogger("service.runs")

@@ -22,21 +22,22 @@ import threading
 import time
 import traceback
 from collections import Counter, deque
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 
 from service.config import Config
-from service.logs import OncePer, log_action, log_findings, one_line
 from service.core import flows
 from service.core.flows import carry_over
-from service.web import history as history_file
-from service.web.metrics import Metrics
+from service.core.tokens import token_warnings
+from service.logs import OncePer, log_action, log_findings, one_line
 from service.redaction import REDACTED, for_tokens  # noqa: F401 - REDACTED: kept importable here
 from service.report import Report
-from service.core.tokens import token_warnings
+from service.web import history as history_file
+from service.web.metrics import Metrics
 
 log = logging.getLogger("service.runs")
 
@@ -72,7 +73,7 @@ class Busy(Exception):
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _iso(moment: datetime) -> str:
@@ -323,7 +324,7 @@ class Runner:
         it drives (moving the job's next run time through APScheduler's own API, so the
         test needs no sleeps). Not started yet: `start` starts it."""
         if scheduler is None:
-            scheduler = BackgroundScheduler(timezone=timezone.utc)
+            scheduler = BackgroundScheduler(timezone=UTC)
         # Never two at once, and after a pause (a busy host, a long run) one catch-up run
         # rather than a burst; no grace limit so a late run still happens. Given on the job,
         # not as the scheduler's defaults, so they hold on whichever scheduler runs it.

@@ -16,8 +16,8 @@ from types import FrameType
 import cherrypy
 
 from service import logs
-from service.web.app import create_app
 from service.config import Config
+from service.web.app import create_app
 from service.web.runner import RunFunction, Runner
 
 log = logging.getLogger("service")
