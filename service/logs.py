@@ -13,13 +13,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import Literal, TextIO
 
-from service.config import Config
+from service.config import Config, LogFormat, LogLevel
 from service.version import __version__
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 DAY = 86_400.0
+Mode = Literal["serve", "once", "plan"]    # how the process was started (__main__)
 
 
 class JsonFormatter(logging.Formatter):
@@ -36,7 +37,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure(level: str, fmt: str, stream: TextIO) -> None:
+def configure(level: LogLevel, fmt: LogFormat, stream: TextIO) -> None:
     """The root handler for the whole process (CherryPy's lines included). Like
     logging.basicConfig, it leaves a root logger that someone else (a test runner) has
     given handlers alone, apart from the levels."""
@@ -55,7 +56,7 @@ def configure(level: str, fmt: str, stream: TextIO) -> None:
     logging.getLogger("urllib3").setLevel(logging.ERROR)
 
 
-def startup_line(config: Config, mode: str) -> str:
+def startup_line(config: Config, mode: Mode) -> str:
     """`orchestrator <version> starting (serve): master ...; slaves: ...; ...`, no token."""
     slaves = "; ".join(
         f"{s.id} at {s.endpoint} ({len(s.managed_systems)} system(s), sync every "
