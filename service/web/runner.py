@@ -24,7 +24,7 @@ import traceback
 from collections import Counter, deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
@@ -44,15 +44,17 @@ log = logging.getLogger("service.runs")
 Progress = Callable[[int, int, dict[str, Any]], None]
 HISTORY = 20
 JOB_ID = "reconcile"    # the scheduled reconciliation's job in APScheduler
+Trigger = Literal["api", "schedule"]    # what started a run: POST /sync or the timer
 # tokens.py's warnings: the text names the node and, for expiry, the moment (so a new token
 # with another expiry is a new warning, logged at once).
 _TOKEN_WARNING = re.compile(r"^node \S+: its jwt_token ")
 
 
 class RunFunction(Protocol):
-    # `plan_id` is passed only when POST /sync names one (orchestrator.run takes it).
+    # `plan_id` is passed only when POST /sync names one (a stand-in that is never asked
+    # for a plan may leave it out).
     def __call__(self, config: Config, *, dry_run: bool = False,
-                 progress: Progress | None = None, **kwargs: Any) -> Report: ...
+                 progress: Progress | None = None, plan_id: str | None = None) -> Report: ...
 
 
 class _Flight:
@@ -116,7 +118,7 @@ class Runner:
         self._flight: _Flight | None = None   # the plan being made; guarded by _state_lock
 
     # --- running ---
-    def sync(self, *, trigger: str = "api", plan_id: str | None = None) -> Report:
+    def sync(self, *, trigger: Trigger = "api", plan_id: str | None = None) -> Report:
         """One real reconciliation now; raises Busy if one is already running. With
         `plan_id`, it writes only if the plan made now still has that id."""
         if not self._run_lock.acquire(blocking=False):
@@ -164,7 +166,7 @@ class Runner:
                 self._pending = report.as_json()
         return report
 
-    def _reconcile(self, trigger: str, plan_id: str | None = None) -> Report:
+    def _reconcile(self, trigger: Trigger, plan_id: str | None = None) -> Report:
         started = self._now()
         with self._state_lock:
             self._progress = {"trigger": trigger, "started": _iso(started), "done": 0,
