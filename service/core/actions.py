@@ -24,6 +24,9 @@ Kind = Literal[
     "enable-pipe",     # POST /pipes/{id}/pump operation=enable (a pipe moved back to the master)
     "set-env",         # POST /env with the names whose values differ
 ]
+# What became of a step: a run's executor says done, failed or skipped (executor.Result); a
+# dry run's report says planned (plan_text).
+Status = Literal["done", "failed", "skipped", "planned"]
 
 @dataclass(frozen=True, slots=True)   # slots: a first run holds 10,000s
 class Action:
@@ -55,7 +58,8 @@ class Plan:
     actions: tuple[Action, ...] = ()
     warnings: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
-    # True when a safety check stopped planning (master unreadable or empty): nothing may be written.
+    # True when a safety check stopped planning (master unreadable or empty): nothing may be
+    # written.
     aborted: bool = False
     # Where components live once the plan is applied: {slave: {"systems": [..], "pipes": [..]}}.
     placement: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
