@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from service.core.names import FEEDER_PREFIX, FEEDER_SYSTEM
 from service.core.placement import Desired
@@ -139,5 +140,5 @@ def _feeders_for_kept_sinks(desired: Desired, slave_id: str, keep: set[str],
     return frozenset(unneeded)
 
 
-def _is_feeder(config: dict | None) -> bool:
+def _is_feeder(config: Mapping[str, Any] | None) -> bool:
     return config is not None and (marker(config) or {}).get("feeder") is True

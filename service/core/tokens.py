@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 
@@ -16,7 +17,7 @@ ADMIN = "group:Admin"
 EXPIRY_WARNING = timedelta(days=14)
 
 
-def _principals(claims: dict) -> set[str]:
+def _principals(claims: dict[str, Any]) -> set[str]:
     # Sesam puts principals either as a list or as {node id: [principals]}.
     value = claims.get("principals", [])
     if isinstance(value, dict):
