@@ -22,36 +22,39 @@ import threading
 import time
 import traceback
 from collections import Counter, deque
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 
 from service.config import Config
-from service.logs import OncePer, log_action, log_findings, one_line
 from service.core import flows
 from service.core.flows import carry_over
-from service.web import history as history_file
-from service.web.metrics import Metrics
+from service.core.tokens import token_warnings
+from service.logs import OncePer, log_action, log_findings, one_line
 from service.redaction import REDACTED, for_tokens  # noqa: F401 - REDACTED: kept importable here
 from service.report import Report
-from service.core.tokens import token_warnings
+from service.web import history as history_file
+from service.web.metrics import Metrics
 
 log = logging.getLogger("service.runs")
 
 Progress = Callable[[int, int, dict[str, Any]], None]
 HISTORY = 20
 JOB_ID = "reconcile"    # the scheduled reconciliation's job in APScheduler
+Trigger = Literal["api", "schedule"]    # what started a run: POST /sync or the timer
 # tokens.py's warnings: the text names the node and, for expiry, the moment (so a new token
 # with another expiry is a new warning, logged at once).
 _TOKEN_WARNING = re.compile(r"^node \S+: its jwt_token ")
 
 
 class RunFunction(Protocol):
-    # `plan_id` is passed only when POST /sync names one (orchestrator.run takes it).
+    # `plan_id` is passed only when POST /sync names one (a stand-in that is never asked
+    # for a plan may leave it out).
     def __call__(self, config: Config, *, dry_run: bool = False,
-                 progress: Progress | None = None, **kwargs: Any) -> Report: ...
+                 progress: Progress | None = None, plan_id: str | None = None) -> Report: ...
 
 
 class _Flight:
@@ -72,7 +75,7 @@ class Busy(Exception):
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _iso(moment: datetime) -> str:
@@ -115,7 +118,7 @@ class Runner:
         self._flight: _Flight | None = None   # the plan being made; guarded by _state_lock
 
     # --- running ---
-    def sync(self, *, trigger: str = "api", plan_id: str | None = None) -> Report:
+    def sync(self, *, trigger: Trigger = "api", plan_id: str | None = None) -> Report:
         """One real reconciliation now; raises Busy if one is already running. With
         `plan_id`, it writes only if the plan made now still has that id."""
         if not self._run_lock.acquire(blocking=False):
@@ -163,7 +166,7 @@ class Runner:
                 self._pending = report.as_json()
         return report
 
-    def _reconcile(self, trigger: str, plan_id: str | None = None) -> Report:
+    def _reconcile(self, trigger: Trigger, plan_id: str | None = None) -> Report:
         started = self._now()
         with self._state_lock:
             self._progress = {"trigger": trigger, "started": _iso(started), "done": 0,
@@ -323,7 +326,7 @@ class Runner:
         it drives (moving the job's next run time through APScheduler's own API, so the
         test needs no sleeps). Not started yet: `start` starts it."""
         if scheduler is None:
-            scheduler = BackgroundScheduler(timezone=timezone.utc)
+            scheduler = BackgroundScheduler(timezone=UTC)
         # Never two at once, and after a pause (a busy host, a long run) one catch-up run
         # rather than a burst; no grace limit so a late run still happens. Given on the job,
         # not as the scheduler's defaults, so they hold on whichever scheduler runs it.
