@@ -188,6 +188,11 @@ class SesamClient:
     def list_systems(self, keep: Callable[[dict], T] | None = None) -> list[T]:
         return self._list("/systems", keep)
 
+    def list_dataset_ids(self) -> list[str]:
+        """The ids of the node's datasets (the listing's other fields are not kept)."""
+        return [i for i in self._list("/datasets", lambda item: item.get("_id"))
+                if isinstance(i, str)]
+
     def get_env(self) -> dict:
         body = self._request("GET", "/env")
         if not isinstance(body, dict):

@@ -32,6 +32,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from service.config import Config
 from service.core import flows
 from service.core.flows import carry_over
+from service.core.leftovers import is_leftover_warning
 from service.core.tokens import token_warnings
 from service.logs import OncePer, log_action, log_findings, one_line
 from service.redaction import REDACTED, for_tokens  # noqa: F401 - REDACTED: kept importable here
@@ -116,6 +117,9 @@ class Runner:
         # A token warning repeats on every run until the token is replaced: a line a day.
         self._daily = OncePer(clock=clock)
         self._flight: _Flight | None = None   # the plan being made; guarded by _state_lock
+        # Datasets an earlier orchestrator may have left, as the newest plan found them: only
+        # dry runs list datasets (leftovers.py), and /status shows them until the next plan.
+        self._leftovers: list[str] = []
 
     # --- running ---
     def sync(self, *, trigger: Trigger = "api", plan_id: str | None = None) -> Report:
@@ -164,6 +168,7 @@ class Runner:
             self.metrics.record_plan(report)
             with self._state_lock:
                 self._pending = report.as_json()
+                self._leftovers = [w for w in report.warnings if is_leftover_warning(w)]
         return report
 
     def _reconcile(self, trigger: Trigger, plan_id: str | None = None) -> Report:
@@ -314,6 +319,8 @@ class Runner:
         if last is not None:
             warnings += last.get("warnings", [])
         warnings += [f["warning"] for f in self.flows() if f.get("warning")]
+        with self._state_lock:
+            warnings += self._leftovers
         errors = list(last.get("errors", [])) if last is not None else []
         return {"warnings": [self.redact(w) for w in dict.fromkeys(warnings)],
                 "errors": errors}
