@@ -149,6 +149,14 @@ class EmulatorNode:
         assert status == 200 and isinstance(body, list), body
         return body
 
+    def register_container(self, system_id: str, url: str) -> dict[str, Any]:
+        """Where `system:microservice` `system_id`'s container listens (`http://127.0.0.1:PORT`):
+        the emulator runs no image, and its proxy (emulator/proxy.py) forwards there."""
+        status, body = self.emulator("POST", "/containers", {system_id: url})
+        if status != 200 or not isinstance(body, dict):
+            raise ValueError(body)
+        return body
+
     def set_knobs(self, **knobs: object) -> dict[str, Any]:
         """Run knobs (batch_size, batch_delay_ms, fail_after_batches, deploy_ms)."""
         status, body = self.emulator("POST", "/config", knobs)

@@ -15,6 +15,7 @@ from typing import Any
 
 from . import auth
 from .faults import Faults
+from . import proxy
 from .routes import ROUTES, RawBody, RawJSON, Request
 from .schedule import Scheduler
 from .store import ApiError, Store
@@ -40,6 +41,7 @@ class NodeState:
         self.store = Store()
         self.scheduler = Scheduler(self.store)
         self.faults = Faults()
+        self.containers = proxy.Containers()    # where microservice systems listen (proxy.py)
         self.observers: list[Observer] = []
         self.requests: list[dict[str, Any]] = []
         self.log_lock = threading.Lock()
@@ -105,6 +107,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: object, headers: dict[str, str] | None = None,
               trickle_ms: int = 0, reason: str | None = None) -> None:
+        if isinstance(body, proxy.Answer):      # the container's own answer, passed back
+            self._send_raw(status, body.body, body.content_type, body.headers, trickle_ms,
+                           body.reason)
+            return
         if isinstance(body, RawBody):
             self._send_raw(status, body.data, body.content_type, headers, trickle_ms, reason)
             return
@@ -114,12 +120,13 @@ class Handler(BaseHTTPRequestHandler):
         self._send_raw(status, data, ctype, headers, trickle_ms, reason)
 
     def _send_raw(self, status: int, data: bytes, content_type: str,
-                  headers: dict[str, str] | None = None, trickle_ms: int = 0,
-                  reason: str | None = None) -> None:
+                  headers: dict[str, str] | list[tuple[str, str]] | None = None,
+                  trickle_ms: int = 0, reason: str | None = None) -> None:
         self.send_response(status, reason)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
+        pairs = headers.items() if isinstance(headers, dict) else headers or []
+        for name, value in pairs:
             self.send_header(name, value)
         try:
             self.end_headers()
@@ -232,6 +239,16 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError(401, "missing, malformed, badly signed or expired token")
             sub = parts.path[len("/api"):]
             admin = auth.is_admin(claims, state.subscription_id)
+            proxied = proxy.PATH.match(sub)
+            if proxied:
+                if _refused_write(state, method, admin):
+                    raise ApiError(403, f"{method} {sub}: this node lets only group:Admin "
+                                        "write through a microservice's proxy")
+                answer = proxy.forward(
+                    state.store, state.containers, method=method,
+                    system_id=urllib.parse.unquote(proxied.group(1)), rest=proxied.group(2),
+                    query=parts.query, headers=list(self.headers.items()), body=self._raw())
+                return answer.status, answer, {}
             for route_method, pattern, fn in ROUTES:
                 match = pattern.match(sub)
                 if match and route_method == method:
@@ -273,6 +290,11 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/_emulator/faults" and self.command == "DELETE":
             state.faults.clear()
             self._send(200, {})
+        elif path == "/_emulator/containers" and self.command == "POST":
+            try:
+                self._send(200, state.containers.register(self._body()))
+            except (ValueError, ApiError) as exc:
+                self._send(400, {"message": str(exc)})
         elif path == "/_emulator/config" and self.command == "GET":
             self._send(200, {"latency_ms": state.latency_ms, **vars(state.store.knobs)})
         elif path == "/_emulator/config" and self.command == "POST":
