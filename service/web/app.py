@@ -204,6 +204,7 @@ def create_app(*, config: Config, runner: Runner) -> Flask:
                         content_type=runner.metrics.content_type)
 
     @app.get("/")
+    @app.get("/page")       # the same page at a non-empty path: see README, Reaching it
     def index() -> Any:
         # Jinja autoescapes .html templates: component ids are user input.
         return render_template("index.html", request_root=request.host_url, **status())
