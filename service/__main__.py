@@ -30,8 +30,8 @@ _EPILOG = """commands:
   python -m service --plan --json  the same as data, as GET /plan answers
   python -m service --version  the version
 endpoints when serving:
-  GET /health, GET /status, GET / (the page), GET /metrics, GET /plan, POST /sync,
-  GET /runs/<int:run_id> (one kept run's report)
+  GET /health, GET /status, GET / and GET /page (the page), GET /metrics, GET /plan,
+  POST /sync, GET /runs/<int:run_id> (one kept run's report)
 environment:
   MASTER_NODE, SLAVE_NODES (JSON, required), UPDATE_INTERVAL, API_TOKEN, PORT,
   PER_NODE_CONCURRENCY, REQUEST_TIMEOUT, RUN_TIMEOUT, LOG_LEVEL, LOG_FORMAT,
