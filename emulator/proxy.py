@@ -55,7 +55,8 @@ class Containers:
             raise ValueError("containers must be a JSON object of system id -> URL")
         for sid, url in mapping.items():
             parts = urllib.parse.urlsplit(url)
-            if parts.scheme != "http" or parts.hostname != "127.0.0.1" or parts.path not in ("", "/"):
+            if parts.scheme != "http" or parts.hostname != "127.0.0.1" \
+                    or parts.path not in ("", "/"):
                 raise ValueError(f"container of {sid!r}: only http://127.0.0.1:PORT (loopback)")
         with self._lock:
             self._urls.update(mapping)
@@ -84,7 +85,8 @@ def forward(store: Store, containers: Containers, *, method: str, system_id: str
     sent = [(k, v) for k, v in headers
             if k.lower() not in _NOT_PASSED and not _forwarding(k.lower())]
     path = "/" + rest + (f"?{query}" if query else "")
-    conn = http.client.HTTPConnection(target.hostname, target.port, timeout=TIMEOUT)
+    conn = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port,
+                                      timeout=TIMEOUT)
     try:
         conn.putrequest(method, path, skip_accept_encoding=True)
         for name, value in sent:

@@ -20,7 +20,7 @@ SERVICE = {"_id": "orchestrator-microservice", "type": "system:microservice",
 
 class Echo(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    seen: list[dict] = []
+    seen: list[dict] = []       # what the container got; emptied by the fixture
 
     def log_message(self, format: str, *args: object) -> None:
         pass

@@ -158,7 +158,7 @@ def test_plan_and_sync_through_the_proxy_with_x_orchestrator_token(proxied):
     synced = requests.post(proxied.node + "/sync", headers=proxied.api, timeout=30)
     assert synced.status_code == 200 and synced.json()["outcome"] == "ok"
     # The service sees the node as its caller: the proxy passes on no X-Forwarded-For.
-    assert re.search(r"POST /sync asked by 127\.0\.0\.1$", proxied.service.log(), re.M)
+    assert re.search(r"POST /sync asked by 127\.0\.0\.1$", proxied.service.log(), re.MULTILINE)
 
 
 def test_without_the_node_s_jwt_the_node_answers_and_the_service_is_not_reached(proxied):

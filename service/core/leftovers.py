@@ -37,25 +37,26 @@ def leftover_datasets(plan: Plan, master: NodeSnapshot,
     env = master.env or {}
     placed = {pid: slave for slave, where in plan.placement.items()
               for pid in where.get("pipes", ())}
-    sinks = {}
+    sinks: dict[str, str] = {}
     for pid in placed:
         comp = master.pipes.get(pid)
-        if comp is not None:
-            sinks[pid] = roles(pid, user_original(comp)[0], env).sink_dataset
+        sink = roles(pid, user_original(comp)[0], env).sink_dataset if comp else None
+        if sink:
+            sinks[pid] = sink
     snaps = {master.node_id: master, **{k: v for k, v in slaves.items() if v is not None}}
     in_use = {node: _datasets_named(snap) for node, snap in snaps.items()}
     for action in plan.actions:
         if action.kind == "delete-dataset" and action.node in in_use:
             in_use[action.node].add(action.id)
-    for pid, slave in placed.items():
-        for node in (master.node_id, slave):
-            if node in in_use and sinks.get(pid):
-                in_use[node].add(sinks[pid])        # the sync pipe and the slave copy write it
-    found = set()
+    for pid, sink in sinks.items():
+        for node in (master.node_id, placed[pid]):
+            if node in in_use:
+                in_use[node].add(sink)          # the sync pipe and the slave copy write it
+    candidates = set(placed) | set(sinks.values())
+    found: set[tuple[str, str]] = set()
     for node, listed in datasets.items():
         if node not in in_use:
             continue
-        candidates = set(placed) | {d for d in sinks.values() if d}
         found.update((node, d) for d in set(listed) & candidates - in_use[node])
     return sorted(found)
 
@@ -69,5 +70,6 @@ def is_leftover_warning(text: str) -> bool:
 
 def leftover_warnings(found: list[tuple[str, str]]) -> list[str]:
     return [f"node {node}: dataset {name(dataset)} carries the name of a moved pipe but no pipe "
-            f"there reads or writes it; {_SAYS}. It is not deleted: delete it yourself if it is not needed (see README, Upgrading from "
-            "orchestrator 1.0)" for node, dataset in found]
+            f"there reads or writes it; {_SAYS}. It is not deleted: delete it yourself if it "
+            "is not needed (see README, Upgrading from orchestrator 1.0)"
+            for node, dataset in found]
