@@ -13,9 +13,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from . import auth
+from . import auth, proxy
 from .faults import Faults
-from . import proxy
 from .routes import ROUTES, RawBody, RawJSON, Request
 from .schedule import Scheduler
 from .store import ApiError, Store
@@ -244,11 +243,11 @@ class Handler(BaseHTTPRequestHandler):
                 if _refused_write(state, method, admin):
                     raise ApiError(403, f"{method} {sub}: this node lets only group:Admin "
                                         "write through a microservice's proxy")
-                answer = proxy.forward(
+                passed = proxy.forward(
                     state.store, state.containers, method=method,
                     system_id=urllib.parse.unquote(proxied.group(1)), rest=proxied.group(2),
                     query=parts.query, headers=list(self.headers.items()), body=self._raw())
-                return answer.status, answer, {}
+                return passed.status, passed, {}
             for route_method, pattern, fn in ROUTES:
                 match = pattern.match(sub)
                 if match and route_method == method:
