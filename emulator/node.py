@@ -35,16 +35,17 @@ class EmulatorNode:
     def start(self) -> EmulatorNode:
         self._server = NodeServer((self._host, self._port), self._state)
         self._port = self._server.server_address[1]
-        # A short poll interval keeps stop() quick; tests start and stop many nodes.
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True, name=f"emulator-{self._port}")
+        self._thread = threading.Thread(target=self._server.serve, daemon=True,
+                                        name=f"emulator-{self._port}")
         self._thread.start()
         return self
 
     def stop(self) -> None:
         self._state.scheduler.stop()
         if self._server is not None:
-            self._server.shutdown()
+            self._server.stop_serving()
+            if self._thread is not None:
+                self._thread.join()
             self._server.server_close()
             self._server = None
 
