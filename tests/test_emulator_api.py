@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from emulator import EmulatorNode, make_token, running_nodes
+from emulator import EmulatorNode, auth, make_token, running_nodes
 
 # What a cut connection raises, whichever way the client notices it.
 CUT = r"Remote end closed|Connection reset|Connection aborted|EOF"
@@ -209,3 +209,14 @@ def test_listing_reuses_encodings_only_while_a_component_is_unchanged(node: Emul
     assert listed["b"]["runtime"]["is-disabled"] is True
     node.api("DELETE", "/pipes/a")
     assert [p["_id"] for p in node.api("GET", "/pipes")[1]] == ["b"]
+
+
+def test_a_token_accepted_before_is_refused_once_it_expires(node: EmulatorNode, monkeypatch) -> None:
+    # The node remembers tokens it verified (emulator/auth.py); expiry must still count.
+    token, fresh = node.token(expires_in=60), node.token(expires_in=3600)
+    assert node.api("GET", "/pipes", token=token)[0] == 200
+    later = time.time() + 61
+    monkeypatch.setattr(auth.time, "time", lambda: later)   # the node's clock, a minute on
+    status, body = node.api("GET", "/pipes", token=token)
+    assert status == 401, body
+    assert node.api("GET", "/pipes", token=fresh)[0] == 200
