@@ -6,6 +6,7 @@ independent oracle, not by the service's own placement code).
 """
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -142,6 +143,7 @@ def _check_master(master: EmulatorNode, first: dict, pipes, placement, urls) -> 
             assert config["pump"]["mode"] == "off", config
 
 
+@pytest.mark.long
 def test_random_masters_and_placement_changes_converge():
     nodes = {nid: EmulatorNode(jwt_secret=SECRET).start() for nid in ("master",) + SLAVES}
     empty = {nid: n.save_state() for nid, n in nodes.items()}

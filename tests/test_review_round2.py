@@ -557,6 +557,7 @@ def _oracle(pipes, placement):
     return on
 
 
+@pytest.mark.long
 def test_random_placement_and_fault_steps_then_a_clean_run_converges(nodes, fault_tally):
     started = {nid: nodes(jwt_secret=SECRET) for nid in P_NODES}
     empty = {nid: n.save_state() for nid, n in started.items()}
