@@ -27,6 +27,7 @@ class EmulatorNode:
         self._state = NodeState(jwt_secret=jwt_secret, latency_ms=latency_ms,
                                 subscription_id=subscription_id or str(uuid.uuid4()),
                                 admin_writes_only=admin_writes_only)
+        self._made_with = {"latency_ms": latency_ms, "admin_writes_only": admin_writes_only}
         self._host, self._port = host, port
         self._server: NodeServer | None = None
         self._thread: threading.Thread | None = None
@@ -103,6 +104,20 @@ class EmulatorNode:
         self._state.faults.clear()
         with self._state.log_lock:
             self._state.requests.clear()
+
+    def reset(self) -> None:
+        """Back to the state the node started in, keeping its address, secret and
+        subscription: no config, datasets, env, secrets, fault rules, logged requests,
+        observers or run knobs, and the latency and admin-writes rule it was made with. A
+        test that runs many examples resets its nodes between them instead of starting new
+        ones."""
+        self._state.store.reset()
+        self._state.faults.clear()
+        self._state.observers.clear()
+        with self._state.log_lock:
+            self._state.requests.clear()
+        self._state.latency_ms = self._made_with["latency_ms"]
+        self._state.admin_writes_only = self._made_with["admin_writes_only"]
 
     def token(self, *, admin: bool = True, expires_in: int = 86400,
               principals: list[str] | dict[str, list[str]] | None = None) -> str:

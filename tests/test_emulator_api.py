@@ -220,3 +220,28 @@ def test_a_token_accepted_before_is_refused_once_it_expires(node: EmulatorNode, 
     status, body = node.api("GET", "/pipes", token=token)
     assert status == 401, body
     assert node.api("GET", "/pipes", token=fresh)[0] == 200
+
+
+def test_reset_leaves_a_node_as_a_new_one_on_the_same_address(nodes) -> None:
+    node = nodes(latency_ms=0)
+    fresh = nodes()
+    node.seed(env={"e": 1}, secrets={"s": "v"},
+              systems=[{"_id": "crm", "type": "system:url", "base_url": "http://x/"}],
+              pipes=[{**PIPE, "source": {"type": "embedded", "entities": [{"_id": "a"}]}}])
+    assert node.api("PUT", "/systems/crm/secrets", {"k": "v"})[0] == 200
+    node.run_pipe("p1")
+    node.add_fault(method="GET", path="^/api/env$", status=500)
+    node.set_knobs(batch_size=5, deploy_ms=10, schedule_ms=1000)
+    node.latency_ms, node.admin_writes_only = 25, True
+    seen: list[str] = []
+    node.add_observer(lambda method, path, status: seen.append(path))
+    url = node.url
+
+    node.reset()
+    assert node.requests() == [] and node.faults() == []
+    assert node.emulator("GET", "/config")[1] == fresh.emulator("GET", "/config")[1]
+    assert (node.latency_ms, node.admin_writes_only) == (0, False)
+    assert node.save_state() == fresh.save_state()
+    for path in ("/pipes", "/systems", "/datasets", "/env", "/secrets"):
+        assert node.api("GET", path)[1] == fresh.api("GET", path)[1], path
+    assert node.url == url and seen == []
