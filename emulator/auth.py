@@ -46,9 +46,7 @@ def check(header: str | None, secret: str) -> dict[str, Any] | None:
         claims = jwt.decode(token, secret, algorithms=["HS256"])
     except jwt.PyJWTError:
         return None
-    if not isinstance(claims, dict):
-        return None
-    with _accepted_lock:
+    with _accepted_lock:   # (decode refuses a payload that is not a JSON object)
         if len(_ACCEPTED) >= _ACCEPTED_MAX:
             _ACCEPTED.clear()
         _ACCEPTED[token, secret] = claims

@@ -27,7 +27,7 @@ class EmulatorNode:
         self._state = NodeState(jwt_secret=jwt_secret, latency_ms=latency_ms,
                                 subscription_id=subscription_id or str(uuid.uuid4()),
                                 admin_writes_only=admin_writes_only)
-        self._made_with = {"latency_ms": latency_ms, "admin_writes_only": admin_writes_only}
+        self._made_with = (latency_ms, admin_writes_only)    # what reset() goes back to
         self._host, self._port = host, port
         self._server: NodeServer | None = None
         self._thread: threading.Thread | None = None
@@ -116,8 +116,7 @@ class EmulatorNode:
         self._state.observers.clear()
         with self._state.log_lock:
             self._state.requests.clear()
-        self._state.latency_ms = self._made_with["latency_ms"]
-        self._state.admin_writes_only = self._made_with["admin_writes_only"]
+        self._state.latency_ms, self._state.admin_writes_only = self._made_with
 
     def token(self, *, admin: bool = True, expires_in: int = 86400,
               principals: list[str] | dict[str, list[str]] | None = None) -> str:

@@ -340,7 +340,7 @@ class NodeServer(ThreadingHTTPServer):
             while not self._stopping.is_set():
                 for key, _ in selector.select():
                     if key.fileobj is self and not self._stopping.is_set():
-                        self._handle_request_noblock()
+                        self.handle_request()   # one waiting connection: no wait here
 
     def stop_serving(self) -> None:
         """Make serve() return (now, or at once when it starts later)."""
