@@ -27,6 +27,7 @@ class EmulatorNode:
         self._state = NodeState(jwt_secret=jwt_secret, latency_ms=latency_ms,
                                 subscription_id=subscription_id or str(uuid.uuid4()),
                                 admin_writes_only=admin_writes_only)
+        self._made_with = (latency_ms, admin_writes_only)    # what reset() goes back to
         self._host, self._port = host, port
         self._server: NodeServer | None = None
         self._thread: threading.Thread | None = None
@@ -35,16 +36,17 @@ class EmulatorNode:
     def start(self) -> EmulatorNode:
         self._server = NodeServer((self._host, self._port), self._state)
         self._port = self._server.server_address[1]
-        # A short poll interval keeps stop() quick; tests start and stop many nodes.
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True, name=f"emulator-{self._port}")
+        self._thread = threading.Thread(target=self._server.serve, daemon=True,
+                                        name=f"emulator-{self._port}")
         self._thread.start()
         return self
 
     def stop(self) -> None:
         self._state.scheduler.stop()
         if self._server is not None:
-            self._server.shutdown()
+            self._server.stop_serving()
+            if self._thread is not None:
+                self._thread.join()
             self._server.server_close()
             self._server = None
 
@@ -102,6 +104,20 @@ class EmulatorNode:
         self._state.faults.clear()
         with self._state.log_lock:
             self._state.requests.clear()
+
+    def reset(self) -> None:
+        """Back to the state the node started in, keeping its address, secret and
+        subscription: no config, datasets, env, secrets, fault rules, logged requests,
+        observers, registered containers or run knobs, and the latency and admin-writes rule it was made with. A
+        test that runs many examples resets its nodes between them instead of starting new
+        ones."""
+        self._state.store.reset()
+        self._state.faults.clear()
+        self._state.observers.clear()
+        self._state.containers.clear()
+        with self._state.log_lock:
+            self._state.requests.clear()
+        self._state.latency_ms, self._state.admin_writes_only = self._made_with
 
     def token(self, *, admin: bool = True, expires_in: int = 86400,
               principals: list[str] | dict[str, list[str]] | None = None) -> str:

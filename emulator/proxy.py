@@ -66,6 +66,10 @@ class Containers:
         with self._lock:
             return self._urls.get(system_id)
 
+    def clear(self) -> None:
+        with self._lock:
+            self._urls.clear()
+
 
 def forward(store: Store, containers: Containers, *, method: str, system_id: str, rest: str,
             query: str, headers: list[tuple[str, str]], body: bytes) -> Answer:

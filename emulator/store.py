@@ -135,6 +135,13 @@ class Store:
             for name, value in copy.deepcopy(saved).items():
                 setattr(self, name, value)
 
+    def reset(self) -> None:
+        """Back to a new node's state: no config, datasets, env, secrets or knobs set."""
+        with self.lock:
+            fresh = Store()
+            for name in (*self._STATE, "_encoded", "knobs"):
+                setattr(self, name, getattr(fresh, name))
+
     # --- derived state, recomputed on write so reads are cheap ---
     def _pipe_errors(self,
                      original: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:

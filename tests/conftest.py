@@ -34,6 +34,12 @@ def node(nodes: Callable[..., EmulatorNode]) -> EmulatorNode:
     return nodes()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The tests marked `long` go first: xdist hands out the front of the list in turn, so
+    # each worker starts on a long one and the short ones fill in around them.
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--fault-report", action="store_true",
                      help="print, per fault and crash test, how many injected faults fired "
