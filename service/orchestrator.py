@@ -17,6 +17,7 @@ from service.core.leftovers import leftover_datasets, leftover_warnings
 from service.core.actions import Plan
 from service.nodes.executor import Result, execute
 from service.core.flows import flows as flow_health
+from service import heap
 from service.core import plan_text
 from service.core.planner import plan as make_plan
 from service.redaction import Redactor, credential_values, redact_logs, remember
@@ -236,6 +237,9 @@ def run(config: Config, *, dry_run: bool = False, progress: Progress | None = No
         report.finished = now().isoformat()
         for client in clients.values():
             client.close()
+        snapshots.clear()
+        # The next run (or plan) starts from what this one holds after it, not its peak.
+        heap.release()
         redactor.report(report)
 
 

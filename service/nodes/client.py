@@ -299,7 +299,8 @@ class SesamClient:
         if wait <= 0 or not self._slots.acquire(timeout=None if wait == float("inf") else wait):
             raise self._late(where, time.monotonic() + self._timeout)
         try:
-            status, headers, body, attempts = self._exchange(method, path, where, kwargs)
+            status, headers, body, attempts = self._exchange(method, path, where, kwargs,
+                                                             each=each)
         except _TooLarge:
             raise SesamError(f"{where}: answer larger than {self._max_answer // 2**20} MB "
                              "(MAX_ANSWER_MB); not read") from None
@@ -327,13 +328,13 @@ class SesamClient:
             except SesamError:
                 return None
         if each is not None:
-            return self._entries(where, body, headers, each)
+            return body      # parsed as it arrived (_once)
         return self._parse(where, body, headers)
 
-    def _entries(self, where: str, body: bytes, headers: Any,
+    def _entries(self, where: str, chunks: Iterable[bytes], headers: Any,
                  each: Callable[[int, Any], Any]) -> list[Any]:
-        """A listing parsed entry by entry: only what `each` keeps of each entry stays."""
-        chunks = (body[at:at + _CHUNK] for at in range(0, len(body), _CHUNK))
+        """A listing parsed entry by entry as its chunks arrive: only what `each` keeps of
+        each entry stays, never the listing's text (tens of MB for a big master)."""
         with _json_errors(where, headers):
             try:
                 entries = iter_array(chunks, _SHARED,
@@ -351,16 +352,18 @@ class SesamClient:
             hook = _shared_strings if len(body) > _SHARE_ABOVE else None
             return json.loads(body, object_pairs_hook=hook)
 
-    def _exchange(self, method: str, path: str, where: str,
-                  kwargs: dict[str, Any]) -> tuple[int, Any, bytes, int]:
-        """Send until an answer is final, the retries are spent or the deadline is near."""
+    def _exchange(self, method: str, path: str, where: str, kwargs: dict[str, Any], *,
+                  each: Callable[[int, Any], Any] | None = None) -> tuple[int, Any, Any, int]:
+        """Send until an answer is final, the retries are spent or the deadline is near.
+        With `each`, a 2xx answer's body is the listing parsed by it (see `_entries`); a
+        connection cut midway reads the whole listing again (a GET, so it may)."""
         ends = min(time.monotonic() + self._timeout, self._run_ends)
         attempt = 0
         while True:
             attempt += 1
             pause = self._backoff * 2 ** (attempt - 1)
             try:
-                status, headers, body = self._once(method, path, kwargs, ends)
+                status, headers, body = self._once(method, path, where, kwargs, ends, each)
             except _Late:
                 raise self._late(where, ends) from None
             except _Failed as failed:
@@ -379,8 +382,8 @@ class SesamClient:
                 raise self._late(where, ends)
             time.sleep(pause)
 
-    def _once(self, method: str, path: str, kwargs: dict[str, Any],
-              ends: float) -> tuple[int, Any, bytes]:
+    def _once(self, method: str, path: str, where: str, kwargs: dict[str, Any], ends: float,
+              each: Callable[[int, Any], Any] | None) -> tuple[int, Any, Any]:
         left = ends - time.monotonic()
         if left <= 0:
             raise _Late()
@@ -403,8 +406,11 @@ class SesamClient:
         except requests.exceptions.RequestException:
             raise _Failed(sent=True) from None
         try:
-            return (response.status_code, response.headers,
-                    _read_body(response, ends, self._max_answer))
+            chunks = _body_chunks(response, ends, self._max_answer)
+            if each is not None and 200 <= response.status_code < 300:
+                return (response.status_code, response.headers,
+                        self._entries(where, chunks, response.headers, each))
+            return response.status_code, response.headers, b"".join(chunks)
         finally:
             response.close()
 
@@ -437,12 +443,11 @@ def _json_errors(where: str, headers: Any) -> Iterator[None]:
                          f"{name(kind)})") from None
 
 
-def _read_body(response: requests.Response, ends: float, limit: int) -> bytes:
-    """The whole body, read as it comes, before the deadline: a per-read timeout alone would
+def _body_chunks(response: requests.Response, ends: float, limit: int) -> Iterator[bytes]:
+    """The body as it comes, all of it before the deadline: a per-read timeout alone would
     let a node that sends a byte now and then hold the request for ever. At most `limit`
     bytes after decompression (MAX_ANSWER_MB): a gzip bomb stops at the cap."""
     raw = response.raw
-    chunks: list[bytes] = []
     size = 0
     try:
         while True:
@@ -454,11 +459,11 @@ def _read_body(response: requests.Response, ends: float, limit: int) -> bytes:
                 sock.settimeout(left)
             chunk = raw.read1(_CHUNK, decode_content=True)
             if not chunk:
-                return b"".join(chunks)
+                return
             size += len(chunk)
             if size > limit:
                 raise _TooLarge()
-            chunks.append(chunk)
+            yield chunk
     except ReadTimeoutError:
         raise _Late() from None
     except (Urllib3Error, OSError):

@@ -76,9 +76,17 @@ class _Buffer:
         return True
 
     def grow(self, at_least: int) -> None:
-        # Doubling: an entry larger than a chunk is re-tried O(log n) times, not once a chunk.
-        while len(self.text) - self.pos < at_least and self.more():
-            pass
+        # Doubling: an entry larger than a chunk is re-tried O(log n) times, not once a chunk;
+        # and the pieces are joined once, not the text copied again for each piece.
+        pieces, have = [self.text[self.pos:]], len(self.text) - self.pos
+        while have < at_least:
+            piece = next(self._texts, None)
+            if piece is None:
+                self.eof = True
+                break
+            pieces.append(piece)
+            have += len(piece)
+        self.text, self.pos = "".join(pieces), 0
 
     def next_char(self) -> str:
         """The next non-blank character (not consumed); '' at the end."""
