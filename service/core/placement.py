@@ -305,12 +305,15 @@ def desired_state(config: Config, master: NodeSnapshot, *,
             metadata["disabled"] = True
             desired.disabled.add(pid)
         if placement.shape == "sync":
-            desired.master_pipes[pid] = sync_pipe(
+            want = sync_pipe(
                 pid, system=placement.source_system, dataset=placement.sink_dataset, slave=slave,
                 binary=config.master.use_binary_source, metadata=metadata)
         else:
-            desired.master_pipes[pid] = placeholder_pipe(
-                pid, source_dataset=placement.source_dataset, metadata=metadata)
+            want = placeholder_pipe(pid, source_dataset=placement.source_dataset,
+                                    metadata=metadata)
+        # What the master holds already, when equal: in a steady run thousands of freshly
+        # built configs would otherwise be held beside their equals for the whole plan.
+        desired.master_pipes[pid] = component.original if want == component.original else want
         if placement.source_dataset:
             feeds.setdefault(slave.id, set()).add(placement.source_dataset)
 

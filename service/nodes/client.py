@@ -406,7 +406,7 @@ class SesamClient:
         except requests.exceptions.RequestException:
             raise _Failed(sent=True) from None
         try:
-            chunks = _body_chunks(response, ends, self._max_answer)
+            chunks = _body_chunks(response, ends, self._max_answer, latest=self._run_ends)
             if each is not None and 200 <= response.status_code < 300:
                 return (response.status_code, response.headers,
                         self._entries(where, chunks, response.headers, each))
@@ -443,10 +443,13 @@ def _json_errors(where: str, headers: Any) -> Iterator[None]:
                          f"{name(kind)})") from None
 
 
-def _body_chunks(response: requests.Response, ends: float, limit: int) -> Iterator[bytes]:
+def _body_chunks(response: requests.Response, ends: float, limit: int, *,
+                 latest: float = float("inf")) -> Iterator[bytes]:
     """The body as it comes, all of it before the deadline: a per-read timeout alone would
     let a node that sends a byte now and then hold the request for ever. At most `limit`
-    bytes after decompression (MAX_ANSWER_MB): a gzip bomb stops at the cap."""
+    bytes after decompression (MAX_ANSWER_MB): a gzip bomb stops at the cap. The time the
+    caller spends on a chunk (parsing a listing) is not the node's: it moves the request's
+    deadline on, never past `latest` (the run's)."""
     raw = response.raw
     size = 0
     try:
@@ -463,7 +466,9 @@ def _body_chunks(response: requests.Response, ends: float, limit: int) -> Iterat
             size += len(chunk)
             if size > limit:
                 raise _TooLarge()
+            handed = time.monotonic()
             yield chunk
+            ends = min(ends + time.monotonic() - handed, latest)
     except ReadTimeoutError:
         raise _Late() from None
     except (Urllib3Error, OSError):
