@@ -185,7 +185,8 @@ def create_app(*, config: Config, runner: Runner) -> Flask:
     @protected
     def plan() -> Any:
         _log_caller("GET /plan")
-        return jsonify(runner.plan().as_json())
+        body = runner.plan_as(lambda report: jsonify(report.as_json()).get_data())
+        return app.response_class(body, mimetype="application/json")
 
     @app.get("/runs/<int:run_id>")
     def run_report(run_id: int) -> Any:

@@ -64,6 +64,7 @@ class _Flight:
     def __init__(self) -> None:
         self.done = threading.Event()
         self.report: Report | None = None
+        self.answer: Any = None     # the report as the leader's caller encoded it, if it did
         self.waiting = 0
 
 
@@ -140,6 +141,11 @@ class Runner:
         """A dry run. It writes nothing, so it does not take the run lock, and it is not
         recorded in the history or the metrics. Single flight: a caller arriving while a
         plan is being made gets that plan (read moments before it asked), not a second one."""
+        return self.plan_as(None)
+
+    def plan_as(self, encode: Callable[[Report], Any] | None) -> Any:
+        """As `plan`, the report turned into an answer by `encode` once per flight: callers
+        sharing a plan of thousands of actions share one encoded answer (MBs), not one each."""
         with self._state_lock:
             flight, leader = self._flight, self._flight is None
             if flight is None:
@@ -149,10 +155,14 @@ class Runner:
         if not leader:
             flight.done.wait()
             assert flight.report is not None
-            return flight.report
+            if encode is None:
+                return flight.report
+            return flight.answer if flight.answer is not None else encode(flight.report)
         try:
             report = self._call(dry_run=True, progress=None, started=self._now())
             flight.report = report
+            if encode is not None:
+                flight.answer = encode(report)
         finally:
             with self._state_lock:
                 self._flight = None
@@ -169,7 +179,7 @@ class Runner:
             with self._state_lock:
                 self._pending = report.as_json()
                 self._leftovers = [w for w in report.warnings if is_leftover_warning(w)]
-        return report
+        return report if encode is None else flight.answer
 
     def _reconcile(self, trigger: Trigger, plan_id: str | None = None) -> Report:
         started = self._now()
