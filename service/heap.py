@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
-from typing import Callable
+from collections.abc import Callable
 
 _trim: Callable[[int], int] | None = None
 try:

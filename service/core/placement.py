@@ -313,7 +313,8 @@ def desired_state(config: Config, master: NodeSnapshot, *,
                                     metadata=metadata)
         # What the master holds already, when equal: in a steady run thousands of freshly
         # built configs would otherwise be held beside their equals for the whole plan.
-        desired.master_pipes[pid] = component.original if want == component.original else want
+        have = component.original
+        desired.master_pipes[pid] = have if want == have else want
         if placement.source_dataset:
             feeds.setdefault(slave.id, set()).add(placement.source_dataset)
 
