@@ -187,7 +187,9 @@ class Runner:
             self._progress = {"trigger": trigger, "started": _iso(started), "done": 0,
                               "total": None, "last_action": None}
         log.info("run started (%s)", trigger)
-        logged: list[dict[str, Any]] = []
+        # The actions already logged, counted by _key: a run may hold 10,000s of actions,
+        # and a copy of each would be held to the end of the run.
+        logged: Counter[tuple[Any, ...]] = Counter()
         t0 = self._clock()
         try:
             report = self._call(dry_run=False, progress=self._progress_callback(logged),
@@ -199,10 +201,9 @@ class Runner:
         # Actions the run reported without calling progress (a stand-in run function, or the
         # executor's fallback for unreachable steps) get their log line now, so the log
         # holds every action exactly once.
-        seen = Counter(_key(a) for a in logged)     # a Counter: runs may hold 10,000s
         for action in report.actions:
-            if seen[_key(action)] > 0:
-                seen[_key(action)] -= 1
+            if logged[_key(action)] > 0:
+                logged[_key(action)] -= 1
             else:
                 log_action(action)
         log_findings((w for w in report.warnings
@@ -223,13 +224,13 @@ class Runner:
         history_file.save(self._config.history_path, kept)
         return report
 
-    def _progress_callback(self, logged: list[dict[str, Any]]) -> Progress:
+    def _progress_callback(self, logged: Counter[tuple[Any, ...]]) -> Progress:
         def progress(done: int, total: int, action: dict[str, Any]) -> None:
             # The executor may call this from several worker threads at once.
             with self._state_lock:
                 if self._progress is not None:
                     self._progress.update(done=done, total=total, last_action=dict(action))
-                logged.append(dict(action))
+                logged[_key(action)] += 1
             log_action(action)
         return progress
 
