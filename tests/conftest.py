@@ -1,5 +1,5 @@
 """Shared fixtures: emulated Sesam nodes that are stopped when the test ends; the
-`--fault-report` option (figures from tests that use the `fault_tally` fixture)."""
+`--fault-report` option (runs the tests that use the `fault_tally` fixture, prints their figures)."""
 from __future__ import annotations
 
 from typing import Callable, Iterator
@@ -36,8 +36,19 @@ def node(nodes: Callable[..., EmulatorNode]) -> EmulatorNode:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--fault-report", action="store_true",
-                     help="print, per fault and crash test, how many injected faults fired "
-                          "and what they did (failed a write, landed unanswered, absorbed)")
+                     help="run only the fault and crash tests (those using `fault_tally`) and "
+                          "print, per test, how many injected faults fired and what they did "
+                          "(failed a write, landed unanswered, absorbed)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With --fault-report, the tests that keep a fault tally are chosen by that fixture, not
+    by a list of files, so the report finds them wherever they live."""
+    if not config.getoption("--fault-report"):
+        return
+    tallied = [item for item in items if "fault_tally" in getattr(item, "fixturenames", ())]
+    config.hook.pytest_deselected(items=[item for item in items if item not in tallied])
+    items[:] = tallied
 
 
 @pytest.fixture

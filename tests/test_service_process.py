@@ -8,106 +8,30 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Iterator
 
 import pytest
 import requests
 
 from emulator import EmulatorNode
-from tests.conftest import JWT_SECRET
-from tests.orchestration import environ, originals
+from conftest import JWT_SECRET
+from orchestration import environ, originals
+from repo_root import ROOT
+from service_process import API_TOKEN, Service, free_port, listening, start_service, stop_service
 
-ROOT = Path(__file__).resolve().parent.parent
-API_TOKEN = "process-test-api-token-0123456789"
 HOSTILE = 'erp-<b>&"x\''                     # a system id a page must escape
 GHOST = 'ghost-<i>&"y'                       # managed by s2, absent from the master: a warning
 ESCAPED_HOSTILE = "erp-&lt;b&gt;&amp;&#34;x&#39;"
 # Messages quote an id that is not plain (service/core/names.py), then the page escapes it.
 QUOTED_GHOST = json.dumps(GHOST)                # "ghost-<i>&\"y"
 ESCAPED_GHOST = "&#34;ghost-&lt;i&gt;&amp;\\&#34;y&#34;"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
-
-
-@dataclass
-class Service:
-    proc: subprocess.Popen
-    url: str
-    port: int
-    output: list[str] = field(default_factory=list)
-    reader: threading.Thread | None = None
-    auth: dict[str, str] = field(default_factory=lambda: {"Authorization": f"Bearer {API_TOKEN}"})
-
-    def get(self, path: str, **kw) -> requests.Response:
-        return requests.get(self.url + path, timeout=30, **kw)
-
-    def post(self, path: str, **kw) -> requests.Response:
-        # A script, not a cross-site form: POST /sync refuses those.
-        headers = {"X-Requested-With": "tests", **kw.pop("headers", {})}
-        return requests.post(self.url + path, timeout=30, headers=headers, **kw)
-
-    def log(self) -> str:
-        return "".join(self.output)
-
-    def read_output(self) -> None:
-        # Drain the output as it comes, so a full pipe never blocks the service.
-        self.reader = threading.Thread(
-            target=lambda: self.output.extend(iter(self.proc.stdout.readline, "")), daemon=True)
-        self.reader.start()
-
-
-def start_service(env: dict[str, str]) -> Service:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "service"], cwd=ROOT,
-                            env={**os.environ, **env, "PORT": str(port)},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
-    service = Service(proc=proc, url=f"http://127.0.0.1:{port}", port=port)
-    service.read_output()
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"service exited {proc.returncode}: {service.log()}"
-        try:
-            if service.get("/health").status_code == 200:
-                return service
-        except requests.ConnectionError:
-            time.sleep(0.05)
-    stop_service(service)
-    raise AssertionError(f"service never answered /health: {service.log()}")
-
-
-def stop_service(service: Service) -> int:
-    if service.proc.poll() is None:
-        service.proc.send_signal(signal.SIGTERM)
-        try:
-            service.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(service.proc.pid, signal.SIGKILL)
-            service.proc.wait()
-    if service.reader is not None:
-        service.reader.join(5)      # the last lines, written just before the exit
-    return service.proc.returncode
 
 
 @dataclass
@@ -322,7 +246,7 @@ def test_sigterm_stops_the_service_cleanly(cluster: Cluster) -> None:
 
 
 def test_the_docker_healthcheck_command_passes_against_the_service(service: Service) -> None:
-    from tests.test_packaging import healthcheck_command
+    from dockerfile import healthcheck_command
     command = [sys.executable, *healthcheck_command()[1:]]
     ok = subprocess.run(command, env={**os.environ, "PORT": str(service.port)},
                         capture_output=True, timeout=20)

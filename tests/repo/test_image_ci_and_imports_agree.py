@@ -3,34 +3,15 @@ from __future__ import annotations
 
 import ast
 import fnmatch
-import json
 import re
 import sys
 from importlib.metadata import PackageNotFoundError, packages_distributions, requires
-from pathlib import Path
 
 import yaml
 from packaging.requirements import Requirement
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def dockerfile() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
-    text = re.sub(r"\\\n\s*", " ", (ROOT / "Dockerfile").read_text())
-    out = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            instruction, _, args = line.partition(" ")
-            out.append((instruction.upper(), args.strip()))
-    return out
-
-
-def healthcheck_command() -> list[str]:
-    """The HEALTHCHECK's exec-form command, as Docker would run it."""
-    args = next(a for i, a in dockerfile() if i == "HEALTHCHECK")
-    return json.loads(args[args.index("CMD ") + 4:])
+from dockerfile import dockerfile, healthcheck_command
+from repo_root import ROOT
 
 
 def test_image_is_slim_non_root_and_runs_the_service() -> None:

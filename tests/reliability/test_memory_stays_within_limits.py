@@ -27,7 +27,7 @@ from service.web.runner import Runner
 from service.nodes.reading import read_node
 from service.core.snapshots import shape
 from service.nodes.stream import iter_array
-from tests.test_service_app import make_config
+from stand_in_run import make_config
 
 
 # --- single flight ---------------------------------------------------------------------
@@ -165,7 +165,7 @@ def test_max_answer_mb_is_configurable_and_checked() -> None:
 
 def test_a_master_listing_over_the_cap_aborts_the_run_and_changes_nothing(nodes) -> None:
     from service import orchestrator
-    from tests.orchestration import clear_logs, environ, writes
+    from orchestration import clear_logs, environ, writes
     master, slave = nodes(), nodes()
     master.seed(systems=[{"_id": "crm", "type": "system:url", "base_url": "http://crm.invalid/"}],
                 pipes=[{"_id": "crm-person", "type": "pipe", "description": "x" * (2 * 2**20),
@@ -241,7 +241,7 @@ def test_a_slave_copy_kept_by_digest_compares_like_the_config() -> None:
 
 def test_the_benchmark_runs_the_service_with_the_images_memory_settings() -> None:
     from bench.served import IMAGE_ENV
-    from tests.test_packaging import dockerfile
+    from dockerfile import dockerfile
     env = " ".join(args for instruction, args in dockerfile() if instruction == "ENV")
     for name, value in IMAGE_ENV.items():
         assert f"{name}={value}" in env.split(), (name, env)

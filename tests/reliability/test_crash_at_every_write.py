@@ -23,10 +23,10 @@ from service import orchestrator
 from service.nodes.client import SesamClient
 
 from orchestration import writes
+from repo_root import ROOT
 from scenarios import (EVERY_WRITE_KIND, NEXT, build_with_edits, end_state,
                        holds_every_original, latest_originals, write_kind)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class Crashed(BaseException):
@@ -123,7 +123,7 @@ def _middle(ws: list[tuple[str, str]]) -> int:
 
 def test_killed_while_a_node_holds_a_write_then_restarted_converges(scenario, fault_tally):
     sc, start, expected, target, run_writes = scenario
-    env = {**os.environ, **sc.environ(NEXT), "PYTHONPATH": ROOT, "LOG_LEVEL": "ERROR"}
+    env = {**os.environ, **sc.environ(NEXT), "PYTHONPATH": str(ROOT), "LOG_LEVEL": "ERROR"}
     for nid, ws in run_writes.items():
         at = _middle(ws)
         method, path = ws[at]

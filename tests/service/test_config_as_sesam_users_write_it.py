@@ -11,9 +11,9 @@ import json
 import pytest
 
 from contract_helpers import Cluster, ids, originals
+from hostile_configs import CASE_NAMES, TOKEN, cases
 from service.__main__ import main
 from service.config import ConfigError, load_config
-from test_reliability_config import CASE_NAMES, TOKEN, cases
 
 VARIABLES = ("MASTER_NODE", "SLAVE_NODES", "UPDATE_INTERVAL", "PORT", "PER_NODE_CONCURRENCY",
              "API_TOKEN", "REQUEST_TIMEOUT", "RUN_TIMEOUT", "LOG_LEVEL")
@@ -193,7 +193,7 @@ def test_a_node_without_jwt_secret_key_is_warned_about_naming_the_secret():
 
 def test_the_secret_key_warning_shows_at_start_on_status_and_on_the_page(node, monkeypatch,
                                                                           caplog):
-    from test_service_app import make
+    from stand_in_run import make
     client, _, _ = make()          # its nodes have no jwt_secret_key
     status = client.get("/status").json
     assert [w.split(":")[0] for w in status["config"]["warnings"]] == [

@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 from service.config import _VARIABLES
-from test_service_app import make
-from tests.test_service_process import ROOT
+from repo_root import ROOT
+from stand_in_run import make
 
 
 def _help(*args: str) -> str:

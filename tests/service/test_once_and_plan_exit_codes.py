@@ -5,11 +5,10 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from contract_helpers import Cluster, ids
+from repo_root import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _service(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:

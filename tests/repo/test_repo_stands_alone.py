@@ -3,13 +3,14 @@
 A user's fresh clone has nothing beside it, so a test that opened a reference file next to
 the repo, or a doc that pointed there, would fail or mislead them. The rules the
 orchestrator keeps live in docs/contract.md, the response shapes the swagger test checks in
-tests/sesam_response_shapes.json."""
+tests/emulator/sesam_response_shapes.json."""
 from __future__ import annotations
 
 import subprocess
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from repo_root import ROOT
+
 # Spelled in pieces so this file does not match itself.
 OUTSIDE = ("../" + "shared", "/" + "work/", "/" + "home/", "/" + "tmp/h/")
 

@@ -9,7 +9,7 @@ import os
 from service.web.app import create_app
 from service.config import load_config
 from service.web.runner import Runner
-from test_service_app import ACTIONS, FakeRun, make_config, report
+from stand_in_run import ACTIONS, FakeRun, make_config, report
 
 
 def _client(config, fake):

@@ -13,9 +13,10 @@ from emulator import make_token
 from service.logs import DAY
 from service.web.runner import Runner
 from service.version import __version__
-from test_service_app import SECRET, FakeRun, make_config, report
-from tests.orchestration import environ
-from tests.test_service_process import ROOT, start_service, stop_service
+from orchestration import environ
+from repo_root import ROOT
+from service_process import start_service, stop_service
+from stand_in_run import SECRET, FakeRun, make_config, report
 
 FORWARDED = "203.0.113.9"
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import requests
 import sesamclient
 
-from tests.test_service_process import ROOT, free_port, listening
+from repo_root import ROOT
+from service_process import free_port, listening
 
 
 def test_sandbox_serves_a_first_run_and_stops_on_ctrl_c():

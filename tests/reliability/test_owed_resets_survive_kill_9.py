@@ -12,9 +12,9 @@ import pytest
 
 from contract_helpers import Cluster, pipe_runtime, start_pipe
 from orchestration import writes
+from repo_root import ROOT
 from service import orchestrator
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _first_move_of_a_pipe_that_ran(c: Cluster) -> None:
@@ -47,7 +47,7 @@ def test_killed_anywhere_the_owed_reset_still_happens(nodes, setup, fault_tally)
     assert pipe_runtime(c.master, "crm-person")["last-seen"] not in (None, "")
     named = c.named()
     start = {name: node.save_state() for name, node in named.items()}
-    env = {**os.environ, **c.environ({"s1": ["crm"], "s2": ["erp"]}), "PYTHONPATH": ROOT,
+    env = {**os.environ, **c.environ({"s1": ["crm"], "s2": ["erp"]}), "PYTHONPATH": str(ROOT),
            "LOG_LEVEL": "ERROR"}
     config = c.config()
 

@@ -6,12 +6,10 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
+from repo_root import ROOT
 from service.version import __version__
-from test_service_app import make
-
-ROOT = Path(__file__).resolve().parent.parent
+from stand_in_run import make
 
 
 def test_the_version_is_a_release_number_written_once():

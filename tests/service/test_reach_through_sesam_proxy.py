@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from test_service_app import API_TOKEN, MASTER_TOKEN, make
+from stand_in_run import API_TOKEN, MASTER_TOKEN, make
 
 NODE_JWT = f"Bearer {MASTER_TOKEN}"      # what the node's proxy sends on
 
