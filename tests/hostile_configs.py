@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from service.__main__ import main
+
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXRva2VuLXBheWxvYWQ.do-not-echo-this-signature"
 
 
@@ -92,3 +96,25 @@ def cases(url: str) -> list[tuple[str, dict, str]]:
 
 
 CASE_NAMES = [name for name, _, _ in cases("http://x")]
+
+
+# Every variable the service reads: a test sets those of its case and no other.
+VARIABLES = ("MASTER_NODE", "SLAVE_NODES", "UPDATE_INTERVAL", "PORT", "PER_NODE_CONCURRENCY",
+             "API_TOKEN", "REQUEST_TIMEOUT", "RUN_TIMEOUT", "LOG_LEVEL")
+
+
+def only_these_variables(monkeypatch: pytest.MonkeyPatch, environ: dict[str, str]) -> None:
+    for var in VARIABLES:
+        monkeypatch.delenv(var, raising=False)
+    for var, value in environ.items():
+        monkeypatch.setenv(var, value)
+
+
+def refused_once(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                 environ: dict[str, str]) -> str:
+    """`--once` in process with only `environ` set exits 2 with nothing on stdout; its stderr."""
+    only_these_variables(monkeypatch, environ)
+    assert main(["--once"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    return err

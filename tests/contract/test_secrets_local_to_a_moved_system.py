@@ -10,13 +10,20 @@ def _secret_warnings(report, slave: str) -> list[str]:
     return [w for w in report.warnings if w.startswith(f"slave {slave}:") and "secret" in w]
 
 
-def test_a_secret_the_slave_holds_for_the_system_is_not_missing(nodes) -> None:
+def _crm_reads_through_a_secret(nodes) -> tuple[Cluster, str]:
+    """crm's token is `$SECRET(crm-token)`: the master holds that secret, and so does every
+    slave, globally. Returns the cluster and the secret's value."""
     c = Cluster(nodes, seed=False)
     value = c.src.token(expires_in=YEAR)
     crm = {**crm_system(c.src), "jwt_token": "$SECRET(crm-token)"}
     c.master.seed(secrets={"crm-token": value}, systems=[crm, c.systems[1]], pipes=c.pipes)
     for slave in c.slaves.values():
         slave.seed(secrets={"crm-token": value})
+    return c, value
+
+
+def test_a_secret_the_slave_holds_for_the_system_is_not_missing(nodes) -> None:
+    c, value = _crm_reads_through_a_secret(nodes)
     cfg = c.config()
     report = c.run(cfg)
     assert report.outcome == "ok" and not _secret_warnings(report, "s1"), report.warnings
@@ -43,12 +50,7 @@ def test_a_secret_the_slave_holds_for_the_system_is_not_missing(nodes) -> None:
 
 
 def test_local_secret_names_unreadable_is_said_not_guessed(nodes) -> None:
-    c = Cluster(nodes, seed=False)
-    value = c.src.token(expires_in=YEAR)
-    crm = {**crm_system(c.src), "jwt_token": "$SECRET(crm-token)"}
-    c.master.seed(secrets={"crm-token": value}, systems=[crm, c.systems[1]], pipes=c.pipes)
-    for slave in c.slaves.values():
-        slave.seed(secrets={"crm-token": value})
+    c, value = _crm_reads_through_a_secret(nodes)
     cfg = c.config()
     assert c.run(cfg).outcome == "ok"
     s1 = c.slaves["s1"]

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from service.__main__ import main
+from hostile_configs import refused_once
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXRva2VuLXBheWxvYWQ.do-not-echo-this-signature"
 PASSWORD = "hunter2-do-not-echo"
@@ -71,13 +71,7 @@ CASE_NAMES = list(cases("http://127.0.0.1:1"))
 @pytest.mark.parametrize("name", CASE_NAMES)
 def test_refused_with_one_line_naming_the_field(name, node, monkeypatch, capsys):
     environ, expected = cases(node.url)[name]
-    for var in ("MASTER_NODE", "SLAVE_NODES", "API_TOKEN", "RUN_TIMEOUT", "REQUEST_TIMEOUT"):
-        monkeypatch.delenv(var, raising=False)
-    for var, value in environ.items():
-        monkeypatch.setenv(var, value)
-    assert main(["--once"]) == 2
-    out, err = capsys.readouterr()
-    assert out == ""
+    err = refused_once(monkeypatch, capsys, environ)
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     assert lines[0].startswith("configuration error: " + expected), lines[0]

@@ -8,23 +8,15 @@ import sys
 
 import pytest
 
-from hostile_configs import CASE_NAMES, TOKEN, cases
+from hostile_configs import CASE_NAMES, TOKEN, cases, refused_once
 from repo_root import ROOT
-from service.__main__ import main
 
 
 @pytest.mark.parametrize("name", CASE_NAMES)
 def test_bad_configuration_exits_2_naming_the_field_and_sends_nothing(
         name, node, monkeypatch, capsys):
     environ, field = next((e, f) for n, e, f in cases(node.url) if n == name)
-    for var in ("MASTER_NODE", "SLAVE_NODES", "UPDATE_INTERVAL", "PORT", "PER_NODE_CONCURRENCY",
-                "API_TOKEN", "REQUEST_TIMEOUT", "LOG_LEVEL"):
-        monkeypatch.delenv(var, raising=False)
-    for var, value in environ.items():
-        monkeypatch.setenv(var, value)
-    assert main(["--once"]) == 2
-    out, err = capsys.readouterr()
-    assert out == ""
+    err = refused_once(monkeypatch, capsys, environ)
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     assert lines[0].startswith("configuration error: " + field + ":"), lines[0]

@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ import time
 import pytest
 
 from repo_root import ROOT
+from service_process import listening as answers
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def demo() -> tuple[subprocess.CompletedProcess, float, dict[int, bool], bool]:
     # Checked at once, so another test's server has no time to take one of these ports.
     match = re.search(r"ports ([\d, ]+) closed\.", stdout)
     ports = [int(p) for p in match.group(1).split(",")] if match else []
-    listening = {port: _answers(port) for port in ports}
+    listening = {port: answers(port) for port in ports}
     try:
         os.killpg(proc.pid, 0)      # any process left in the demo's group?
         survivors = True
@@ -38,14 +38,6 @@ def demo() -> tuple[subprocess.CompletedProcess, float, dict[int, bool], bool]:
         survivors = False
     done = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     return done, took, listening, survivors
-
-
-def _answers(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 def test_demo_exits_0_quickly_and_cleanly(demo) -> None:

@@ -11,12 +11,10 @@ import json
 import pytest
 
 from contract_helpers import Cluster, ids, originals
-from hostile_configs import CASE_NAMES, TOKEN, cases
+from hostile_configs import CASE_NAMES, TOKEN, cases, only_these_variables, refused_once
 from service.__main__ import main
 from service.config import ConfigError, load_config
 
-VARIABLES = ("MASTER_NODE", "SLAVE_NODES", "UPDATE_INTERVAL", "PORT", "PER_NODE_CONCURRENCY",
-             "API_TOKEN", "REQUEST_TIMEOUT", "RUN_TIMEOUT", "LOG_LEVEL")
 # What pydantic says, which an operator should never have to read.
 JARGON = ("Input should", "Field required", "Extra inputs", "pydantic", "String should",
           "instance of", "Tuple should", "List should", "Value error", "validation error")
@@ -112,13 +110,7 @@ def test_every_problem_is_reported_at_once(node, monkeypatch, capsys):
                                     "sync_interval": "often", "managed_system": ["a"]},
                                    _slave(_id="s2", endpoint=node.url)]),
         "UPDATE_INTERVAL": "soon", "LOG_LEVEL": "loud", "PORT": "70000"}
-    for var in VARIABLES:
-        monkeypatch.delenv(var, raising=False)
-    for var, value in environ.items():
-        monkeypatch.setenv(var, value)
-    assert main(["--once"]) == 2
-    out, err = capsys.readouterr()
-    assert out == ""
+    err = refused_once(monkeypatch, capsys, environ)
     assert sorted(err.splitlines()) == sorted("configuration error: " + line for line in [
         "MASTER_NODE.endpoint: must be an http(s) URL",
         "MASTER_NODE.jwt_secret_key: must not be empty",
@@ -201,12 +193,9 @@ def test_the_secret_key_warning_shows_at_start_on_status_and_on_the_page(node, m
     page = client.get("/").text
     assert "SLAVE_NODES[0] (s1) has no jwt_secret_key" in page
     assert "&#34;jwt_secret_key&#34;: &#34;s1-jwt&#34;" in page     # escaped, as all text
-    for var in VARIABLES:
-        monkeypatch.delenv(var, raising=False)
     slave = {k: v for k, v in _slave(endpoint=node.url.replace("127.0.0.1", "localhost")).items()
              if k != "jwt_secret_key"}
-    for var, value in _env(master=_master(endpoint=node.url), slaves=[slave]).items():
-        monkeypatch.setenv(var, value)
+    only_these_variables(monkeypatch, _env(master=_master(endpoint=node.url), slaves=[slave]))
     with caplog.at_level("WARNING", logger="service"):
         main(["--plan"])
     said = [r.getMessage() for r in caplog.records if r.name == "service"]
