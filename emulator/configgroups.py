@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import copy
 import json
+from typing import Any, Literal
 
+from .kinds import Kind
 from .store import ApiError, Store, check_config
 
 DEFAULT = ""          # the default group: components with no $config-group
@@ -17,18 +19,20 @@ GROUP_KEY = "$config-group"
 # What an upload may change: restored as a whole when it is refused.
 _CONFIG_STATE = ("pipes", "systems", "system_json", "pipe_json", "system_secrets",
                  "node_metadata")
+# What an uploaded config entity is: a component, or the node's metadata (`_id: node`).
+Entry = Kind | Literal["metadata"]
 
 
-def group_of(original: dict) -> str:
+def group_of(original: dict[str, Any]) -> str:
     meta = original.get("metadata")
     group = meta.get(GROUP_KEY) if isinstance(meta, dict) else None
     return group if isinstance(group, str) else DEFAULT
 
 
-def export(store: Store, group: str) -> list[dict]:
+def export(store: Store, group: str) -> list[dict[str, Any]]:
     """The group's config as a list of config entities: node metadata, systems, pipes."""
     with store.lock:
-        found: list[dict] = []
+        found: list[dict[str, Any]] = []
         if group == DEFAULT and store.node_metadata is not None:
             found.append(copy.deepcopy(store.node_metadata))
         found += [copy.deepcopy(s) for _, s in sorted(store.systems.items())
@@ -38,7 +42,7 @@ def export(store: Store, group: str) -> list[dict]:
         return found
 
 
-def parse_upload(body: object) -> list:
+def parse_upload(body: object) -> list[object]:
     """The uploaded entities: a JSON body, or the `file` field of a multipart form."""
     if isinstance(body, dict) and isinstance(body.get("file"), (bytes, str)):
         raw = body["file"]
@@ -52,9 +56,9 @@ def parse_upload(body: object) -> list:
     return body
 
 
-def _checked(items: list, group: str) -> list[tuple[str, dict]]:
+def _checked(items: list[object], group: str) -> list[tuple[Entry, dict[str, Any]]]:
     """(kind, config) per item; 400 on the first item that cannot be placed at all."""
-    out: list[tuple[str, dict]] = []
+    out: list[tuple[Entry, dict[str, Any]]] = []
     seen: set[str] = set()
     for item in items:
         if not isinstance(item, dict) or not isinstance(item.get("_id"), str):
@@ -75,7 +79,7 @@ def _checked(items: list, group: str) -> list[tuple[str, dict]]:
                 raise ApiError(400, "node metadata ('_id': 'node') belongs to the default group")
             out.append(("metadata", copy.deepcopy(item)))
             continue
-        kind = "pipe" if ctype == "pipe" else "system"
+        kind: Kind = "pipe" if ctype == "pipe" else "system"
         config = check_config(item, kind=kind)
         if group != DEFAULT:
             config["metadata"] = {**(config.get("metadata") or {}), GROUP_KEY: group}
@@ -83,7 +87,7 @@ def _checked(items: list, group: str) -> list[tuple[str, dict]]:
     return out
 
 
-def upload(store: Store, group: str, body: object, *, force: bool) -> tuple[int, dict]:
+def upload(store: Store, group: str, body: object, *, force: bool) -> tuple[int, dict[str, Any]]:
     items = _checked(parse_upload(body), group)
     with store.lock:
         _refuse_foreign_ids(store, items, group)
@@ -97,7 +101,8 @@ def upload(store: Store, group: str, body: object, *, force: bool) -> tuple[int,
         return 200, {"validation_errors": errors}
 
 
-def _refuse_foreign_ids(store: Store, items: list[tuple[str, dict]], group: str) -> None:
+def _refuse_foreign_ids(store: Store, items: list[tuple[Entry, dict[str, Any]]],
+                        group: str) -> None:
     # An id held in another group (by either kind of component) is a conflict the docs do
     # not resolve: the stricter reading refuses the upload. Within the group, what the
     # upload leaves out is deleted, so only the other groups can conflict.
@@ -110,7 +115,7 @@ def _refuse_foreign_ids(store: Store, items: list[tuple[str, dict]], group: str)
                                 f"{owner or 'default'!r}")
 
 
-def _replace_group(store: Store, items: list[tuple[str, dict]], group: str) -> None:
+def _replace_group(store: Store, items: list[tuple[Entry, dict[str, Any]]], group: str) -> None:
     keep = {(k, c["_id"]) for k, c in items}
     for pid in [p for p, pipe in store.pipes.items() if group_of(pipe.original) == group]:
         if ("pipe", pid) not in keep:
@@ -126,10 +131,10 @@ def _replace_group(store: Store, items: list[tuple[str, dict]], group: str) -> N
             store.put_config(kind, config)
 
 
-def _validation_errors(store: Store, configs: list[dict]) -> list[dict]:
+def _validation_errors(store: Store, configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     errors = []
     for config in configs:
-        kind = "pipe" if config.get("type") == "pipe" else "system"
+        kind: Kind = "pipe" if config.get("type") == "pipe" else "system"
         runtime = store.get(kind, config["_id"])["runtime"]
         if runtime.get("is-valid-config") is False:
             errors.append({"config-entity-id": config["_id"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 # The emulator's stand-in for Sesam's binary entity protocol (which is not public): the
 # JSON array of entities, gzip-compressed, under this media type. A `binary` source asks
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 BINARY_TYPE = "application/x-sesam-emulator-binary"
 
 
-def _content(entity: dict) -> dict:
+def _content(entity: dict[str, Any]) -> dict[str, Any]:
     # What makes two versions "the same": everything but the bookkeeping fields.
     return {k: v for k, v in entity.items() if k not in ("_updated", "_ts", "_hash", "_previous")}
 
@@ -19,14 +20,14 @@ def _content(entity: dict) -> dict:
 @dataclass
 class Dataset:
     id: str
-    log: list[dict] = field(default_factory=list)     # every version, in offset order
-    latest: dict[str, dict] = field(default_factory=dict)
+    log: list[dict[str, Any]] = field(default_factory=list)     # every version, in offset order
+    latest: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Set by the sink once a complete view of its source is in (Sesam's "initial offset").
     populated: bool = False
     # A new UUID each time a dataset of this id is created (X-Dataset-Generation).
     generation: str = field(default_factory=lambda: str(uuid.uuid4()))
 
-    def put(self, entity: dict) -> bool:
+    def put(self, entity: dict[str, Any]) -> bool:
         """Append a version of `entity` unless it equals the latest one; True if appended."""
         entity = copy.deepcopy(entity)
         entity.setdefault("_deleted", False)
@@ -58,7 +59,7 @@ class Dataset:
                 "X-Dataset-Generation": self.generation}
 
     def entities(self, *, since: int | None, limit: int | None, history: bool,
-                 deleted: bool) -> list[dict]:
+                 deleted: bool) -> list[dict[str, Any]]:
         start = 0 if since is None else since + 1
         rows = self.log[start:]
         if not history:
@@ -69,7 +70,7 @@ class Dataset:
             rows = rows[:limit]
         return copy.deepcopy(rows)
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         live = sum(1 for e in self.latest.values() if not e.get("_deleted"))
         return {"_id": self.id,
                 "runtime": {"count-indexed": live, "count-log": len(self.log),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import re
+from typing import Any
 
 NODE_SYSTEM = "system:sesam-node"
 _ENV = re.compile(r"\$ENV\(([^)]*)\)")
@@ -13,7 +14,7 @@ _NODE_TYPES = {"dataset", "embedded", "merge", "union_datasets", "diff_datasets"
 _CHECKED_ELSEWHERE = {"json", "binary"}
 
 
-def expand_env(value: object, env: dict) -> object:
+def expand_env(value: object, env: dict[str, Any]) -> object:
     """Replace $ENV(name) in every string; a string that is exactly $ENV(x) takes x's value."""
     if isinstance(value, str):
         whole = _ENV.fullmatch(value)
@@ -27,12 +28,12 @@ def expand_env(value: object, env: dict) -> object:
     return value
 
 
-def _error(role: str, msg: str) -> dict:
+def _error(role: str, msg: str) -> dict[str, Any]:
     # The PipeConfigError shape of the swagger.
     return {"elements": f"$['{role}']", "level": "error", "msg": msg}
 
 
-def _resolve_conditional(part: object, role: str, errors: list[dict]) -> object:
+def _resolve_conditional(part: object, role: str, errors: list[dict[str, Any]]) -> object:
     """A `conditional` source or sink is the alternative its `condition` names (Sesam
     resolves it when the pipe is created); a condition with no alternative is a config
     error, and then the part stays as it was."""
@@ -45,11 +46,17 @@ def _resolve_conditional(part: object, role: str, errors: list[dict]) -> object:
     return {**part, "system": NODE_SYSTEM}
 
 
-def pipe_effective(original: dict, *, env: dict) -> tuple[dict, list[dict]]:
+def _expanded(config: dict[str, Any], env: dict[str, Any]) -> dict[str, Any]:
+    # expand_env on an object, typed as the object it returns.
+    return {k: expand_env(v, env) for k, v in copy.deepcopy(config).items()}
+
+
+def pipe_effective(original: dict[str, Any], *,
+                   env: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The pipe's effective config and the errors its shape shows (validation.py checks
     what it names)."""
-    eff = expand_env(copy.deepcopy(original), env)
-    errors: list[dict] = []
+    eff = _expanded(original, env)
+    errors: list[dict[str, Any]] = []
     eff.setdefault("source", {"type": "embedded", "entities": []})
     eff.setdefault("sink", {"type": "dataset", "dataset": original["_id"]})
     eff.setdefault("pump", {})
@@ -68,5 +75,5 @@ def pipe_effective(original: dict, *, env: dict) -> tuple[dict, list[dict]]:
     return eff, errors
 
 
-def system_effective(original: dict, *, env: dict) -> dict:
-    return expand_env(copy.deepcopy(original), env)
+def system_effective(original: dict[str, Any], *, env: dict[str, Any]) -> dict[str, Any]:
+    return _expanded(original, env)

@@ -9,6 +9,7 @@ import itertools
 import re
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -17,7 +18,7 @@ WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 class Rule:
     id: int
     method: str
-    path: re.Pattern
+    path: re.Pattern[str]
     writes_only: bool
     skip: int
     times: int
@@ -40,7 +41,7 @@ class Rule:
     # drop_after hits whose request the node carried out with a 2xx (landed, answer lost).
     landed: int = 0
 
-    def report(self) -> dict:
+    def report(self) -> dict[str, Any]:
         return {"id": self.id, "method": self.method, "path": self.path.pattern,
                 "hits": self.hits, "landed": self.landed, "left": self.times}
 
@@ -107,7 +108,7 @@ class Faults:
         with self._lock:
             rule.landed += 1
 
-    def report(self) -> list[dict]:
+    def report(self) -> list[dict[str, Any]]:
         """Every rule with how often it fired (rules stay listed after their last hit)."""
         with self._lock:
             return [rule.report() for rule in self._rules]

@@ -8,10 +8,12 @@ import threading
 import time
 import urllib.parse
 import uuid
-from typing import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from .auth import make_token
 from .server import NodeServer, NodeState, Observer
+from .store import Store
 
 
 class EmulatorNode:
@@ -25,16 +27,16 @@ class EmulatorNode:
         self._state = NodeState(jwt_secret=jwt_secret, latency_ms=latency_ms,
                                 subscription_id=subscription_id or str(uuid.uuid4()),
                                 admin_writes_only=admin_writes_only)
+        self._made_with = (latency_ms, admin_writes_only)    # what reset() goes back to
         self._host, self._port = host, port
         self._server: NodeServer | None = None
         self._thread: threading.Thread | None = None
 
     # --- life cycle ---
-    def start(self) -> "EmulatorNode":
+    def start(self) -> EmulatorNode:
         self._server = NodeServer((self._host, self._port), self._state)
         self._port = self._server.server_address[1]
-        # A short poll interval keeps stop() quick; tests start and stop many nodes.
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True,
+        self._thread = threading.Thread(target=self._server.serve, daemon=True,
                                         name=f"emulator-{self._port}")
         self._thread.start()
         return self
@@ -42,11 +44,13 @@ class EmulatorNode:
     def stop(self) -> None:
         self._state.scheduler.stop()
         if self._server is not None:
-            self._server.shutdown()
+            self._server.stop_serving()
+            if self._thread is not None:
+                self._thread.join()
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> "EmulatorNode":
+    def __enter__(self) -> EmulatorNode:
         return self.start() if self._server is None else self
 
     def __exit__(self, *exc: object) -> None:
@@ -86,20 +90,34 @@ class EmulatorNode:
         self._state.admin_writes_only = value
 
     @property
-    def store(self):
+    def store(self) -> Store:
         """The in-memory state, for white-box assertions in tests."""
         return self._state.store
 
-    def save_state(self) -> dict:
+    def save_state(self) -> dict[str, Any]:
         """A deep copy of everything the node holds (config, datasets, env, secrets)."""
         return self._state.store.save()
 
-    def restore_state(self, saved: dict) -> None:
+    def restore_state(self, saved: dict[str, Any]) -> None:
         """Back to a state from save_state(); the request log and fault rules are cleared."""
         self._state.store.restore(saved)
         self._state.faults.clear()
         with self._state.log_lock:
             self._state.requests.clear()
+
+    def reset(self) -> None:
+        """Back to the state the node started in, keeping its address, secret and
+        subscription: no config, datasets, env, secrets, fault rules, logged requests,
+        observers, registered containers or run knobs, and the latency and admin-writes rule it was made with. A
+        test that runs many examples resets its nodes between them instead of starting new
+        ones."""
+        self._state.store.reset()
+        self._state.faults.clear()
+        self._state.observers.clear()
+        self._state.containers.clear()
+        with self._state.log_lock:
+            self._state.requests.clear()
+        self._state.latency_ms, self._state.admin_writes_only = self._made_with
 
     def token(self, *, admin: bool = True, expires_in: int = 86400,
               principals: list[str] | dict[str, list[str]] | None = None) -> str:
@@ -111,13 +129,13 @@ class EmulatorNode:
 
     # --- talking to the node over HTTP ---
     def api(self, method: str, path: str, json: object = None, *,
-            token: str | None = None) -> tuple[int, object]:
+            token: str | None = None) -> tuple[int, Any]:
         """One request to `api_url + path` with an admin token; (status, parsed body)."""
         headers = {"Authorization": "Bearer " + (token or self.token())}
         return self._request(method, "/api" + path, json, headers)
 
     def _request(self, method: str, path: str, body: object,
-                 headers: dict[str, str]) -> tuple[int, object]:
+                 headers: dict[str, str]) -> tuple[int, Any]:
         conn = http.client.HTTPConnection(self._host, self._port, timeout=60)
         try:
             data = None
@@ -131,26 +149,34 @@ class EmulatorNode:
         finally:
             conn.close()
 
-    def emulator(self, method: str, path: str, body: object = None) -> tuple[int, object]:
+    def emulator(self, method: str, path: str, body: object = None) -> tuple[int, Any]:
         """A request to the test-only /_emulator endpoints."""
         return self._request(method, "/_emulator" + path, body, {})
 
     def add_fault(self, **rule: object) -> int:
         status, body = self.emulator("POST", "/faults", rule)
         assert status == 201, body
-        return body["id"]
+        return int(body["id"])
 
-    def faults(self) -> list[dict]:
+    def faults(self) -> list[dict[str, Any]]:
         """Every fault rule with `hits` (times it fired) and `landed` (drop_after hits the
         node carried out with a 2xx)."""
         status, body = self.emulator("GET", "/faults")
-        assert status == 200, body
+        assert status == 200 and isinstance(body, list), body
         return body
 
-    def set_knobs(self, **knobs: object) -> dict:
+    def register_container(self, system_id: str, url: str) -> dict[str, Any]:
+        """Where `system:microservice` `system_id`'s container listens (`http://127.0.0.1:PORT`):
+        the emulator runs no image, and its proxy (emulator/proxy.py) forwards there."""
+        status, body = self.emulator("POST", "/containers", {system_id: url})
+        if status != 200 or not isinstance(body, dict):
+            raise ValueError(body)
+        return body
+
+    def set_knobs(self, **knobs: object) -> dict[str, Any]:
         """Run knobs (batch_size, batch_delay_ms, fail_after_batches, deploy_ms)."""
         status, body = self.emulator("POST", "/config", knobs)
-        assert status == 200, body
+        assert status == 200 and isinstance(body, dict), body
         return body
 
     def wait_ticks(self, count: int, *, timeout: float = 10.0) -> None:
@@ -162,19 +188,19 @@ class EmulatorNode:
                 raise TimeoutError(f"the scheduler did not do {count} rounds in {timeout} s")
             time.sleep(0.01)
 
-    def wait_idle(self, pipe_id: str, *, timeout: float = 10.0) -> dict:
+    def wait_idle(self, pipe_id: str, *, timeout: float = 10.0) -> dict[str, Any]:
         """Poll the pump until no run is in flight (deadline `timeout`); its pump JSON."""
         deadline = time.monotonic() + timeout
         while True:
             status, pump = self.api("GET", f"/pipes/{self.quote(pipe_id)}/pump")
-            assert status == 200, pump
+            assert status == 200 and isinstance(pump, dict), pump
             if not pump["runtime"]["is-running"]:
                 return pump
             if time.monotonic() > deadline:
                 raise TimeoutError(f"pipe {pipe_id!r} still running after {timeout} s")
             time.sleep(0.01)
 
-    def run_pipe(self, pipe_id: str, *, timeout: float = 10.0) -> dict:
+    def run_pipe(self, pipe_id: str, *, timeout: float = 10.0) -> dict[str, Any]:
         """Start the pipe's pump and wait for that run to end (runs are in the background, as
         on a real node); the pump JSON after the run."""
         status, body = self.api("POST", f"/pipes/{self.quote(pipe_id)}/pump",
@@ -183,15 +209,17 @@ class EmulatorNode:
             raise RuntimeError(f"start of {pipe_id!r} answered {status}: {body}")
         return self.wait_idle(pipe_id, timeout=timeout)
 
-    def requests(self) -> list[dict]:
-        return self.emulator("GET", "/requests")[1]
+    def requests(self) -> list[dict[str, Any]]:
+        status, body = self.emulator("GET", "/requests")
+        assert status == 200 and isinstance(body, list), body
+        return body
 
-    def seed(self, *, systems: list[dict] = (), pipes: list[dict] = (),
-             env: dict | None = None, secrets: dict | None = None,
+    def seed(self, *, systems: Sequence[dict[str, Any]] = (), pipes: Sequence[dict[str, Any]] = (),
+             env: dict[str, Any] | None = None, secrets: dict[str, Any] | None = None,
              force: bool = False) -> None:
         """Load config through the API, in the order a user would: env, secrets, systems, pipes.
         `force` stores configs with errors (as invalid) instead of having them refused."""
-        steps = []
+        steps: list[tuple[str, str, object]] = []
         if env:
             steps.append(("POST", "/env", env))
         if secrets:

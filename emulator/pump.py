@@ -13,16 +13,19 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from typing import Any
 
 from .datasets import BINARY_TYPE
+from .kinds import Operation, PumpMode
 from .store import ApiError, Pipe, Store
 
-_SCHEDULED = ["start", "stop", "enable", "disable", "update-last-seen"]
+_SCHEDULED: list[Operation] = ["start", "stop", "enable", "disable", "update-last-seen"]
 # configuration-pump.rst: a `manual` pump is not scheduled and is operated through the API
 # (the docs do not say enable/disable are withdrawn: the emulator keeps them, the pump's
 # disabled flag is its own state); an `off` pump "cannot be started at all": the docs are
 # silent on the rest, so the emulator offers nothing in `off` mode (the stricter reading).
-_BY_MODE = {"scheduled": _SCHEDULED, "manual": _SCHEDULED, "off": []}
+_BY_MODE: dict[PumpMode, list[Operation]] = {"scheduled": _SCHEDULED, "manual": _SCHEDULED,
+                                             "off": []}
 _SECRET = re.compile(r"\$SECRET\(([^)]*)\)")
 
 
@@ -30,7 +33,7 @@ class _Stopped(Exception):
     """The `stop` operation ended the run between two batches."""
 
 
-def supported_operations(pipe: Pipe) -> list[str]:
+def supported_operations(pipe: Pipe) -> list[Operation]:
     mode = (pipe.effective.get("pump") or {}).get("mode", "scheduled")
     ops = list(_BY_MODE.get(mode, _SCHEDULED))
     if pipe.effective.get("disable_set_last_seen") is True and "update-last-seen" in ops:
@@ -38,7 +41,7 @@ def supported_operations(pipe: Pipe) -> list[str]:
     return ops
 
 
-def pump_json(pid: str, pipe: Pipe) -> dict:
+def pump_json(pid: str, pipe: Pipe) -> dict[str, Any]:
     run = pipe.last_run
     return {"_id": f"pump:{pid}", "type": "pump",
             "runtime": {"supported-operations": supported_operations(pipe),
@@ -61,18 +64,19 @@ def _with_since(url: str, since: str | None) -> str:
 
 
 def _resolve_secrets(value: str, secrets: dict[str, str]) -> str:
-    def one(match: re.Match) -> str:
+    def one(match: re.Match[str]) -> str:
         if match.group(1) not in secrets:
             raise RuntimeError(f"unknown secret '{match.group(1)}'")
         return secrets[match.group(1)]
     return _SECRET.sub(one, value)
 
 
-def _http_request(store: Store, part: dict, *, since: str | None = None,
+def _http_request(store: Store, part: dict[str, Any], *, since: str | None = None,
                   body: bytes | None = None) -> urllib.request.Request:
     """A request to the system:url that a json/binary source or a json sink names."""
     with store.lock:
-        system = store.system_json.get(part.get("system"), {}).get("config", {}).get("effective")
+        listed = store.system_json.get(part.get("system", ""), {})
+        system = listed.get("config", {}).get("effective")
         secrets = store.secrets_for(part.get("system"))
     if not system or system.get("type") != "system:url":
         raise RuntimeError(f"system '{part.get('system')}' is not a system:url")
@@ -84,17 +88,18 @@ def _http_request(store: Store, part: dict, *, since: str | None = None,
     if body is not None:
         headers["Content-Type"] = "application/json"
     if system.get("authentication") == "jwt" or system.get("jwt_token"):
-        headers["Authorization"] = "Bearer " + _resolve_secrets(str(system.get("jwt_token", "")), secrets)
+        token = _resolve_secrets(str(system.get("jwt_token", "")), secrets)
+        headers["Authorization"] = "Bearer " + token
     request = urllib.request.Request(url, data=body, headers=headers,
                                      method="GET" if body is None else "POST")
-    request.timeout = float(system.get("read_timeout", 30))  # type: ignore[attr-defined]
+    request.timeout = float(system.get("read_timeout", 30))
     return request
 
 
 def _call(request: urllib.request.Request, what: str) -> tuple[bytes, str]:
     """The answer's body and content type."""
     try:
-        with urllib.request.urlopen(request, timeout=request.timeout) as resp:  # type: ignore[attr-defined]
+        with urllib.request.urlopen(request, timeout=request.timeout) as resp:
             return resp.read(), resp.headers.get("Content-Type", "")
     except urllib.error.HTTPError as exc:
         raise RuntimeError(f"{what} answered HTTP {exc.code}") from None
@@ -102,7 +107,7 @@ def _call(request: urllib.request.Request, what: str) -> tuple[bytes, str]:
         raise RuntimeError(f"{what} failed: {type(exc).__name__}") from None
 
 
-def _read_http(store: Store, source: dict, since: str | None) -> list[dict]:
+def _read_http(store: Store, source: dict[str, Any], since: str | None) -> list[dict[str, Any]]:
     binary = source.get("type") == "binary"
     request = _http_request(store, source, since=since)
     if binary:
@@ -127,19 +132,19 @@ def _read_http(store: Store, source: dict, since: str | None) -> list[dict]:
     return body
 
 
-def _write_http(store: Store, sink: dict, entities: list[dict]) -> None:
+def _write_http(store: Store, sink: dict[str, Any], entities: list[dict[str, Any]]) -> None:
     # Sesam's JSON push sink: the entities, as a JSON array, POSTed to the system's url.
     if entities:
         _call(_http_request(store, sink, body=json.dumps(entities).encode("utf-8")), "sink")
 
 
-def _read(store: Store, source: dict, since: str | None) -> list[dict]:
+def _read(store: Store, source: dict[str, Any], since: str | None) -> list[dict[str, Any]]:
     kind = source.get("type")
     if kind == "embedded":
         return list(source.get("entities", []))
     if kind == "dataset":
         with store.lock:
-            ds = store.datasets.get(source.get("dataset"))
+            ds = store.datasets.get(source.get("dataset", ""))
             if ds is None:
                 return []
             start = None if since in (None, "") else int(since)
@@ -149,14 +154,14 @@ def _read(store: Store, source: dict, since: str | None) -> list[dict]:
     raise RuntimeError(f"source type '{kind}' is not supported by the emulator")
 
 
-def _source_populated(store: Store, source: dict) -> bool:
+def _source_populated(store: Store, source: dict[str, Any]) -> bool:
     if source.get("type") != "dataset":
         return True     # a source outside the node is complete once read to its end
-    ds = store.datasets.get(source.get("dataset"))
+    ds = store.datasets.get(source.get("dataset", ""))
     return ds is not None and ds.populated
 
 
-def _batches(entities: list[dict], size: int) -> list[list[dict]]:
+def _batches(entities: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
     size = size if size > 0 else max(1, len(entities))
     return [entities[i:i + size] for i in range(0, len(entities), size)]
 
@@ -208,7 +213,7 @@ class _Run:
     def _dataset_id(self) -> str:
         return self.eff["sink"].get("dataset") or self.pid
 
-    def _commit(self, sink: dict, batch: list[dict]) -> None:
+    def _commit(self, sink: dict[str, Any], batch: list[dict[str, Any]]) -> None:
         clean = [{k: v for k, v in e.items() if k not in ("_updated", "_previous")} for e in batch]
         offsets = [str(e["_updated"]) for e in batch if "_updated" in e]
         if sink.get("type") == "json":
@@ -230,7 +235,7 @@ class _Run:
             pipe.seen = self.seen if self.full else set()
             self.store.pipe_changed(self.pid)
 
-    def _finish(self, source: dict, sink: dict) -> None:
+    def _finish(self, source: dict[str, Any], sink: dict[str, Any]) -> None:
         with self.store.lock:
             pipe = self._pipe()
             target = self.store.dataset(self._dataset_id(), create=True)
@@ -276,7 +281,7 @@ def start_run(store: Store, pid: str) -> None:
                      name=f"emulator-run-{pid}").start()
 
 
-def operate(store: Store, pid: str, form: dict[str, str]) -> tuple[int, dict]:
+def operate(store: Store, pid: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
     """Apply one pump operation (form data, as sesamclient posts it); the status and the pump
     JSON after it. `start` starts a run in the background and answers at once, as a real node
     does; on a pump already running it answers 409 with the pump JSON (as sesamclient reads it)."""

@@ -4,11 +4,13 @@ from __future__ import annotations
 import gzip
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any
 
 from . import configgroups, pump
 from .datasets import BINARY_TYPE
+from .kinds import Kind
 from .store import ApiError, Store
 
 
@@ -37,8 +39,9 @@ class RawJSON:
 
 
 # A handler answers (status, body), or (status, body, headers) when it adds answer headers.
-Handler = Callable[[Store, Request], tuple]
-ROUTES: list[tuple[str, re.Pattern, Handler]] = []
+Answer = tuple[int, object] | tuple[int, object, dict[str, str]]
+Handler = Callable[[Store, Request], Answer]
+ROUTES: list[tuple[str, re.Pattern[str], Handler]] = []
 
 
 def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
@@ -51,7 +54,7 @@ def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
 SEG = "([^/]+)"
 
 
-def _fields(items: list[dict], query: dict[str, str]) -> list[dict]:
+def _fields(items: list[dict[str, Any]], query: dict[str, str]) -> list[dict[str, Any]]:
     # The swagger's `fields` parameter: keep only the named top-level keys (and _id).
     wanted = query.get("fields")
     if not wanted:
@@ -60,35 +63,32 @@ def _fields(items: list[dict], query: dict[str, str]) -> list[dict]:
     return [{k: v for k, v in item.items() if k in keep} for item in items]
 
 
-def _kind(name: str) -> str:
-    return "pipe" if name == "pipes" else "system"
-
-
-for _plural in ("pipes", "systems"):
+_PLURALS: dict[Kind, str] = {"pipe": "pipes", "system": "systems"}
+for _kind, _plural in _PLURALS.items():
     @route("GET", f"/{_plural}")
-    def list_all(store: Store, req: Request, _k=_kind(_plural)) -> tuple[int, object]:
+    def list_all(store: Store, req: Request, _k: Kind = _kind) -> tuple[int, object]:
         if not req.query.get("fields"):
             return 200, RawJSON(store.listing_raw(_k))
         return 200, _fields(store.listing(_k), req.query)
 
     @route("POST", f"/{_plural}")
-    def add(store: Store, req: Request, _k=_kind(_plural)) -> tuple[int, object]:
+    def add(store: Store, req: Request, _k: Kind = _kind) -> tuple[int, object]:
         return 201, store.add(_k, req.body, force=_flag(req.query, "force", False))
 
     @route("GET", f"/{_plural}/{SEG}")
-    def get_one(store: Store, req: Request, _k=_kind(_plural)) -> tuple[int, object]:
+    def get_one(store: Store, req: Request, _k: Kind = _kind) -> tuple[int, object]:
         return 200, store.get(_k, req.args[0])
 
     @route("DELETE", f"/{_plural}/{SEG}")
-    def delete_one(store: Store, req: Request, _k=_kind(_plural)) -> tuple[int, object]:
+    def delete_one(store: Store, req: Request, _k: Kind = _kind) -> tuple[int, object]:
         return 200, store.delete(_k, req.args[0])
 
     @route("GET", f"/{_plural}/{SEG}/config")
-    def get_config(store: Store, req: Request, _k=_kind(_plural)) -> tuple[int, object]:
+    def get_config(store: Store, req: Request, _k: Kind = _kind) -> tuple[int, object]:
         return 200, store.get(_k, req.args[0])["config"]["original"]
 
     @route("PUT", f"/{_plural}/{SEG}/config")
-    def put_config(store: Store, req: Request, _k=_kind(_plural)) -> tuple[int, object]:
+    def put_config(store: Store, req: Request, _k: Kind = _kind) -> tuple[int, object]:
         return 200, store.replace(_k, req.args[0], req.body,
                                   force=_flag(req.query, "force", False))
 
@@ -142,7 +142,7 @@ def _flag(query: dict[str, str], name: str, default: bool) -> bool:
 
 
 @route("GET", f"/datasets/{SEG}/entities")
-def get_entities(store: Store, req: Request) -> tuple:
+def get_entities(store: Store, req: Request) -> tuple[int, object, dict[str, str]]:
     with store.lock:
         ds = store.dataset(req.args[0])
         if _flag(req.query, "populated", False) and not ds.populated:
@@ -171,7 +171,7 @@ def get_env(store: Store, req: Request) -> tuple[int, object]:
 
 for _method, _replace in (("PUT", True), ("POST", False), ("PATCH", False)):
     @route(_method, "/env")
-    def set_env(store: Store, req: Request, _r=_replace) -> tuple[int, object]:
+    def set_env(store: Store, req: Request, _r: bool = _replace) -> tuple[int, object]:
         _admin(req)
         return 200, store.set_env(req.body, replace=_r)
 
@@ -192,7 +192,7 @@ def get_secrets(store: Store, req: Request) -> tuple[int, object]:
 
 for _method, _replace in (("PUT", True), ("POST", False)):
     @route(_method, "/secrets")
-    def set_secrets(store: Store, req: Request, _r=_replace) -> tuple[int, object]:
+    def set_secrets(store: Store, req: Request, _r: bool = _replace) -> tuple[int, object]:
         _admin(req)
         return 200, store.set_secrets(req.body, replace=_r)
 
@@ -212,7 +212,7 @@ def get_system_secrets(store: Store, req: Request) -> tuple[int, object]:
 
 for _method, _replace in (("PUT", True), ("POST", False)):
     @route(_method, f"/systems/{SEG}/secrets")
-    def set_system_secrets(store: Store, req: Request, _r=_replace) -> tuple[int, object]:
+    def set_system_secrets(store: Store, req: Request, _r: bool = _replace) -> tuple[int, object]:
         _admin(req)
         return 200, store.set_system_secrets(req.args[0], req.body, replace=_r)
 

@@ -33,7 +33,8 @@ class Scheduler:
 
     def ensure_running(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, daemon=True, name="emulator-scheduler")
+            self._thread = threading.Thread(target=self._loop, daemon=True,
+                                            name="emulator-scheduler")
             self._thread.start()
 
     def stop(self) -> None:

@@ -5,17 +5,24 @@ import email.parser
 import email.policy
 import json
 import logging
+import re
+import selectors
+import socket
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
+from typing import Any
 
-from . import auth
+from . import auth, proxy
 from .faults import Faults
 from .routes import ROUTES, RawBody, RawJSON, Request
 from .schedule import Scheduler
 from .store import ApiError, Store
+
+# A pump's operations endpoint (the id is one percent-encoded path segment).
+_PUMP_PATH = re.compile(r"^/api/pipes/[^/]+/pump$")
 
 log = logging.getLogger("emulator")
 Observer = Callable[[str, str, int], None]
@@ -35,11 +42,12 @@ class NodeState:
         self.store = Store()
         self.scheduler = Scheduler(self.store)
         self.faults = Faults()
+        self.containers = proxy.Containers()    # where microservice systems listen (proxy.py)
         self.observers: list[Observer] = []
-        self.requests: list[dict] = []
+        self.requests: list[dict[str, Any]] = []
         self.log_lock = threading.Lock()
 
-    def set_knobs(self, body: object) -> dict:
+    def set_knobs(self, body: object) -> dict[str, Any]:
         """Change run knobs (RunKnobs field names); ValueError on an unknown name or a bad value."""
         if not isinstance(body, dict):
             raise ValueError("knobs must be a JSON object")
@@ -56,9 +64,13 @@ class NodeState:
             self.scheduler.ensure_running()
         return dict(vars(knobs))
 
-    def record(self, method: str, path: str, query: str, status: int) -> None:
+    def record(self, method: str, path: str, query: str, status: int,
+               operation: str | None = None) -> None:
+        entry: dict[str, Any] = {"method": method, "path": path, "query": query, "status": status}
+        if operation is not None:       # a pump operation: which one (start, disable, ...)
+            entry["operation"] = operation
         with self.log_lock:
-            self.requests.append({"method": method, "path": path, "query": query, "status": status})
+            self.requests.append(entry)
         for observer in list(self.observers):
             observer(method, path, status)
 
@@ -87,7 +99,7 @@ class Handler(BaseHTTPRequestHandler):
     # Headers and body go out in two writes; with Nagle on, the second waits for the
     # client's delayed ACK (~40 ms) on every keep-alive request.
     disable_nagle_algorithm = True
-    server: "NodeServer"
+    server: NodeServer
     _request_body: bytes | None = None
 
     def log_message(self, format: str, *args: object) -> None:
@@ -96,6 +108,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: object, headers: dict[str, str] | None = None,
               trickle_ms: int = 0, reason: str | None = None) -> None:
+        if isinstance(body, proxy.Answer):      # the container's own answer, passed back
+            self._send_raw(status, body.body, body.content_type, body.headers, trickle_ms,
+                           body.reason)
+            return
         if isinstance(body, RawBody):
             self._send_raw(status, body.data, body.content_type, headers, trickle_ms, reason)
             return
@@ -105,12 +121,13 @@ class Handler(BaseHTTPRequestHandler):
         self._send_raw(status, data, ctype, headers, trickle_ms, reason)
 
     def _send_raw(self, status: int, data: bytes, content_type: str,
-                  headers: dict[str, str] | None = None, trickle_ms: int = 0,
-                  reason: str | None = None) -> None:
+                  headers: dict[str, str] | list[tuple[str, str]] | None = None,
+                  trickle_ms: int = 0, reason: str | None = None) -> None:
         self.send_response(status, reason)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
+        pairs = headers.items() if isinstance(headers, dict) else headers or []
+        for name, value in pairs:
             self.send_header(name, value)
         try:
             self.end_headers()
@@ -146,6 +163,18 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             raise ApiError(400, "the request body is not valid JSON") from None
 
+    def _pump_operation(self, method: str, path: str) -> str | None:
+        """The `operation` a POST to a pump names, for the request log: tests read from it
+        whether anyone started (ran) a pipe, e.g. a disabled one. None for other requests."""
+        if method != "POST" or not _PUMP_PATH.match(path):
+            return None
+        try:
+            body = self._body()
+        except ApiError:
+            return None
+        operation = body.get("operation") if isinstance(body, dict) else None
+        return operation if isinstance(operation, str) else None
+
     def _dispatch(self) -> None:
         self._request_body = None
         state = self.server.state
@@ -169,6 +198,7 @@ class Handler(BaseHTTPRequestHandler):
         # The whole request is in before a fault rule counts it: a client that dies while the
         # node holds its request (a reset connection loses unread data) left a complete one.
         self._raw()
+        operation = self._pump_operation(method, parts.path)
         # Each request is logged before its answer goes out, so a client that has its
         # answer always finds the request in /_emulator/requests.
         if state.latency_ms:
@@ -178,13 +208,13 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(rule.delay_ms / 1000)
         if rule is not None and rule.drop:
             self._raw()
-            state.record(method, parts.path, parts.query, 0)
+            state.record(method, parts.path, parts.query, 0, operation)
             raise _Dropped()
         if rule is not None and not rule.drop_after and \
                 (rule.status is not None or rule.body is not None):
             self._raw()
             status = rule.status if rule.status is not None else 200
-            state.record(method, parts.path, parts.query, status)
+            state.record(method, parts.path, parts.query, status, operation)
             if rule.body is not None:
                 self._send_raw(status, rule.body.encode("utf-8"), rule.content_type,
                                rule.headers or {}, rule.trickle_ms, rule.reason)
@@ -196,9 +226,9 @@ class Handler(BaseHTTPRequestHandler):
         if rule is not None and rule.drop_after:
             if 200 <= status < 300:
                 state.faults.landed(rule)
-            state.record(method, parts.path, parts.query, 0)
+            state.record(method, parts.path, parts.query, 0, operation)
             raise _Dropped()
-        state.record(method, parts.path, parts.query, status)
+        state.record(method, parts.path, parts.query, status, operation)
         self._send(status, body, headers, rule.trickle_ms if rule is not None else 0)
 
     def _answer(self, state: NodeState, method: str,
@@ -210,6 +240,16 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError(401, "missing, malformed, badly signed or expired token")
             sub = parts.path[len("/api"):]
             admin = auth.is_admin(claims, state.subscription_id)
+            proxied = proxy.PATH.match(sub)
+            if proxied:
+                if _refused_write(state, method, admin):
+                    raise ApiError(403, f"{method} {sub}: this node lets only group:Admin "
+                                        "write through a microservice's proxy")
+                passed = proxy.forward(
+                    state.store, state.containers, method=method,
+                    system_id=urllib.parse.unquote(proxied.group(1)), rest=proxied.group(2),
+                    query=parts.query, headers=list(self.headers.items()), body=self._raw())
+                return passed.status, passed, {}
             for route_method, pattern, fn in ROUTES:
                 match = pattern.match(sub)
                 if match and route_method == method:
@@ -251,6 +291,11 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/_emulator/faults" and self.command == "DELETE":
             state.faults.clear()
             self._send(200, {})
+        elif path == "/_emulator/containers" and self.command == "POST":
+            try:
+                self._send(200, state.containers.register(self._body()))
+            except (ValueError, ApiError) as exc:
+                self._send(400, {"message": str(exc)})
         elif path == "/_emulator/config" and self.command == "GET":
             self._send(200, {"latency_ms": state.latency_ms, **vars(state.store.knobs)})
         elif path == "/_emulator/config" and self.command == "POST":
@@ -274,7 +319,8 @@ def _multipart(raw: bytes, ctype: str) -> dict[str, bytes]:
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
         if isinstance(name, str):
-            fields[name] = part.get_payload(decode=True) or b""
+            payload = part.get_payload(decode=True)   # None for a nested multipart part
+            fields[name] = payload if isinstance(payload, bytes) else b""
     return fields
 
 
@@ -283,11 +329,11 @@ def _refused_write(state: NodeState, method: str, admin: bool) -> bool:
     return state.admin_writes_only and not admin and method in ("POST", "PUT", "PATCH", "DELETE")
 
 
-def _error_body(exc: ApiError) -> dict:
+def _error_body(exc: ApiError) -> dict[str, Any]:
     """The error answer. A 403 is a problem document (RFC 7807), the shape Sesam's API layer
     (the swagger's operationIds are connexion's) answers with; `message` stays for clients
     that read it."""
-    body: dict = {"message": exc.message, "status": exc.status}
+    body: dict[str, Any] = {"message": exc.message, "status": exc.status}
     if exc.status == 403:
         body.update(type="about:blank", title="Forbidden", detail=exc.message)
     return body
@@ -301,3 +347,28 @@ class NodeServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], state: NodeState) -> None:
         super().__init__(address, Handler)
         self.state = state
+        # serve() waits on the listening socket and on this pair's reading end, so
+        # stop_serving() wakes it at once (serve_forever polls for its shutdown flag: tests
+        # start and stop hundreds of nodes, and every stop would wait for that poll).
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._stopping = threading.Event()
+
+    def serve(self) -> None:
+        """Accept connections (each served in its own thread) until stop_serving()."""
+        with selectors.DefaultSelector() as selector:
+            selector.register(self, selectors.EVENT_READ)
+            selector.register(self._wake_reader, selectors.EVENT_READ)
+            while not self._stopping.is_set():
+                for key, _ in selector.select():
+                    if key.fileobj is self and not self._stopping.is_set():
+                        self.handle_request()   # one waiting connection: no wait here
+
+    def stop_serving(self) -> None:
+        """Make serve() return (now, or at once when it starts later)."""
+        self._stopping.set()
+        self._wake_writer.send(b"\0")
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._wake_reader.close()
+        self._wake_writer.close()

@@ -7,16 +7,18 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from .datasets import Dataset
 from .effective import pipe_effective, system_effective
+from .kinds import Kind
 from .validation import pipe_errors, refusal, system_errors, systems_named
 
 
 class ApiError(Exception):
     """An HTTP error answer: status plus a one-line message (never a secret)."""
 
-    def __init__(self, status: int, message: str, body: dict | None = None) -> None:
+    def __init__(self, status: int, message: str, body: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -41,12 +43,12 @@ _RUNTIME = ("disabled", "last_seen", "last_run", "running", "stop_requested", "f
 
 @dataclass
 class Pipe:
-    original: dict
-    effective: dict
-    errors: list[dict]
+    original: dict[str, Any]
+    effective: dict[str, Any]
+    errors: list[dict[str, Any]]
     disabled: bool = False
     last_seen: str | None = None
-    last_run: dict = field(default_factory=dict)
+    last_run: dict[str, Any] = field(default_factory=dict)
     running: bool = False
     stop_requested: bool = False
     full_run: bool = False           # a full run started and has not completed yet
@@ -58,7 +60,7 @@ class Pipe:
     def deploying(self) -> bool:
         return time.monotonic() < self.deploying_until
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         pid = self.original["_id"]
         return {"_id": pid,
                 "config": {"original": self.original, "effective": self.effective},
@@ -74,20 +76,21 @@ class Pipe:
                                if self.last_run else {})}}
 
 
-def _dependencies(effective: dict) -> list[str]:
+def _dependencies(effective: dict[str, Any]) -> list[str]:
     source = effective.get("source")
     if isinstance(source, dict) and source.get("type") == "dataset" and source.get("dataset"):
         return [source["dataset"]]
     return []
 
 
-def _system_json(original: dict, effective: dict, errors: list[dict]) -> dict:
+def _system_json(original: dict[str, Any], effective: dict[str, Any],
+                 errors: list[dict[str, Any]]) -> dict[str, Any]:
     return {"_id": original["_id"], "type": original.get("type"),
             "config": {"original": original, "effective": effective},
             "runtime": {"is-valid-config": not errors, "config-errors": errors}}
 
 
-def check_config(config: object, *, kind: str) -> dict:
+def check_config(config: object, *, kind: Kind) -> dict[str, Any]:
     """400 unless `config` is a valid pipe/system config object."""
     if not isinstance(config, dict):
         raise ApiError(400, f"a {kind} config must be a JSON object")
@@ -106,46 +109,55 @@ class Store:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.pipes: dict[str, Pipe] = {}
-        self.systems: dict[str, dict] = {}          # id -> original
-        self.system_json: dict[str, dict] = {}      # id -> API object, computed at write time
-        self.pipe_json: dict[str, dict] = {}
+        self.systems: dict[str, dict[str, Any]] = {}          # id -> original
+        # id -> API object, computed at write time
+        self.system_json: dict[str, dict[str, Any]] = {}
+        self.pipe_json: dict[str, dict[str, Any]] = {}
         self.datasets: dict[str, Dataset] = {}
         self.env: dict[str, object] = {}
         self.secrets: dict[str, str] = {}
         # System-local secrets: system id -> name -> value; they die with their system.
         self.system_secrets: dict[str, dict[str, str]] = {}
-        self.node_metadata: dict | None = None      # the `_id: node` entity of /config
-        self._encoded: dict[str, dict[str, tuple[dict, bytes]]] = {}   # see listing_raw
+        self.node_metadata: dict[str, Any] | None = None      # the `_id: node` entity of /config
+        self._encoded: dict[str, dict[str, tuple[dict[str, Any], bytes]]] = {}   # see listing_raw
         self.knobs = RunKnobs()
 
     # --- whole-state copies, so a test can replay a run from the same start many times ---
     _STATE = ("pipes", "systems", "system_json", "pipe_json", "datasets", "env", "secrets",
               "system_secrets", "node_metadata")
 
-    def save(self) -> dict:
+    def save(self) -> dict[str, Any]:
         with self.lock:
             return copy.deepcopy({name: getattr(self, name) for name in self._STATE})
 
-    def restore(self, saved: dict) -> None:
+    def restore(self, saved: dict[str, Any]) -> None:
         with self.lock:
             for name, value in copy.deepcopy(saved).items():
                 setattr(self, name, value)
 
+    def reset(self) -> None:
+        """Back to a new node's state: no config, datasets, env, secrets or knobs set."""
+        with self.lock:
+            fresh = Store()
+            for name in (*self._STATE, "_encoded", "knobs"):
+                setattr(self, name, getattr(fresh, name))
+
     # --- derived state, recomputed on write so reads are cheap ---
-    def _pipe_errors(self, original: dict) -> tuple[dict, list[dict]]:
+    def _pipe_errors(self,
+                     original: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         eff, errors = pipe_effective(original, env=self.env)
         types = {sid: str(s.get("type")) for sid, s in self.systems.items()}
         return eff, errors + pipe_errors(original, eff, env=self.env, systems=types,
                                          system_ids=set(self.systems))
 
-    def _system_errors(self, original: dict) -> list[dict]:
+    def _system_errors(self, original: dict[str, Any]) -> list[dict[str, Any]]:
         names = set(self.secrets) | set(self.system_secrets.get(original["_id"], {}))
         return system_errors(original, env=self.env, secrets=names, pipe_ids=set(self.pipes))
 
-    def _errors(self, kind: str, config: dict) -> list[dict]:
+    def _errors(self, kind: Kind, config: dict[str, Any]) -> list[dict[str, Any]]:
         return self._pipe_errors(config)[1] if kind == "pipe" else self._system_errors(config)
 
-    def _refuse_invalid(self, kind: str, configs: list[dict], force: bool) -> None:
+    def _refuse_invalid(self, kind: Kind, configs: list[dict[str, Any]], force: bool) -> None:
         """400 with every component's errors, unless forced (then they are stored invalid)."""
         if force:
             return
@@ -154,7 +166,7 @@ class Store:
             ids = ", ".join(repr(c["_id"]) for c, _ in rejected)
             raise ApiError(400, f"{kind} config errors in {ids}", body=refusal(kind, rejected))
 
-    def _refresh_pipe(self, original: dict, old: Pipe | None) -> None:
+    def _refresh_pipe(self, original: dict[str, Any], old: Pipe | None) -> None:
         eff, errors = self._pipe_errors(original)
         pipe = Pipe(original=original, effective=eff, errors=errors)
         if old is not None:
@@ -165,7 +177,7 @@ class Store:
 
     def _refresh_all(self) -> None:
         self.refresh_systems()
-        for pid, pipe in list(self.pipes.items()):
+        for pipe in list(self.pipes.values()):
             self._refresh_pipe(pipe.original, pipe)
 
     def refresh_systems(self) -> None:
@@ -193,7 +205,7 @@ class Store:
         self.pipe_json[pid] = self.pipes[pid].as_json()
 
     # --- pipes and systems ---
-    def add(self, kind: str, configs: object, *, force: bool = False) -> list[dict]:
+    def add(self, kind: Kind, configs: object, *, force: bool = False) -> list[dict[str, Any]]:
         if not isinstance(configs, list):
             configs = [configs]
         checked = [check_config(c, kind=kind) for c in configs]
@@ -210,7 +222,7 @@ class Store:
             table = self.pipe_json if kind == "pipe" else self.system_json
             return [copy.deepcopy(table[c["_id"]]) for c in checked]
 
-    def _put(self, kind: str, config: dict) -> None:
+    def _put(self, kind: Kind, config: dict[str, Any]) -> None:
         if kind == "pipe":
             self._refresh_pipe(config, self.pipes.get(config["_id"]))
             pipe = self.pipes[config["_id"]]
@@ -226,12 +238,13 @@ class Store:
             self.systems[config["_id"]] = config
             self._refresh_system(config["_id"])
 
-    def put_config(self, kind: str, config: dict) -> None:
+    def put_config(self, kind: Kind, config: dict[str, Any]) -> None:
         """Create or replace one checked config (a whole-config upload's step)."""
         with self.lock:
             self._put(kind, config)
 
-    def replace(self, kind: str, cid: str, config: object, *, force: bool = False) -> dict:
+    def replace(self, kind: Kind, cid: str, config: object, *,
+                force: bool = False) -> dict[str, Any]:
         checked = check_config(config, kind=kind)
         if checked["_id"] != cid:
             raise ApiError(400, f"the config's _id does not match the {kind} id in the URL")
@@ -241,14 +254,14 @@ class Store:
             self._put(kind, checked)
             return self.get(kind, cid)
 
-    def get(self, kind: str, cid: str) -> dict:
+    def get(self, kind: Kind, cid: str) -> dict[str, Any]:
         with self.lock:
             table = self.pipe_json if kind == "pipe" else self.system_json
             if cid not in table:
                 raise ApiError(404, f"no {kind} with that id")
             return table[cid]
 
-    def delete(self, kind: str, cid: str) -> dict:
+    def delete(self, kind: Kind, cid: str) -> dict[str, Any]:
         with self.lock:
             found = self.get(kind, cid)
             if kind == "pipe":
@@ -262,19 +275,19 @@ class Store:
                 self._refresh_system(cid)
             return found
 
-    def listing(self, kind: str) -> list[dict]:
+    def listing(self, kind: Kind) -> list[dict[str, Any]]:
         with self.lock:
             table = self.pipe_json if kind == "pipe" else self.system_json
             return list(table.values())
 
-    def listing_raw(self, kind: str) -> bytes:
+    def listing_raw(self, kind: Kind) -> bytes:
         """The listing as JSON bytes. Each component's API object is replaced (never changed
         in place) when it changes, so its encoding is reused while the object is the same:
         a node with thousands of pipes answers GET /pipes without encoding them all again."""
         with self.lock:
             table = self.pipe_json if kind == "pipe" else self.system_json
             cache = self._encoded.get(kind, {})
-            fresh: dict[str, tuple[dict, bytes]] = {}
+            fresh: dict[str, tuple[dict[str, Any], bytes]] = {}
             for cid, obj in table.items():
                 hit = cache.get(cid)
                 if hit is None or hit[0] is not obj:
@@ -284,7 +297,7 @@ class Store:
             return b"[" + b",".join(raw for _, raw in fresh.values()) + b"]"
 
     # --- env ---
-    def set_env(self, values: object, *, replace: bool) -> dict:
+    def set_env(self, values: object, *, replace: bool) -> dict[str, Any]:
         if not isinstance(values, dict):
             raise ApiError(400, "env must be a JSON object")
         with self.lock:

@@ -7,7 +7,10 @@ them in `runtime.config-errors`. Each rule names its source in docs/emulator.md.
 from __future__ import annotations
 
 import re
-from typing import Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from .kinds import Kind, Role
 
 _ENV = re.compile(r"\$ENV\(([^)]*)\)")
 _SECRET = re.compile(r"\$SECRET\(([^)]*)\)")
@@ -19,7 +22,7 @@ _SYSTEM_TYPES = {
     "rest": ("system:rest",),
 }
 # Required properties per (role, type); a json/binary source/sink also needs `system`.
-_REQUIRED = {
+_REQUIRED: dict[tuple[Role, str | None], tuple[str, ...]] = {
     ("source", "json"): ("system", "url"),
     ("source", "binary"): ("system", "url"),
     ("source", "dataset"): ("dataset",),
@@ -30,10 +33,11 @@ _REQUIRED = {
     ("transform", "rest"): ("system",),
 }
 # Keys under which a source, sink or transform holds further ones, and their role.
-_NESTED = {"source": "source", "sources": "source", "sink": "sink", "transform": "transform"}
+_NESTED: dict[str, Role] = {"source": "source", "sources": "source", "sink": "sink",
+                            "transform": "transform"}
 
 
-def error(path: str, msg: str) -> dict:
+def error(path: str, msg: str) -> dict[str, Any]:
     """One error in the swagger's PipeConfigError shape."""
     return {"elements": path, "level": "error", "msg": msg}
 
@@ -50,12 +54,12 @@ def _strings(value: object) -> Iterator[str]:
             yield from _strings(v)
 
 
-def env_errors(original: dict, env: Mapping[str, object]) -> list[dict]:
+def env_errors(original: dict[str, Any], env: Mapping[str, object]) -> list[dict[str, Any]]:
     names = sorted({m for s in _strings(original) for m in _ENV.findall(s)} - set(env))
     return [error("$", f"the environment variable '{n}' is not defined") for n in names]
 
 
-def _id_errors(kind: str, cid: str, other_ids: set[str]) -> list[dict]:
+def _id_errors(kind: Kind, cid: str, other_ids: set[str]) -> list[dict[str, Any]]:
     errors = []
     if "/" in cid:
         errors.append(error("$['_id']", f"a {kind} id cannot contain '/'"))
@@ -65,7 +69,7 @@ def _id_errors(kind: str, cid: str, other_ids: set[str]) -> list[dict]:
     return errors
 
 
-def parts(value: object, role: str, path: str) -> Iterator[tuple[str, str, dict]]:
+def parts(value: object, role: Role, path: str) -> Iterator[tuple[Role, str, dict[str, Any]]]:
     """(role, json path, part) for a source, sink or transform(s) and every one nested in
     it (conditional alternatives, a source's or a sink's own source/sink/transform)."""
     items = value if isinstance(value, list) else [value]
@@ -83,17 +87,19 @@ def parts(value: object, role: str, path: str) -> Iterator[tuple[str, str, dict]
                 yield from parts(part[key], sub_role, f"{here}['{key}']")
 
 
-def _all_parts(effective: dict) -> Iterator[tuple[str, str, dict]]:
-    for role in ("source", "sink", "transform"):
+def _all_parts(effective: dict[str, Any]) -> Iterator[tuple[Role, str, dict[str, Any]]]:
+    roles: tuple[Role, ...] = ("source", "sink", "transform")
+    for role in roles:
         yield from parts(effective.get(role), role, f"$['{role}']")
 
 
-def systems_named(effective: dict) -> set[str]:
+def systems_named(effective: dict[str, Any]) -> set[str]:
     """Every system a pipe names, in source, sink, transforms and nested ones."""
     return {p["system"] for _, _, p in _all_parts(effective) if isinstance(p.get("system"), str)}
 
 
-def _part_errors(role: str, path: str, part: dict, systems: Mapping[str, str]) -> list[dict]:
+def _part_errors(role: Role, path: str, part: dict[str, Any],
+                 systems: Mapping[str, str]) -> list[dict[str, Any]]:
     errors = []
     ptype = part.get("type")
     for prop in _REQUIRED.get((role, ptype), ()):
@@ -111,14 +117,15 @@ def _part_errors(role: str, path: str, part: dict, systems: Mapping[str, str]) -
     for key in ("dataset", "datasets"):
         for did in _strings(part.get(key)) if role != "transform" else ():
             if "/" in did:
-                errors.append(error(f"{path}['{key}']", f"a dataset id cannot contain '/'"))
+                errors.append(error(f"{path}['{key}']", "a dataset id cannot contain '/'"))
     if role == "sink" and ptype == "dataset" and str(part.get("dataset", "")).startswith("system:"):
-        errors.append(error(f"{path}['dataset']", "a dataset sink cannot write a 'system:' dataset"))
+        errors.append(error(f"{path}['dataset']",
+                            "a dataset sink cannot write a 'system:' dataset"))
     return errors
 
 
-def pipe_errors(original: dict, effective: dict, *, env: Mapping[str, object],
-                systems: Mapping[str, str], system_ids: set[str]) -> list[dict]:
+def pipe_errors(original: dict[str, Any], effective: dict[str, Any], *, env: Mapping[str, object],
+                systems: Mapping[str, str], system_ids: set[str]) -> list[dict[str, Any]]:
     """`systems`: id -> type of every system the node holds."""
     errors = env_errors(original, env) + _id_errors("pipe", original["_id"], system_ids)
     # secrets.rst: a secret can only be used in certain places; the pipe docs (rest source,
@@ -131,8 +138,8 @@ def pipe_errors(original: dict, effective: dict, *, env: Mapping[str, object],
     return errors
 
 
-def system_errors(original: dict, *, env: Mapping[str, object], secrets: set[str],
-                  pipe_ids: set[str]) -> list[dict]:
+def system_errors(original: dict[str, Any], *, env: Mapping[str, object], secrets: set[str],
+                  pipe_ids: set[str]) -> list[dict[str, Any]]:
     """`secrets`: the names of the global secrets and of this system's own ones."""
     errors = env_errors(original, env) + _id_errors("system", original["_id"], pipe_ids)
     for name in sorted({m for s in _strings(original) for m in _SECRET.findall(s)} - secrets):
@@ -145,7 +152,8 @@ def system_errors(original: dict, *, env: Mapping[str, object], secrets: set[str
     return errors
 
 
-def refusal(kind: str, rejected: list[tuple[dict, list[dict]]]) -> dict:
+def refusal(kind: Kind,
+            rejected: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> dict[str, Any]:
     """The 400 body: sesamclient's `validation_errors` list. `posted-config` carries only the
     id and type, never the rest (it may hold a token)."""
     return {"message": f"the {kind} config has errors; nothing was stored (force=true stores it "

@@ -21,7 +21,6 @@ from service.config import Config, ConfigError, load_config
 from service.report import Report
 from service.version import __version__
 
-
 _DESCRIPTION = ("The orchestrator for Sesam: moves the systems slave nodes manage, and their "
                 "pipes, from the master to the slaves. Configured by environment variables.")
 _EPILOG = """commands:
@@ -31,8 +30,8 @@ _EPILOG = """commands:
   python -m service --plan --json  the same as data, as GET /plan answers
   python -m service --version  the version
 endpoints when serving:
-  GET /health, GET /status, GET / (the page), GET /metrics, GET /plan, POST /sync,
-  GET /runs/<int:run_id> (one kept run's report)
+  GET /health, GET /status, GET / and GET /page (the page), GET /metrics, GET /plan,
+  POST /sync, GET /runs/<int:run_id> (one kept run's report)
 environment:
   MASTER_NODE, SLAVE_NODES (JSON, required), UPDATE_INTERVAL, API_TOKEN, PORT,
   PER_NODE_CONCURRENCY, REQUEST_TIMEOUT, RUN_TIMEOUT, LOG_LEVEL, LOG_FORMAT,
@@ -46,9 +45,9 @@ def main(argv: list[str] | None = None) -> int:
                                      epilog=_EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--once", action="store_true", help="run one reconciliation and exit")
-    mode.add_argument("--plan", action="store_true", help="print the plan, write nothing")
+    modes = parser.add_mutually_exclusive_group()
+    modes.add_argument("--once", action="store_true", help="run one reconciliation and exit")
+    modes.add_argument("--plan", action="store_true", help="print the plan, write nothing")
     parser.add_argument("--json", action="store_true", help="with --plan: print JSON")
     args = parser.parse_args(argv)
     if args.json and not args.plan:
@@ -59,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"configuration error: {problem}", file=sys.stderr)
         return 2
-    mode = "once" if args.once else "plan" if args.plan else "serve"
+    mode: logs.Mode = "once" if args.once else "plan" if args.plan else "serve"
     # --once and --plan keep stdout for their JSON.
     logs.configure(config.log_level, config.log_format,
                    sys.stdout if mode == "serve" else sys.stderr)

@@ -12,18 +12,29 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any, Literal, Mapping
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError,
-                      field_validator, model_validator)
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
 
 from service.config_words import near_miss, plain
-from service.core.names import FEEDER_SYSTEM
+from service.core.names import FEEDER_SYSTEM, name
 from service.redaction import scrub
-from service.core.names import name
 
 DAY = 86_400
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+LogFormat = Literal["text", "json"]
 # Node ids end up in generated names and in metadata; keep them to what Sesam accepts in ids.
 _NODE_ID = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$"
 
@@ -158,9 +169,9 @@ class Config(BaseModel):
     request_timeout: Annotated[float, Field(gt=0, le=600)] = 30.0
     # A whole run: past it, what is left fails and the run lock is free again.
     run_timeout: Annotated[float, Field(gt=0, le=DAY)] = 3600.0
-    log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    log_level: LogLevel = "INFO"
     # `json`: one JSON object per line, for log shippers.
-    log_format: str = Field(default="text", pattern="^(text|json)$")
+    log_format: LogFormat = "text"
     # Set by load_config: the unknown fields it ignored, one sentence each.
     ignored: tuple[str, ...] = ()
 
@@ -190,7 +201,7 @@ class Config(BaseModel):
         return None if value is None else header_token(value)
 
     @model_validator(mode="after")
-    def _unique(self) -> "Config":
+    def _unique(self) -> Config:
         problems = _cross_field_problems(self)
         if problems:
             # One ValueError; load_config splits it back into its lines.
@@ -378,7 +389,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
     return config
 
 
-def _located(error: dict[str, Any]) -> list[str]:
+def _located(error: ErrorDetails) -> list[str]:
     msg = plain(error)
     # Cross-field checks name their own location at the start of each line.
     if re.match(r"^[A-Z_]+(\[\d+\])?[.:]", msg):

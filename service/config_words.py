@@ -6,20 +6,24 @@ the variable they wrote, not how the validation library names its checks.
 from __future__ import annotations
 
 import difflib
-from typing import Any, Iterable
+from collections.abc import Iterable
+
+from pydantic_core import ErrorDetails
 
 _ID_RULE = ("may hold only letters, digits, '_', '.' and '-', must not start with '.' or '-', "
             "and is at most 100 characters")
 
 
-def plain(error: dict[str, Any]) -> str:
+def plain(error: ErrorDetails) -> str:
     """One validation error (pydantic's `errors()` item) as a sentence without jargon."""
     kind, ctx = error["type"], error.get("ctx") or {}
     field = str(error["loc"][-1]) if error["loc"] else ""
     if kind == "value_error":
         return str(error["msg"]).removeprefix("Value error, ")
     if kind == "string_pattern_mismatch":
-        return _CHOICES.get(field, _ID_RULE)
+        return _ID_RULE
+    if kind == "literal_error" and field in _CHOICES:
+        return _CHOICES[field]
     if kind == "string_too_short":
         return "must not be empty" if ctx.get("min_length") == 1 \
             else f"must be at least {ctx.get('min_length')} characters long"

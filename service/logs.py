@@ -11,14 +11,16 @@ import json
 import logging
 import threading
 import time
-from datetime import datetime, timezone
-from typing import Callable, Iterable, Mapping, TextIO
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Literal, TextIO
 
-from service.config import Config
+from service.config import Config, LogFormat, LogLevel
 from service.version import __version__
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 DAY = 86_400.0
+Mode = Literal["serve", "once", "plan"]    # how the process was started (__main__)
 
 
 class JsonFormatter(logging.Formatter):
@@ -26,7 +28,7 @@ class JsonFormatter(logging.Formatter):
     message, and the exception's text when there is one (newlines escaped by JSON)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"time": datetime.fromtimestamp(record.created, timezone.utc)
+        entry = {"time": datetime.fromtimestamp(record.created, UTC)
                  .isoformat(timespec="milliseconds"),
                  "level": record.levelname, "logger": record.name,
                  "message": record.getMessage()}
@@ -35,7 +37,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure(level: str, fmt: str, stream: TextIO) -> None:
+def configure(level: LogLevel, fmt: LogFormat, stream: TextIO) -> None:
     """The root handler for the whole process (CherryPy's lines included). Like
     logging.basicConfig, it leaves a root logger that someone else (a test runner) has
     given handlers alone, apart from the levels."""
@@ -54,7 +56,7 @@ def configure(level: str, fmt: str, stream: TextIO) -> None:
     logging.getLogger("urllib3").setLevel(logging.ERROR)
 
 
-def startup_line(config: Config, mode: str) -> str:
+def startup_line(config: Config, mode: Mode) -> str:
     """`orchestrator <version> starting (serve): master ...; slaves: ...; ...`, no token."""
     slaves = "; ".join(
         f"{s.id} at {s.endpoint} ({len(s.managed_systems)} system(s), sync every "

@@ -13,6 +13,7 @@ from typing import Callable
 
 from service.nodes.client import SesamClient, SesamError
 from service.config import Config, Node
+from service.core.leftovers import leftover_datasets, leftover_warnings
 from service.core.actions import Plan
 from service.nodes.executor import Result, execute
 from service.core.flows import flows as flow_health
@@ -117,6 +118,32 @@ def _entity_counts(plan: Plan, clients: dict[str, SesamClient]) -> dict[tuple[st
     return {key: n for key, n in found.items() if n is not None}
 
 
+def _leftovers(the_plan: Plan, snapshots: dict[str, NodeSnapshot | SesamError],
+               clients: dict[str, SesamClient], master_id: str) -> list[str]:
+    """Warnings naming the datasets an earlier orchestrator may have left (leftovers.py).
+    Read by dry runs only, one dataset listing per readable node: a steady run keeps to its
+    four reads per node, and `--plan` is the upgrade's first step (README)."""
+    master = snapshots.get(master_id)
+    if not isinstance(master, NodeSnapshot):
+        return []
+    readable = [n for n, s in snapshots.items() if isinstance(s, NodeSnapshot)]
+
+    def listing(node_id: str) -> list[str] | SesamError:
+        try:
+            return clients[node_id].list_dataset_ids()
+        except SesamError as exc:
+            return exc
+    with ThreadPoolExecutor(max_workers=min(32, len(readable))) as pool:
+        found = dict(zip(readable, pool.map(listing, readable)))
+    unread = [f"node {n}: its datasets could not be listed ({e}), so datasets an earlier "
+              "orchestrator may have left there are not reported"
+              for n, e in found.items() if isinstance(e, SesamError)]
+    slaves = {n: s for n, s in snapshots.items()
+              if n != master_id and isinstance(s, NodeSnapshot)}
+    listed = {n: ids for n, ids in found.items() if not isinstance(ids, SesamError)}
+    return unread + leftover_warnings(leftover_datasets(the_plan, master, slaves, listed))
+
+
 def run(config: Config, *, dry_run: bool = False, progress: Progress | None = None,
         now: Callable[[], datetime] = _now, plan_id: str | None = None) -> Report:
     """Reconcile once. Never raises for a node's fault: the report says what happened.
@@ -149,6 +176,7 @@ def run(config: Config, *, dry_run: bool = False, progress: Progress | None = No
             return report
         report.plan_id = plan_text.plan_id(the_plan)
         if dry_run:
+            report.warnings += _leftovers(the_plan, snapshots, clients, config.master.id)
             report.actions = plan_text.entries(
                 the_plan, entity_counts=_entity_counts(the_plan, clients), redact=redactor)
             report.summary = plan_text.summary(report.actions)

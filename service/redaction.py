@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from service.report import Report
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Outcome = Literal["ok", "failed", "aborted"]
-Status = Literal["done", "failed", "skipped", "planned"]
 
 
 @dataclass
@@ -17,7 +16,7 @@ class Report:
     finished: str | None = None
     outcome: Outcome | None = None
     dry_run: bool = False
-    actions: list[dict[str, Any]] = field(default_factory=list)   # describe() + status
+    actions: list[dict[str, Any]] = field(default_factory=list)   # describe() + actions.Status
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     # Which systems and pipes the run left on which slave: {slave: {"systems": [..], "pipes": [..]}}

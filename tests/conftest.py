@@ -43,12 +43,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """With --fault-report, the tests that keep a fault tally are chosen by that fixture, not
-    by a list of files, so the report finds them wherever they live."""
-    if not config.getoption("--fault-report"):
-        return
-    tallied = [item for item in items if "fault_tally" in getattr(item, "fixturenames", ())]
-    config.hook.pytest_deselected(items=[item for item in items if item not in tallied])
-    items[:] = tallied
+    by a list of files, so the report finds them wherever they live; then the long ones first."""
+    if config.getoption("--fault-report"):
+        tallied = [item for item in items if "fault_tally" in getattr(item, "fixturenames", ())]
+        config.hook.pytest_deselected(items=[item for item in items if item not in tallied])
+        items[:] = tallied
+    # The tests marked `long` go first: xdist hands out the front of the list in turn, so
+    # each worker starts on a long one and the short ones fill in around them.
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
 
 
 @pytest.fixture

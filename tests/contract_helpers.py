@@ -113,6 +113,12 @@ class Cluster:
     def run(self, config: Config, *, dry_run: bool = False) -> Report:
         return orchestrator.run(config, dry_run=dry_run)
 
+    def pump_operations(self, *operations: str) -> list[tuple[str, str, str]]:
+        """(node, path, operation) of each pump operation named in `operations` that the
+        master and slaves were sent since the last `clear`, read from their request logs."""
+        return [(name, r["path"], r["operation"]) for name, node in self.named().items()
+                for r in node.requests() if r.get("operation") in operations]
+
     def clear(self) -> None:
         clear_logs(*self.named().values())
         with self._lock:

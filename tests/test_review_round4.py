@@ -202,11 +202,19 @@ def test_a_failing_chunk_of_a_bulk_create_over_100_then_converges(nodes, fault):
     for s in systems:
         assert the_original(c.master, "systems", s["_id"]) == s
     have = ids(s1, "pipes")
+    pointing = set()
     for p in pipes:
         assert the_original(c.master, "pipes", p["_id"]) == p
         m = meta(original(c.master, "pipes", p["_id"]))
         if m and m.get("slave") == "s1":
-            assert p["_id"] in have, p["_id"]
+            pointing.add(p["_id"])
+    # Which systems chunk fails depends on which POST is answered first. When crm's chunk
+    # was answered, its pipes moved (one of their two chunks at least), so the check below
+    # is not vacuous; when it failed, none may point at s1.
+    crm_done = any(a["kind"] == "create-system" and a["id"] == "crm" and a["status"] == "done"
+                   for a in report.actions)
+    assert bool(pointing) == crm_done, sorted(pointing)[:5]
+    assert pointing <= have, sorted(pointing - have)[:5]
     assert any(a["status"] in ("failed", "skipped") for a in report.actions)
     clear_faults(c)
     _run(c, cfg)

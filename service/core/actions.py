@@ -6,8 +6,9 @@ literal ``jwt_token``), so they are left out of every repr and of ``describe()``
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 Kind = Literal[
     "create-system",   # POST /systems (bulk when several are ready together)
@@ -23,6 +24,9 @@ Kind = Literal[
     "enable-pipe",     # POST /pipes/{id}/pump operation=enable (a pipe moved back to the master)
     "set-env",         # POST /env with the names whose values differ
 ]
+# What became of a step: a run's executor says done, failed or skipped (executor.Result); a
+# dry run's report says planned (plan_text).
+Status = Literal["done", "failed", "skipped", "planned"]
 
 @dataclass(frozen=True, slots=True)   # slots: a first run holds 10,000s
 class Action:
@@ -54,7 +58,8 @@ class Plan:
     actions: tuple[Action, ...] = ()
     warnings: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
-    # True when a safety check stopped planning (master unreadable or empty): nothing may be written.
+    # True when a safety check stopped planning (master unreadable or empty): nothing may be
+    # written.
     aborted: bool = False
     # Where components live once the plan is applied: {slave: {"systems": [..], "pipes": [..]}}.
     placement: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)

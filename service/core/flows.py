@@ -9,16 +9,18 @@ sides' last successful runs. More than STALE_FACTOR x its interval ago is a warn
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any, Literal, get_args
 
+from service.core.names import FEEDER_PREFIX, name
 from service.core.references import roles, user_original
-from service.core.names import FEEDER_PREFIX
 from service.core.snapshots import Component, NodeSnapshot
-from service.core.names import name
 
 STALE_FACTOR = 3
-STATES = ("failing", "stale", "waiting", "unknown", "ok")     # worst first
+State = Literal["failing", "stale", "waiting", "unknown", "ok"]
+STATES: tuple[State, ...] = get_args(State)     # worst first
+FlowKind = Literal["sync", "outbound", "copy only"]     # what carries a flow's data (see above)
 OK_SHOWN = 50          # healthy flows kept per slave between runs; the counts cover the rest
 
 
@@ -48,6 +50,8 @@ def _flow(pid: str, comp: Component, slave_id: str, snap: NodeSnapshot | None,
     r = roles(pid, comp.original, {})
     copy = snap.pipes.get(pid) if snap is not None else None
     sides = [_side("slave copy", slave_id, pid, copy)]
+    kind: FlowKind
+    timer: Component | None
     if r.source_type in ("json", "binary"):
         kind, timer = "sync", comp
         sides.append(_side("sync pipe", master_id, pid, comp))
@@ -66,9 +70,11 @@ def judge(flow: dict[str, Any], *, now: datetime) -> dict[str, Any]:
     remembered from an earlier run, when the sides' last runs failed since)."""
     sides = flow["sides"]
     successes = [_when(s["last_run"]) if s["ok"] else None for s in sides]
-    last = min(successes) if all(successes) else _when(flow.get("last_success"))
+    known = [moment for moment in successes if moment is not None]
+    last = min(known) if len(known) == len(successes) else _when(flow.get("last_success"))
     age = int((now - last).total_seconds()) if last is not None else None
     interval = flow.get("interval")
+    state: State
     if flow.get("unreadable"):
         state = "unknown"
     elif any(s["ok"] is False for s in sides) or not all(s["exists"] for s in sides):
@@ -84,7 +90,7 @@ def judge(flow: dict[str, Any], *, now: datetime) -> dict[str, Any]:
             "warning": _warning(flow, state, age)}
 
 
-def _warning(flow: dict[str, Any], state: str, age: int | None) -> str | None:
+def _warning(flow: dict[str, Any], state: State, age: int | None) -> str | None:
     where = f"flow of pipe {name(flow['pipe'])} (slave {flow['slave']})"
     if state == "failing":
         bad = [s for s in flow["sides"] if s["ok"] is False or not s["exists"]]

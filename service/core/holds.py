@@ -6,12 +6,13 @@ cannot judge, is *kept* on that slave: never deleted there.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Mapping
+from typing import Any
 
-from service.core.references import marker, roles, systems_used, user_original
-from service.core.placement import Desired
 from service.core.names import FEEDER_PREFIX, FEEDER_SYSTEM
+from service.core.placement import Desired
+from service.core.references import marker, roles, systems_used, user_original
 from service.core.snapshots import Component, NodeSnapshot
 
 
@@ -139,5 +140,5 @@ def _feeders_for_kept_sinks(desired: Desired, slave_id: str, keep: set[str],
     return frozenset(unneeded)
 
 
-def _is_feeder(config: dict | None) -> bool:
+def _is_feeder(config: Mapping[str, Any] | None) -> bool:
     return config is not None and (marker(config) or {}).get("feeder") is True

@@ -12,9 +12,14 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Literal
 from urllib.parse import quote
 
 from service.redaction import scrub
+
+# The two kinds of component the orchestrator moves, as Sesam's API names their collections
+# (/systems, /pipes) and a NodeSnapshot its tables.
+ComponentKind = Literal["systems", "pipes"]
 
 FEEDER_SYSTEM = "orchestrator-master"     # system:url in a slave reading the master's datasets
 FEEDER_PREFIX = "orchestrator-feed-"      # + dataset id: the slave pipe copying that dataset

@@ -5,15 +5,15 @@ show, secrets a slave lacks for what it is given (globally, or local to the syst
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Mapping
 from urllib.parse import quote
 
 from service.config import Config
-from service.core.references import marker, secrets_used
-from service.core.placement import Desired
-from service.core.snapshots import NodeSnapshot
 from service.core.names import name
+from service.core.placement import Desired
+from service.core.references import marker, secrets_used
+from service.core.snapshots import NodeSnapshot
 from service.core.tokens import token_warnings
 
 
@@ -28,9 +28,9 @@ def warnings_for(config: Config, master: NodeSnapshot,
             if node.jwt_secret_key and node.jwt_secret_key not in master.secrets:
                 warnings.append(f"node {node.id}: its jwt_secret_key names secret "
                                 f"{name(node.jwt_secret_key)}, which the master lacks")
-    for slave_id, snap in sorted(slaves.items()):
-        if snap is not None and snap.secrets is not None:
-            warnings += _slave_secret_warnings(slave_id, snap, master, desired)
+    for slave_id, slave in sorted(slaves.items()):
+        if slave is not None and slave.secrets is not None:
+            warnings += _slave_secret_warnings(slave_id, slave, master, desired)
     return warnings + _unlisted_slave_warnings(config, master) + _unmarked_slave_readers(
         config, master)
 

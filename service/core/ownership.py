@@ -7,18 +7,19 @@ everything else (a person's work, another orchestrator's copies) is never update
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from service.config import Config, SlaveNode
-from service.core.references import marker, user_original
 from service.core.generated import component_url
-from service.core.names import FEEDER_PREFIX, FEEDER_SYSTEM
+from service.core.names import FEEDER_PREFIX, FEEDER_SYSTEM, ComponentKind
+from service.core.references import marker, user_original
 from service.core.snapshots import Component, NodeSnapshot
 
 GROUP_KEY = "$config-group"
 GROUP_PREFIX = "orchestrator-"
-KINDS = ("systems", "pipes")
+KINDS: tuple[ComponentKind, ...] = ("systems", "pipes")
 
 
 def group_name(master_id: str) -> str:
@@ -42,17 +43,18 @@ def with_mark(config: Mapping[str, Any], group: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Ownership:
-    ours: frozenset[tuple[str, str]]       # (kind, id): marked by us, or adopted
-    foreign: frozenset[tuple[str, str]]    # never written or deleted; an id clash is an error
-    unmarked: int                          # foreign and in no orchestrator's group: reported
+    ours: frozenset[tuple[ComponentKind, str]]      # (kind, id): marked by us, or adopted
+    # Never written or deleted; an id clash is an error.
+    foreign: frozenset[tuple[ComponentKind, str]]
+    unmarked: int          # foreign and in no orchestrator's group: reported
 
 
 def ownership(config: Config, master: NodeSnapshot, slave_id: str,
               snap: NodeSnapshot) -> Ownership:
     group = group_name(config.master.id)
     slave = config.slave(slave_id)
-    ours: set[tuple[str, str]] = set()
-    foreign: set[tuple[str, str]] = set()
+    ours: set[tuple[ComponentKind, str]] = set()
+    foreign: set[tuple[ComponentKind, str]] = set()
     unmarked = 0
     for kind in KINDS:
         for cid, comp in (snap.systems if kind == "systems" else snap.pipes).items():
@@ -67,7 +69,7 @@ def ownership(config: Config, master: NodeSnapshot, slave_id: str,
     return Ownership(ours=frozenset(ours), foreign=frozenset(foreign), unmarked=unmarked)
 
 
-def _adoptable(config: Config, master: NodeSnapshot, slave: SlaveNode, kind: str,
+def _adoptable(config: Config, master: NodeSnapshot, slave: SlaveNode, kind: ComponentKind,
                comp: Component) -> bool:
     """A copy written before copies were marked: provably ours when the master's own marker
     places exactly this config at exactly this slave's address, or, for a feeder, when it
@@ -86,7 +88,7 @@ def _adoptable(config: Config, master: NodeSnapshot, slave: SlaveNode, kind: str
                 and was.get("original_configuration") == comp.original)
 
 
-def _our_feeder(config: Config, kind: str, comp: Component) -> bool:
+def _our_feeder(config: Config, kind: ComponentKind, comp: Component) -> bool:
     # The feeder system names the master only in its URL (its query string may change).
     endpoint = config.master.endpoint
     if kind == "systems":

@@ -13,12 +13,13 @@ import hashlib
 import json
 import re
 from collections import Counter
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from service.core.actions import Action, Plan
+from service.core.names import name
 from service.core.opaque import Digest, thaw
 from service.redaction import REDACTED
-from service.core.names import name
 
 MAX_DIFF_LINES = 60          # a first run creates thousands of configs: show the start of each
 MAX_DIFFS = 300              # ... and the first few hundred of them (the service has 128 MB)

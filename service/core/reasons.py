@@ -8,12 +8,11 @@ uploaded over a moved one, which the slave still holding our copy gives away).
 from __future__ import annotations
 
 import sys
-from typing import Mapping
+from collections.abc import Mapping
 
+from service.core.names import FEEDER_PREFIX, FEEDER_SYSTEM, ComponentKind, name
 from service.core.references import user_original
-from service.core.names import FEEDER_PREFIX, FEEDER_SYSTEM
 from service.core.snapshots import NodeSnapshot
-from service.core.names import name
 
 NEW_ORIGINAL = "user uploaded a new original"
 HAND_EDIT = "revert a hand edit"
@@ -23,7 +22,7 @@ def _where(slave: str | None) -> str:
     return slave if slave is not None else "master"
 
 
-def _generated(kind: str, cid: str) -> bool:
+def _generated(kind: ComponentKind, cid: str) -> bool:
     return (kind == "systems" and cid == FEEDER_SYSTEM) or \
         (kind == "pipes" and cid.startswith(FEEDER_PREFIX))
 
@@ -37,10 +36,10 @@ def _move(noun: str, cid: str, was: str | None, target: str | None,
     return sys.intern(f"move {what} {_where(was)} -> {_where(target)}")
 
 
-def write(master: NodeSnapshot, slaves: Mapping[str, NodeSnapshot], kind: str, cid: str, *,
-          target: str | None, node: str, by: tuple[str, ...] = ()) -> str:
-    """Why component `cid` (kind `pipes`|`systems`) placed on `target` (None: the master) is
-    written on `node`; `by`: the managed systems that take a pipe there."""
+def write(master: NodeSnapshot, slaves: Mapping[str, NodeSnapshot], kind: ComponentKind,
+          cid: str, *, target: str | None, node: str, by: tuple[str, ...] = ()) -> str:
+    """Why component `cid` placed on `target` (None: the master) is written on `node`;
+    `by`: the managed systems that take a pipe there."""
     noun = kind[:-1]
     here = slaves.get(node)
     exists = here is not None and cid in getattr(here, kind)
@@ -60,7 +59,7 @@ def write(master: NodeSnapshot, slaves: Mapping[str, NodeSnapshot], kind: str, c
     return HAND_EDIT
 
 
-def delete(master: NodeSnapshot, kind: str, cid: str, *, target: str | None) -> str:
+def delete(master: NodeSnapshot, kind: ComponentKind, cid: str, *, target: str | None) -> str:
     """Why a copy of ours on a slave goes: `target` is where the component is placed now."""
     if _generated(kind, cid):
         return "clean up a feeder no longer needed"

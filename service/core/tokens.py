@@ -5,18 +5,19 @@ it only wants to warn before a token expires or lacks `group:Admin`, not to trus
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from typing import Iterable
-
-from service.config import Node
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
+
+from service.config import Node
 
 ADMIN = "group:Admin"
 EXPIRY_WARNING = timedelta(days=14)
 
 
-def _principals(claims: dict) -> set[str]:
+def _principals(claims: dict[str, Any]) -> set[str]:
     # Sesam puts principals either as a list or as {node id: [principals]}.
     value = claims.get("principals", [])
     if isinstance(value, dict):
@@ -52,7 +53,7 @@ def _one_token(node_id: str, token: str, *, now: datetime) -> list[str]:
     expires = None
     if isinstance(exp, (int, float)):
         try:
-            expires = datetime.fromtimestamp(exp, tz=timezone.utc)
+            expires = datetime.fromtimestamp(exp, tz=UTC)
         except (ValueError, OverflowError, OSError):
             # e.g. an exp in milliseconds: the node may still accept it; only we cannot read it.
             warnings.append(f"node {node_id}: its jwt_token has an expiry that is not a date "

@@ -10,23 +10,25 @@ from __future__ import annotations
 
 import heapq
 import queue
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Any
 
+from service.core.actions import Action, Kind, Plan, Status
+from service.core.names import ComponentKind
 from service.nodes import pumps
-from service.core.actions import Action, Plan
 from service.nodes.client import SesamClient, SesamError, SesamForbidden, SesamInvalid
 
 BULK = 100   # components per bulk POST: big enough to save round trips, small enough to send
-_CREATES = ("create-pipe", "create-system")
+_CREATES: tuple[Kind, ...] = ("create-pipe", "create-system")
 
 
 @dataclass(frozen=True)
 class Result:
     index: int
     action: Action
-    status: str                 # done | failed | skipped
+    status: Status              # never "planned": that is a dry run's, which runs nothing
     error: str | None = None    # one line, from SesamError: never a token
     forbidden: bool = False     # the node answered 403 (the token lacks a permission)
     changed: bool = False       # skipped: someone changed the component since the run read it
@@ -41,7 +43,7 @@ def _unchanged(client: SesamClient, action: Action) -> None:
     the run read the master is never overwritten (the window left is one round trip)."""
     if action.expect is None:
         return
-    kind = "pipes" if action.kind == "update-pipe" else "systems"
+    kind: ComponentKind = "pipes" if action.kind == "update-pipe" else "systems"
     if client.get_config(kind, action.id) != action.expect:
         raise Changed(f"{action.node}: {kind[:-1]} changed since the run read it (an upload?); "
                       "not overwritten, the next run takes it from there")
@@ -50,19 +52,26 @@ def _unchanged(client: SesamClient, action: Action) -> None:
 Progress = Callable[[Result], None]
 
 
+def _payload(action: Action) -> dict[str, Any]:
+    """What a write sends: the action's payload as the dict the client takes."""
+    if action.payload is None:   # a planner's bug: never send a null config
+        raise ValueError(f"{action.kind} without a payload")
+    return dict(action.payload)
+
+
 def _apply(client: SesamClient, batch: Sequence[Action]) -> None:
     first = batch[0]
     kind = first.kind
     if kind == "create-pipe":
-        client.create_pipes([a.payload for a in batch])
+        client.create_pipes([_payload(a) for a in batch])
     elif kind == "create-system":
-        client.create_systems([a.payload for a in batch])
+        client.create_systems([_payload(a) for a in batch])
     elif kind == "update-pipe":
         _unchanged(client, first)
-        client.put_pipe(first.id, dict(first.payload))
+        client.put_pipe(first.id, _payload(first))
     elif kind == "update-system":
         _unchanged(client, first)
-        client.put_system(first.id, dict(first.payload))
+        client.put_system(first.id, _payload(first))
     elif kind == "delete-pipe":
         client.delete_pipe(first.id)
     elif kind == "delete-system":
@@ -73,11 +82,11 @@ def _apply(client: SesamClient, batch: Sequence[Action]) -> None:
         # An empty last-seen makes the pump read its source from the start again.
         pumps.reset(client, first.id)
     elif kind in ("disable-pipe", "enable-pipe"):
-        pumps.operate(client, first.id, kind.split("-")[0])
+        pumps.operate(client, first.id, "disable" if kind == "disable-pipe" else "enable")
     elif kind == "quiesce-pipe":
         pumps.quiesce(client, first.id)
     elif kind == "set-env":
-        client.post_env(dict(first.payload))
+        client.post_env(_payload(first))
     else:  # pragma: no cover - every Kind in actions.py has a branch above
         raise ValueError(f"unknown action kind {kind}")
 
@@ -139,8 +148,8 @@ def execute(plan: Plan, clients: Mapping[str, SesamClient], *, workers: int = 32
     limit = {node: client.concurrency for node, client in clients.items()}
     in_flight: dict[str, int] = {}
     ready_single: dict[str, list[tuple[int, int]]] = {}      # node -> heap of (-tail, index)
-    ready_create: dict[tuple[str, str], list[int]] = {}      # (node, kind) -> indices
-    completed: queue.SimpleQueue = queue.SimpleQueue()
+    ready_create: dict[tuple[str, Kind], list[int]] = {}     # (node, kind) -> indices
+    completed: queue.SimpleQueue[tuple[list[int], Outcomes]] = queue.SimpleQueue()
 
     def make_ready(i: int) -> None:
         a = actions[i]
@@ -225,7 +234,7 @@ def execute(plan: Plan, clients: Mapping[str, SesamClient], *, workers: int = 32
                 except queue.Empty:
                     break
             running += dispatch(pool)
-    for i, result in enumerate(results):
-        if result is None:   # unreachable with a well-formed plan (after points backwards)
-            results[i] = Result(i, actions[i], "skipped", "its prerequisites never completed")
-    return results  # type: ignore[return-value]
+    # None: unreachable with a well-formed plan (`after` points backwards).
+    return [result if result is not None
+            else Result(i, actions[i], "skipped", "its prerequisites never completed")
+            for i, result in enumerate(results)]

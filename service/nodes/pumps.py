@@ -10,23 +10,28 @@ waited for (bounded) and reset again, until the answer shows last-seen empty and
 from __future__ import annotations
 
 import time
+from typing import Any, Literal
 
-from service.nodes.client import SesamBusy, SesamClient, SesamError
 from service.core.names import q
+from service.nodes.client import SesamBusy, SesamClient, SesamError
 
 DEPLOY_WAIT = 30.0    # seconds a pump operation waits for its pipe to finish deploying
 IDLE_WAIT = 60.0      # seconds to wait for a stopped run to end
 _POLL = 0.05
+# The pump operations the orchestrator sends.
+Operation = Literal["stop", "disable", "enable", "update-last-seen"]
 
 
-def operate(client: SesamClient, pipe_id: str, operation: str, *,
-            deploy_wait: float = DEPLOY_WAIT, **params: str) -> dict | None:
-    """One pump operation; the pump JSON the node answered with, if any."""
+def operate(client: SesamClient, pipe_id: str, operation: Operation, *,
+            deploy_wait: float = DEPLOY_WAIT,
+            fields: dict[str, str] | None = None) -> dict[str, Any] | None:
+    """One pump operation (`fields`: its form fields besides `operation`); the pump JSON the
+    node answered with, if any."""
     deadline = time.monotonic() + deploy_wait
     delay = _POLL
     while True:
         try:
-            return client.pump_operation(pipe_id, operation, **params)
+            return client.pump_operation(pipe_id, operation, **(fields or {}))
         except SesamBusy:
             if time.monotonic() + delay > deadline:
                 raise SesamError(f"{client.node_id} POST /pipes/{q(pipe_id)}/pump: {operation} "
@@ -35,12 +40,17 @@ def operate(client: SesamClient, pipe_id: str, operation: str, *,
             delay = min(delay * 2, 1.0)
 
 
-def _runtime(client: SesamClient, pipe_id: str, answer: dict | None = None) -> dict:
+def _runtime(client: SesamClient, pipe_id: str,
+             answer: dict[str, Any] | None = None) -> dict[str, Any]:
     """The runtime from an operation's answer, or read afresh when there was none."""
-    return answer["runtime"] if answer is not None else client.get_pump(pipe_id)["runtime"]
+    pump = answer if answer is not None else client.get_pump(pipe_id)
+    assert pump is not None   # without missing_ok, get_pump raises rather than answer None
+    runtime: dict[str, Any] = pump["runtime"]
+    return runtime
 
 
-def wait_idle(client: SesamClient, pipe_id: str, *, timeout: float = IDLE_WAIT) -> dict:
+def wait_idle(client: SesamClient, pipe_id: str, *,
+              timeout: float = IDLE_WAIT) -> dict[str, Any]:
     """The pump's runtime once no run is in flight; SesamError after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -53,7 +63,7 @@ def wait_idle(client: SesamClient, pipe_id: str, *, timeout: float = IDLE_WAIT) 
         time.sleep(_POLL)
 
 
-def _stop_and_wait(client: SesamClient, pipe_id: str, runtime: dict) -> None:
+def _stop_and_wait(client: SesamClient, pipe_id: str, runtime: dict[str, Any]) -> None:
     """Given a fresh runtime: stop the run in flight, if any, and wait for it to end."""
     if runtime.get("is-running") is not True:
         return
@@ -68,7 +78,7 @@ def reset(client: SesamClient, pipe_id: str, *, attempts: int = 3) -> None:
     run is in flight; if one is, it is stopped and waited for, and the reset made again.
     One request when no run is in flight."""
     for _ in range(attempts):
-        answer = operate(client, pipe_id, "update-last-seen", **{"last-seen": ""})
+        answer = operate(client, pipe_id, "update-last-seen", fields={"last-seen": ""})
         runtime = _runtime(client, pipe_id, answer)
         if runtime.get("is-running") is not True and runtime.get("last-seen") in (None, ""):
             return

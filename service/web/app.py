@@ -17,17 +17,18 @@ import hmac
 import json
 import logging
 import re
+from collections.abc import Callable
 from functools import wraps
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from service.config import Config
-from service.web.runner import Busy, Runner
 from service.version import __version__
-
+from service.web.runner import Busy, Runner
 
 TOKEN_HEADER = "X-Orchestrator-Token"
 log = logging.getLogger("service.runs")
@@ -117,9 +118,13 @@ def _plan_id() -> tuple[str | None, str | None]:
     return given, None
 
 
+class _InOrder(DefaultJSONProvider):
+    sort_keys = False          # keep reports in the order they were written
+
+
 def create_app(*, config: Config, runner: Runner) -> Flask:
     app = Flask(__name__)
-    app.json.sort_keys = False          # keep reports in the order they were written
+    app.json = _InOrder(app)
     protected = _bearer_guard(config)
 
     def status() -> dict[str, Any]:
@@ -136,7 +141,7 @@ def create_app(*, config: Config, runner: Runner) -> Flask:
         # 404, 405, ...: the same one-line JSON as 401 and 409, not Flask's HTML page.
         answer = jsonify(error=f"{error.code} {error.name}: {error.description}")
         answer.status_code = error.code or 500
-        if error.code == 405 and error.valid_methods:
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
             answer.headers["Allow"] = ", ".join(error.valid_methods)
         return answer
 
@@ -199,6 +204,7 @@ def create_app(*, config: Config, runner: Runner) -> Flask:
                         content_type=runner.metrics.content_type)
 
     @app.get("/")
+    @app.get("/page")       # the same page at a non-empty path: see README, Reaching it
     def index() -> Any:
         # Jinja autoescapes .html templates: component ids are user input.
         return render_template("index.html", request_root=request.host_url, **status())

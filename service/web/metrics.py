@@ -7,16 +7,23 @@ Only real reconciliations are recorded: a dry run (/plan) changes nothing on the
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any, get_args
 
-from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
-                               generate_latest)
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 from service.core.flows import STATES as FLOW_STATES
-from service.report import Report
+from service.report import Outcome, Report
 from service.version import __version__
 
-OUTCOMES = ("ok", "failed", "aborted")
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 PREFIX = "sesam_orchestrator"
 # Runs read every node and may write many components; seconds to tens of minutes.
 DURATION_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, float("inf"))

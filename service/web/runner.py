@@ -22,34 +22,40 @@ import threading
 import time
 import traceback
 from collections import Counter, deque
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
 
 from service.config import Config
-from service.logs import OncePer, log_action, log_findings, one_line
 from service.core import flows
 from service.core.flows import carry_over
-from service.web import history as history_file
-from service.web.metrics import Metrics
+from service.core.leftovers import is_leftover_warning
+from service.core.tokens import token_warnings
+from service.logs import OncePer, log_action, log_findings, one_line
 from service.redaction import REDACTED, for_tokens  # noqa: F401 - REDACTED: kept importable here
 from service.report import Report
-from service.core.tokens import token_warnings
+from service.web import history as history_file
+from service.web.metrics import Metrics
 
 log = logging.getLogger("service.runs")
 
 Progress = Callable[[int, int, dict[str, Any]], None]
 HISTORY = 20
+JOB_ID = "reconcile"    # the scheduled reconciliation's job in APScheduler
+Trigger = Literal["api", "schedule"]    # what started a run: POST /sync or the timer
 # tokens.py's warnings: the text names the node and, for expiry, the moment (so a new token
 # with another expiry is a new warning, logged at once).
 _TOKEN_WARNING = re.compile(r"^node \S+: its jwt_token ")
 
 
 class RunFunction(Protocol):
-    # `plan_id` is passed only when POST /sync names one (orchestrator.run takes it).
+    # `plan_id` is passed only when POST /sync names one (a stand-in that is never asked
+    # for a plan may leave it out).
     def __call__(self, config: Config, *, dry_run: bool = False,
-                 progress: Progress | None = None, **kwargs: Any) -> Report: ...
+                 progress: Progress | None = None, plan_id: str | None = None) -> Report: ...
 
 
 class _Flight:
@@ -70,7 +76,7 @@ class Busy(Exception):
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _iso(moment: datetime) -> str:
@@ -95,7 +101,7 @@ class Runner:
         self._history: deque[dict[str, Any]] = deque(history_file.load(config.history_path),
                                                      maxlen=history)
         self._next_id = max((e["id"] for e in self._history), default=0) + 1
-        self._scheduler: BackgroundScheduler | None = None
+        self._scheduler: BaseScheduler | None = None
         # The last plan shown (GET /plan, or the interval's plan under SYNC_POLICY=manual).
         self._pending: dict[str, Any] | None = None
         # The newest data-flow health: what needs a look (flows.shown), the counts per slave
@@ -111,9 +117,12 @@ class Runner:
         # A token warning repeats on every run until the token is replaced: a line a day.
         self._daily = OncePer(clock=clock)
         self._flight: _Flight | None = None   # the plan being made; guarded by _state_lock
+        # Datasets an earlier orchestrator may have left, as the newest plan found them: only
+        # dry runs list datasets (leftovers.py), and /status shows them until the next plan.
+        self._leftovers: list[str] = []
 
     # --- running ---
-    def sync(self, *, trigger: str = "api", plan_id: str | None = None) -> Report:
+    def sync(self, *, trigger: Trigger = "api", plan_id: str | None = None) -> Report:
         """One real reconciliation now; raises Busy if one is already running. With
         `plan_id`, it writes only if the plan made now still has that id."""
         if not self._run_lock.acquire(blocking=False):
@@ -159,9 +168,10 @@ class Runner:
             self.metrics.record_plan(report)
             with self._state_lock:
                 self._pending = report.as_json()
+                self._leftovers = [w for w in report.warnings if is_leftover_warning(w)]
         return report
 
-    def _reconcile(self, trigger: str, plan_id: str | None = None) -> Report:
+    def _reconcile(self, trigger: Trigger, plan_id: str | None = None) -> Report:
         started = self._now()
         with self._state_lock:
             self._progress = {"trigger": trigger, "started": _iso(started), "done": 0,
@@ -287,7 +297,7 @@ class Runner:
 
     def next_run(self) -> str | None:
         scheduler = self._scheduler
-        job = scheduler.get_job("reconcile") if scheduler is not None else None
+        job = scheduler.get_job(JOB_ID) if scheduler is not None else None
         moment = getattr(job, "next_run_time", None)
         return _iso(moment) if moment is not None else None
 
@@ -309,20 +319,28 @@ class Runner:
         if last is not None:
             warnings += last.get("warnings", [])
         warnings += [f["warning"] for f in self.flows() if f.get("warning")]
+        with self._state_lock:
+            warnings += self._leftovers
         errors = list(last.get("errors", [])) if last is not None else []
         return {"warnings": [self.redact(w) for w in dict.fromkeys(warnings)],
                 "errors": errors}
 
     # --- the schedule ---
-    def start(self, *, first_delay: float = 3.0) -> None:
-        """Reconcile `first_delay` seconds from now, then every UPDATE_INTERVAL seconds."""
-        scheduler = BackgroundScheduler(timezone=timezone.utc, job_defaults={
-            # Never two at once, and after a pause (a busy host, a long run) one catch-up
-            # run rather than a burst; no grace limit so a late run still happens.
-            "max_instances": 1, "coalesce": True, "misfire_grace_time": None})
-        scheduler.add_job(self._scheduled, "interval", id="reconcile",
+    def start(self, *, first_delay: float = 3.0, scheduler: BaseScheduler | None = None) -> None:
+        """Reconcile `first_delay` seconds from now, then every UPDATE_INTERVAL seconds.
+
+        `scheduler` is where the job goes: a BackgroundScheduler unless a test hands in one
+        it drives (moving the job's next run time through APScheduler's own API, so the
+        test needs no sleeps). Not started yet: `start` starts it."""
+        if scheduler is None:
+            scheduler = BackgroundScheduler(timezone=UTC)
+        # Never two at once, and after a pause (a busy host, a long run) one catch-up run
+        # rather than a burst; no grace limit so a late run still happens. Given on the job,
+        # not as the scheduler's defaults, so they hold on whichever scheduler runs it.
+        scheduler.add_job(self._scheduled, "interval", id=JOB_ID,
                           seconds=self._config.update_interval,
-                          next_run_time=self._now() + timedelta(seconds=first_delay))
+                          next_run_time=self._now() + timedelta(seconds=first_delay),
+                          max_instances=1, coalesce=True, misfire_grace_time=None)
         scheduler.start()
         self._scheduler = scheduler
         log.info("scheduler started: first run in %.0f s, then every %d s", first_delay,

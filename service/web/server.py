@@ -16,8 +16,8 @@ from types import FrameType
 import cherrypy
 
 from service import logs
+from service.config import Config, LogFormat, LogLevel
 from service.web.app import create_app
-from service.config import Config
 from service.web.runner import RunFunction, Runner
 
 log = logging.getLogger("service")
@@ -28,7 +28,7 @@ STOP_GRACE_SECONDS = 5.0
 FIRST_RUN_DELAY_SECONDS = 3.0
 
 
-def _configure_logging(level: str, fmt: str) -> None:
+def _configure_logging(level: LogLevel, fmt: LogFormat) -> None:
     # Logs go to stdout, one line each (or one JSON object each).
     logs.configure(level, fmt, sys.stdout)
     # APScheduler logs every job start and end at INFO; our own run lines say more.

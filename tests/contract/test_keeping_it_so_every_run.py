@@ -138,8 +138,15 @@ def test_4_placeholder_cannot_be_started_or_enabled_by_hand(nodes):
     c = Cluster(nodes)
     cfg = c.config()
     assert c.run(cfg).outcome == "ok"
+    # The run that made the placeholder neither started nor enabled anything.
+    assert c.pump_operations("start", "enable") == []
     for operation in ("start", "enable"):
         status, _ = c.master.api("POST", "/pipes/erp-out/pump", {"operation": operation})
         assert status == 400
     assert cannot_run(c.master, "erp-out")
+    c.clear()
     assert c.run(cfg).outcome == "ok"
+    # Nor does the orchestrator try: it sends no start or enable, and the placeholder has
+    # never run.
+    assert c.pump_operations("start", "enable") == []
+    assert c.master.api("GET", "/pipes/erp-out/pump")[1]["runtime"]["last-run"] is None

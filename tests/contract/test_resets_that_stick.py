@@ -135,9 +135,15 @@ def test_a_user_disabled_pipe_is_never_enabled_on_a_slave_not_even_for_a_moment(
     assert c.master.api("POST", "/pipes/crm-order/pump", {"operation": "disable"})[0] == 200
     s1 = c.slaves["s1"]
     states = _copy_states(s1, "crm-order")
+    c.clear()
     assert c.run(c.config()).outcome == "ok"
     assert disabled(s1, "crm-order") and copy_in(s1, "pipes", "crm-order") == c.pipes[1]
     assert states and all(off or mode != "scheduled" for off, mode in states), states
+    # A node runs a disabled pipe on a manual `start` (docs/emulator.md): the orchestrator
+    # sends none, to any pipe, and the disabled copy has never run.
+    assert c.pump_operations("start", "enable") == []
+    assert ("s1", "/api/pipes/crm-order/pump", "disable") in c.pump_operations("disable")
+    assert s1.api("GET", "/pipes/crm-order/pump")[1]["runtime"]["last-run"] is None
 
 
 def test_no_run_can_recreate_a_dataset_the_orchestrator_deleted(nodes):
@@ -167,6 +173,7 @@ def test_with_a_scheduler_a_disabled_copy_never_runs_and_deleted_datasets_stay_g
     s1, s2 = c.slaves["s1"], c.slaves["s2"]
     for slave in (s1, s2):
         slave.set_knobs(schedule_ms=20)     # the slaves' schedulers start every due pipe
+    c.clear()
     assert c.run(c.config()).outcome == "ok"
     s1.wait_ticks(3)
     s1.wait_idle("crm-person")
@@ -180,6 +187,9 @@ def test_with_a_scheduler_a_disabled_copy_never_runs_and_deleted_datasets_stay_g
     assert s1.api("GET", "/datasets/crm-person")[0] == 404
     assert s1.api("GET", "/datasets/orders")[0] == 404
     assert s2.api("GET", "/pipes/crm-order/pump")[1]["runtime"]["last-run"] is None
+    # Only the slaves' schedulers ran pipes: the orchestrator started or enabled none, in
+    # either run (a manual start would have run the disabled copy: docs/emulator.md).
+    assert c.pump_operations("start", "enable") == []
 
 
 # --- adversarial review (breaker) ---
@@ -194,9 +204,12 @@ def test_a_user_disabled_pipe_whose_pump_mode_comes_from_env_is_never_enabled(no
     assert c.master.api("POST", "/pipes/crm-order/pump", {"operation": "disable"})[0] == 200
     s1 = c.slaves["s1"]
     states = _copy_states(s1, "crm-order")
+    c.clear()
     assert c.run(c.config()).outcome == "ok"
     assert disabled(s1, "crm-order") and copy_in(s1, "pipes", "crm-order") == order
     assert states and all(off or mode != "scheduled" for off, mode in states), states
+    assert c.pump_operations("start", "enable") == []
+    assert s1.api("GET", "/pipes/crm-order/pump")[1]["runtime"]["last-run"] is None
 
 
 @pytest.mark.xfail(strict=True, reason=(

@@ -12,7 +12,13 @@ the layout differs, which README's upgrade section tells the operator to look fo
 from __future__ import annotations
 
 import copy
+import html
 import random
+import re
+
+from service import orchestrator
+from service.web.app import create_app
+from service.web.runner import Runner
 
 from contract_helpers import Cluster, entities, has_dataset, originals, put
 
@@ -81,3 +87,64 @@ def test_a_different_metadata_layout_shows_in_the_dry_run_as_slave_updates(nodes
         "earlier orchestrator generated it, this run takes it for your upload (see README, "
         "Upgrading from orchestrator 1.0)"]
     assert c.no_writes()
+
+
+def _leave_dataset(node, dataset: str) -> None:
+    """A dataset with data and no pipe writing it, as a deleted pipe leaves one."""
+    node.seed(pipes=[{"_id": "gone", "type": "pipe", "source": {
+        "type": "embedded", "entities": [{"_id": "z"}]},
+        "sink": {"type": "dataset", "dataset": dataset}}])
+    node.run_pipe("gone")
+    assert node.api("DELETE", "/pipes/gone")[0] == 200
+    assert has_dataset(node, dataset)
+
+
+def test_datasets_1_0_left_under_a_moved_pipe_s_name_are_reported_by_id_never_deleted(nodes):
+    c, config = _left_by_1_0(nodes)
+    # 1.0's pipe crm-order wrote Sesam's default dataset (its own id) in the master before
+    # its sink named `orders`; s2 once ran crm-order, and 1.0 deleted its datasets by pipe id.
+    _leave_dataset(c.master, "crm-order")
+    _leave_dataset(c.slaves["s2"], "orders")
+    _leave_dataset(c.slaves["s2"], "not-a-moved-pipe-s")      # someone else's: not judged
+    c.clear()
+    plan = c.run(config, dry_run=True)
+    assert plan.outcome == "ok", plan.errors
+    leftovers = [w for w in plan.warnings if "may have left it" in w]
+    assert [re.match(r"node (\S+): dataset (\S+) carries", w).groups() for w in leftovers] == [
+        ("master", "crm-order"), ("s2", "orders")]
+    assert leftovers[0] == (
+        "node master: dataset crm-order carries the name of a moved pipe but no pipe there "
+        "reads or writes it; an earlier orchestrator (1.0) may have left it. It is not "
+        "deleted: delete it yourself if it is not needed (see README, Upgrading from "
+        "orchestrator 1.0)")
+    assert c.no_writes()
+    assert sorted(o[0] for o in c.order if o[2] == "/api/datasets") == ["master", "s1", "s2"]
+    c.clear()
+    # The real run deletes none of them, nor reads the listings (a steady run's 4 reads).
+    assert c.run(config).outcome == "ok"
+    for node, dataset in ((c.master, "crm-order"), (c.slaves["s2"], "orders"),
+                          (c.slaves["s2"], "not-a-moved-pipe-s")):
+        assert has_dataset(node, dataset), dataset
+    assert [o for o in c.order if o[1] == "GET" and o[2].split("?")[0] == "/api/datasets"] == []
+
+
+def test_the_plan_s_leftovers_stay_on_status_and_the_page_until_the_next_plan(nodes):
+    c, config = _left_by_1_0(nodes)
+    _leave_dataset(c.master, "crm-order")
+    runner = Runner(config=config, run=orchestrator.run)
+    client = create_app(config=config, runner=runner).test_client()
+    said = ("node master: dataset crm-order carries the name of a moved pipe but no pipe there "
+            "reads or writes it")
+
+    def shown() -> tuple[bool, bool]:
+        status = client.get("/status").json
+        return (any(w.startswith(said) for w in status["warnings"]),
+                said in html.unescape(client.get("/").text))
+    assert shown() == (False, False)             # no plan yet: the listings were not read
+    assert any(w.startswith(said) for w in client.get("/plan").json["warnings"])
+    assert shown() == (True, True)
+    assert runner.sync(trigger="test").outcome == "ok"
+    assert shown() == (True, True)               # a real run does not list datasets
+    assert c.master.api("DELETE", "/datasets/crm-order")[0] == 200
+    assert client.get("/plan").status_code == 200
+    assert shown() == (False, False)

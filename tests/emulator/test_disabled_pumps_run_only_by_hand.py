@@ -25,6 +25,12 @@ def test_a_disabled_pump_is_not_scheduled_but_a_manual_start_runs_it(node: Emula
 
     pump = node.run_pipe("held")
     assert pump["runtime"]["success"] is True and pump["runtime"]["is-disabled"] is True
+    # Such a run shows: in its last-run, and as a `start` in the request log (what the
+    # orchestrator's tests look for to prove they never run a disabled copy).
+    assert pump["runtime"]["last-run"] is not None
+    assert [r.get("operation") for r in node.requests()
+            if r["method"] == "POST" and r["path"] == "/api/pipes/held/pump"] \
+        == ["disable", "start"]
     assert node.api("GET", "/datasets/held/entities")[1] != []
     assert "start" in pump["runtime"]["supported-operations"]
 

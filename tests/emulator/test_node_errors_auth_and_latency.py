@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from emulator import EmulatorNode, make_token, running_nodes
+from emulator import EmulatorNode, auth, make_token, running_nodes
 
 # What a cut connection raises, whichever way the client notices it.
 CUT = r"Remote end closed|Connection reset|Connection aborted|EOF"
@@ -209,3 +209,41 @@ def test_listing_reuses_encodings_only_while_a_component_is_unchanged(node: Emul
     assert listed["b"]["runtime"]["is-disabled"] is True
     node.api("DELETE", "/pipes/a")
     assert [p["_id"] for p in node.api("GET", "/pipes")[1]] == ["b"]
+
+
+def test_a_token_accepted_before_is_refused_once_it_expires(node: EmulatorNode, monkeypatch) -> None:
+    # The node remembers tokens it verified (emulator/auth.py); expiry must still count.
+    token, fresh = node.token(expires_in=60), node.token(expires_in=3600)
+    assert node.api("GET", "/pipes", token=token)[0] == 200
+    later = time.time() + 61
+    monkeypatch.setattr(auth.time, "time", lambda: later)   # the node's clock, a minute on
+    status, body = node.api("GET", "/pipes", token=token)
+    assert status == 401, body
+    assert node.api("GET", "/pipes", token=fresh)[0] == 200
+
+
+def test_reset_leaves_a_node_as_a_new_one_on_the_same_address(nodes) -> None:
+    node = nodes(latency_ms=0)
+    fresh = nodes()
+    node.seed(env={"e": 1}, secrets={"s": "v"},
+              systems=[{"_id": "crm", "type": "system:url", "base_url": "http://x/"}],
+              pipes=[{**PIPE, "source": {"type": "embedded", "entities": [{"_id": "a"}]}}])
+    assert node.api("PUT", "/systems/crm/secrets", {"k": "v"})[0] == 200
+    node.run_pipe("p1")
+    node.add_fault(method="GET", path="^/api/env$", status=500)
+    node.set_knobs(batch_size=5, deploy_ms=10, schedule_ms=1000)
+    node.latency_ms, node.admin_writes_only = 25, True
+    seen: list[str] = []
+    node.add_observer(lambda method, path, status: seen.append(path))
+    node.register_container("crm", "http://127.0.0.1:9")
+    url = node.url
+
+    node.reset()
+    assert node.requests() == [] and node.faults() == []
+    assert node.emulator("GET", "/config")[1] == fresh.emulator("GET", "/config")[1]
+    assert (node.latency_ms, node.admin_writes_only) == (0, False)
+    assert node.save_state() == fresh.save_state()
+    for path in ("/pipes", "/systems", "/datasets", "/env", "/secrets"):
+        assert node.api("GET", path)[1] == fresh.api("GET", path)[1], path
+    assert node.url == url and seen == []
+    assert node.emulator("POST", "/containers", {}) == (200, {})   # none registered

@@ -78,8 +78,9 @@ def test_invalid_upload_is_refused_and_stores_nothing(node: EmulatorNode, name: 
 def test_forced_upload_is_stored_invalid(node: EmulatorNode, name: str, kind: str,
                                          config: dict) -> None:
     _ready(node)
-    if config["_id"] in _ids(node, kind):
-        pytest.skip("the id exists already: a forced POST answers 409, nothing to store")
+    # An existing id would make a forced POST answer 409 and store nothing: each case names
+    # a new one, so the case cannot pass without storing anything.
+    assert config["_id"] not in _ids(node, kind), name
     status, body = node.api("POST", f"/{kind}?force=true", [config])
     assert status == 201, body
     runtime = node.api("GET", f"/{kind}/{node.quote(config['_id'])}")[1]["runtime"]

@@ -28,6 +28,7 @@ def _no_retry_backoff(monkeypatch):
     monkeypatch.setitem(SesamClient.__init__.__kwdefaults__, "backoff", 0.0)
 
 
+@pytest.mark.long
 def test_a_fault_at_any_write_fails_it_or_lands_it_and_the_next_run_converges(nodes, fault_tally):
     sc = build_with_edits(nodes)
     start = sc.save()

@@ -39,6 +39,7 @@ def _wait(what: str, ready, timeout: float = 20.0) -> None:
         time.sleep(0.005)
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("setup", [_first_move_of_a_pipe_that_ran, _copy_deleted_by_hand],
                          ids=["first move", "copy made again"])
 def test_killed_anywhere_the_owed_reset_still_happens(nodes, setup, fault_tally):

@@ -72,8 +72,10 @@ def test_sync_refuses_a_malformed_plan_id_and_changes_nothing(nodes):
     assert config.sync_policy == "auto"
     client = create_app(config=config, runner=Runner(config=config, run=orchestrator.run)).test_client()
     c.clear()
-    for body in ({"plan_id": "not-a-plan"}, {"plan_id": 7}, ["x"]):
+    for body, says in (({"plan_id": "not-a-plan"}, "plan_id must be the 16 hex digits"),
+                       ({"plan_id": 7}, "plan_id must be the 16 hex digits"),
+                       (["x"], "the body must be a JSON object")):
         answer = client.post("/sync", json=body)
-        assert answer.status_code == 400 and "plan_id" in answer.json["error"] or \
-            "JSON object" in answer.json["error"], answer.json
+        assert answer.status_code == 400, answer.json
+        assert says in answer.json["error"] and "\n" not in answer.json["error"], answer.json
     assert c.no_writes(), c.writes()

@@ -3,7 +3,6 @@ creates and the per-node cap on requests in flight."""
 from __future__ import annotations
 
 import threading
-import time
 
 from service.core.actions import Action, Plan
 from service.nodes.client import SesamError
@@ -11,27 +10,50 @@ from service.nodes.executor import execute
 
 
 class Recorder:
-    """Looks like a SesamClient to the executor; records calls, can fail or be slow."""
+    """Looks like a SesamClient to the executor; records calls, can fail.
+
+    With `hold` (the number of calls the test will make), each call is held until as many
+    calls as the node's concurrency are in flight together, or every call has arrived: so
+    the cap is reached whenever the executor allows it, on any machine, without a sleep
+    that hopes the calls overlap. A hold that is never met (an executor sending fewer at
+    once) ends after a few seconds and stops holding; `peak` then shows the shortfall."""
 
     def __init__(self, node: str, *, concurrency: int = 8, fail: set[str] = frozenset(),
-                 delay: float = 0.0) -> None:
-        self.node, self.concurrency, self.fail, self.delay = node, concurrency, fail, delay
+                 hold: int = 0) -> None:
+        self.node, self.concurrency, self.fail, self.hold = node, concurrency, fail, hold
         self.calls: list[tuple[str, tuple[str, ...]]] = []
         self.in_flight = self.peak = 0
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
+        self._full_sets = 0          # times `concurrency` calls were in flight together
 
     def _call(self, name: str, ids: tuple[str, ...]) -> None:
         with self._lock:
             self.in_flight += 1
             self.peak = max(self.peak, self.in_flight)
             self.calls.append((name, ids))
+            if self.hold:
+                self._wait_for_a_full_set()
         try:
-            time.sleep(self.delay)
             if set(ids) & self.fail:
                 raise SesamError(f"{self.node} {name}: 500 Internal Server Error")
         finally:
             with self._lock:
                 self.in_flight -= 1
+
+    def _wait_for_a_full_set(self) -> None:
+        self._lock.notify_all()      # a full set, or the last call, frees the waiting ones
+        if self.in_flight >= self.concurrency:
+            self._full_sets += 1
+        else:
+            mine = self._full_sets
+            if not self._lock.wait_for(lambda: self._full_sets > mine
+                                       or len(self.calls) >= self.hold, timeout=5):
+                self.hold = 0        # never filled: let the rest through; peak tells
+                return
+        # A full set stays a moment for a call past the cap to show up in `peak`. Only an
+        # executor that breaks the cap can end this wait early; a correct one cannot fail
+        # on it, however the threads are timed.
+        self._lock.wait_for(lambda: self.in_flight > self.concurrency, timeout=0.02)
 
     def create_pipes(self, configs):
         self._call("create_pipes", tuple(c["_id"] for c in configs))
@@ -97,8 +119,8 @@ def test_creates_ready_together_go_out_in_bulk_of_at_most_100():
 def test_no_node_gets_more_requests_in_flight_than_its_concurrency():
     actions = tuple(Action("update-pipe", node, f"p{i}", payload={"_id": f"p{i}"})
                     for node in ("m", "s") for i in range(30))
-    clients = {"m": Recorder("m", concurrency=3, delay=0.01),
-               "s": Recorder("s", concurrency=5, delay=0.01)}
+    clients = {"m": Recorder("m", concurrency=3, hold=30),
+               "s": Recorder("s", concurrency=5, hold=30)}
     results = execute(Plan(actions=actions), clients)
     assert all(r.status == "done" for r in results)
     assert clients["m"].peak == 3 and clients["s"].peak == 5
