@@ -1,13 +1,18 @@
-"""Shared fixtures: emulated Sesam nodes that are stopped when the test ends; the
-`--fault-report` option (runs the tests that use the `fault_tally` fixture, prints their figures)."""
+"""Shared fixtures: emulated Sesam nodes that are stopped when the test ends; runs without
+retry pauses, and plans checked for a component planned twice (for tests that ask for them);
+the `--fault-report` option (runs the tests that use the `fault_tally` fixture, prints their
+figures)."""
 from __future__ import annotations
 
+from collections import Counter
 from typing import Callable, Iterator
 
 import pytest
 
 from emulator import EmulatorNode
 from faultreport import KEY, Tally, line
+from service import orchestrator
+from service.nodes.client import SesamClient
 
 # Long enough that PyJWT does not warn about short HMAC keys.
 JWT_SECRET = "test-secret-for-emulated-sesam-nodes-0123456789"
@@ -32,6 +37,32 @@ def nodes() -> Iterator[Callable[..., EmulatorNode]]:
 @pytest.fixture
 def node(nodes: Callable[..., EmulatorNode]) -> EmulatorNode:
     return nodes()
+
+
+@pytest.fixture
+def no_retry_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retried PUTs and DELETEs still happen (the same requests), only without the pauses."""
+    monkeypatch.setitem(SesamClient.__init__.__kwdefaults__, "backoff", 0.0)
+
+
+@pytest.fixture
+def no_component_planned_twice(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Wrap the planner: no (kind, node, id) twice in a plan, except a sync pipe's two PUTs
+    around its reset (flagged, then clean)."""
+    seen: list[str] = []
+    real = orchestrator.make_plan
+
+    def checked(*args, **kwargs):
+        the_plan = real(*args, **kwargs)
+        counts = Counter((a.kind, a.node, a.id) for a in the_plan.actions)
+        for (kind, node, cid), n in counts.items():
+            resets = counts.get(("reset-pipe", node, cid), 0)
+            if n > 1 and not (kind == "update-pipe" and n == 2 and resets == 1):
+                seen.append(f"{kind} {node} {cid} x{n}")
+        return the_plan
+    monkeypatch.setattr(orchestrator, "make_plan", checked)
+    yield
+    assert not seen, seen
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -1,6 +1,7 @@
 """The real service process (`python -m service`) started for a test, and stopped."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -8,9 +9,13 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Callable
 
 import requests
+
+from emulator import EmulatorNode
 
 from repo_root import ROOT
 
@@ -89,3 +94,43 @@ def stop_service(service: Service) -> int:
     if service.reader is not None:
         service.reader.join(5)      # the last lines, written just before the exit
     return service.proc.returncode
+
+
+def assert_json_one_line(body: bytes) -> dict:
+    """An answer body that is one JSON object on one line."""
+    text = body.decode("utf-8")
+    assert text.rstrip("\n").count("\n") == 0, text
+    value = json.loads(text)
+    assert isinstance(value, dict)
+    return value
+
+
+def at_once_watching_status(service: Service, calls: list[Callable[[], requests.Response]],
+                            nodes: tuple[EmulatorNode, ...], latency_ms: int
+                            ) -> tuple[list[requests.Response], bool]:
+    """Make the calls at the same moment while every node answers `latency_ms` late, and poll
+    /status meanwhile (each answer a 200). Returns the calls' answers in order, and whether
+    /status said a run was in progress while the calls were still open: an answer that came
+    back before the run ended did not wait for the run."""
+    for node in nodes:
+        node.latency_ms = latency_ms
+        node.emulator("DELETE", "/requests")
+    barrier = threading.Barrier(len(calls))
+
+    def call(fn: Callable[[], requests.Response]) -> requests.Response:
+        barrier.wait()
+        return fn()
+    seen_running = False
+    try:
+        with ThreadPoolExecutor(len(calls)) as pool:
+            futures = [pool.submit(call, fn) for fn in calls]
+            while not all(f.done() for f in futures):
+                status = service.get("/status")
+                assert status.status_code == 200
+                seen_running |= status.json()["running"] and not all(f.done() for f in futures)
+                time.sleep(0.05)
+            answers = [f.result() for f in futures]
+    finally:
+        for node in nodes:
+            node.latency_ms = 0
+    return answers, seen_running

@@ -122,3 +122,66 @@ def test_1_endpoint_forms_work_against_real_nodes(nodes):
     assert "erp" in ids(c.slaves["s2"], "systems")
     assert original(c.master, "systems", "crm")["url_pattern"] == \
         c.slaves["s1"].url + "/api/datasets/%s/entities?history=false&populated=true"
+
+
+def _env_with(master_extra: dict | None = None, slave_extra: dict | None = None) -> dict:
+    m = {"_id": "m", "endpoint": "http://m.example", "jwt_token": "t", **(master_extra or {})}
+    s = [{"_id": "s", "endpoint": "http://s.example", "jwt_token": "u", "managed_systems": ["a"],
+          **(slave_extra or {})}]
+    return {"MASTER_NODE": json.dumps(m), "SLAVE_NODES": json.dumps(s)}
+
+
+# Found in review round 1 (fixed since).
+def test_user_system_named_like_the_feeder_system(nodes):
+    # A slave may not manage a system named like the feeder system: refused up front, in
+    # one line naming the field, before the slave's copy could be replaced by the feeder.
+    c = Cluster(nodes, seed=False)
+    with pytest.raises(ConfigError, match=r"^SLAVE_NODES\[1\]\.managed_systems: ") as exc:
+        c.config({"s1": ["crm"], "s2": ["erp", "orchestrator-master"]})
+    assert str(exc.value).startswith("SLAVE_NODES[1].managed_systems: 'orchestrator-master'")
+    assert "\n" not in str(exc.value)
+
+
+# Found in review round 1 (fixed since).
+def test_config_error_is_one_line_for_an_id_with_a_newline():
+    def slave(sid: str) -> dict:
+        return {"_id": sid, "endpoint": "http://127.0.0.1:1", "jwt_token": "t" * 20,
+                "managed_systems": ["crm\nINJECTED"]}
+    env = {"MASTER_NODE": json.dumps({"_id": "m", "endpoint": "http://127.0.0.1:1",
+                                      "jwt_token": "secret-token-value"}),
+           "SLAVE_NODES": json.dumps([slave("s1"), slave("s2")])}
+    with pytest.raises(ConfigError, match=r"SLAVE_NODES\[0\]\.managed_systems") as exc:
+        load_config(env)
+    # Refused for its control character, at the first slave naming it.
+    assert "\n" not in str(exc.value) and "SLAVE_NODES[0].managed_systems" in str(exc.value)
+
+
+# Found in review round 4 (fixed since).
+@pytest.mark.parametrize("env, field", [
+    (_env_with(slave_extra={"sync_interval": True}), r"SLAVE_NODES\[0\]\.sync_interval: "),
+    (_env_with(slave_extra={"sync_interval_stagger_range": True}),
+     r"SLAVE_NODES\[0\]\.sync_interval_stagger_range: "),
+    (_env_with(master_extra={"use_binary_source": "yes"}), r"MASTER_NODE\.use_binary_source: "),
+    (_env_with(master_extra={"use_binary_source": 1}), r"MASTER_NODE\.use_binary_source: "),
+], ids=["interval-true", "stagger-true", "binary-yes", "binary-1"])
+def test_mistyped_interval_and_binary_flag_are_refused(env, field):
+    from service.config import ConfigError, load_config
+    with pytest.raises(ConfigError, match="^" + field):
+        load_config(env)
+
+
+# An attack from review round 4, survived.
+@pytest.mark.parametrize("extra,interval", [
+    ({"sync_interval": 1, "sync_interval_stagger_range": 0}, 1),
+    ({"sync_interval": 2592000, "sync_interval_stagger_range": 2592000}, None),
+])
+def test_interval_edges_are_accepted_and_land_in_range(extra, interval):
+    from service.config import load_config
+    from service.core.generated import stagger
+    cfg = load_config(_env_with(slave_extra=extra))
+    slave = cfg.slaves[0]
+    for pid in ("a", "b\nc", 'q"', "%2F"):
+        value = slave.sync_interval + stagger(pid, slave.stagger_range)
+        assert slave.sync_interval <= value < slave.sync_interval + max(1, slave.stagger_range)
+        if interval is not None:
+            assert value == interval

@@ -58,8 +58,7 @@ def test_a_copy_whose_env_named_dataset_changes_is_reset_only_once_the_env_is_th
     person = {**c.pipes[0], "sink": {"type": "dataset", "dataset": "$ENV(ds)"}}
     c.master.seed(env={"region": "eu", "ds": "people-a"}, systems=c.systems,
                   pipes=[person, *c.pipes[1:]])
-    cfg = c.config()
-    assert c.run(cfg).outcome == "ok"
+    cfg = c.placed()
     s1 = c.slaves["s1"]
     assert start_pipe(s1, "crm-person")["runtime"]["success"] is True
     assert c.master.api("POST", "/env", {"ds": "people-b"})[0] == 200

@@ -2,8 +2,16 @@
 from __future__ import annotations
 
 import json
+import jwt
+import pytest
+import time
 
-from contract_helpers import copy_in, YEAR, Cluster, entities, ids, meta, original, start_pipe
+from contract_helpers import (ODD_ENV, YEAR, Cluster, assert_steady, copy_in, entities, ids, meta,
+                              original, run_as_planned, start_pipe)
+from conftest import JWT_SECRET
+from orchestration import environ, originals
+from service import orchestrator
+from service.config import load_config
 
 
 def _env(node) -> dict:
@@ -20,8 +28,7 @@ def test_7_env_copied_overwriting_same_names_and_keeping_slave_only_vars(nodes):
     c = Cluster(nodes)
     c.master.seed(env={"region": "eu", "shared": "from-master"})
     c.slaves["s1"].seed(env={"shared": "old", "own": "mine"})
-    cfg = c.config()
-    assert c.run(cfg).outcome == "ok"
+    cfg = c.placed()
     assert _env(c.slaves["s1"]) == {"region": "eu", "shared": "from-master", "own": "mine"}
     assert _env(c.slaves["s2"]) == {"region": "eu", "shared": "from-master"}
     c.clear()
@@ -125,3 +132,103 @@ def test_7_token_expiring_within_14_days_is_warned(nodes):
     assert len(s2) == 1, report.warnings
     assert not [w for w in report.warnings if "expire" in w and " s2" not in w], report.warnings
     assert soon not in json.dumps(report.as_json())
+
+
+# Found in review round 1 (fixed since).
+def test_env_var_with_null_value_is_copied(nodes):
+    c = Cluster(nodes)
+    assert c.master.api("POST", "/env", {"optional": None})[0] == 200
+    c.placed()
+    status, env = c.slaves["s1"].api("GET", "/env")
+    assert status == 200 and "optional" in env and env["optional"] is None
+
+
+# An attack from review round 1, survived.
+def test_jwt_secret_key_toggled_on_and_off(nodes):
+    c = Cluster(nodes)
+    cfg = c.placed()
+    token = cfg.slave("s1").jwt_token.get_secret_value()
+    assert original(c.master, "systems", "crm")["jwt_token"] == token
+    keyed = c.config(slave_extra={"s1": {"jwt_secret_key": "s1-token"}})
+    report = c.run(keyed)
+    # The master lacks the secret: it refuses the rewrite, which is reported, and the
+    # system keeps reading the slave with the token it had.
+    assert any("s1-token" in w for w in report.warnings)
+    assert any("crm" in e and "s1-token" in e for e in report.errors), report.errors
+    assert original(c.master, "systems", "crm")["jwt_token"] == token
+    assert token not in json.dumps(report.as_json())
+    c.master.seed(secrets={"s1-token": token})
+    report = c.run(keyed)
+    assert report.outcome == "ok", report.errors
+    assert original(c.master, "systems", "crm")["jwt_token"] == "$SECRET(s1-token)"
+    c.clear()
+    c.run(keyed)
+    assert c.no_writes(), c.writes()
+    assert c.run(cfg).outcome == "ok"
+    assert original(c.master, "systems", "crm")["jwt_token"] == token
+    assert meta(original(c.master, "systems", "crm"))["original_configuration"] == c.systems[0]
+
+
+# An attack from review round 1, survived.
+def test_master_secrets_forbidden_is_a_warning_and_the_run_goes_on(nodes):
+    c = Cluster(nodes)
+    c.master.add_fault(method="GET", path="^/api/secrets$", status=403, times=100)
+    report = c.run(c.config())
+    assert report.outcome == "ok", report.errors
+    assert any("master" in w and "secret" in w for w in report.warnings), report.warnings
+    assert all("\n" not in w for w in report.warnings)
+    assert ids(c.slaves["s1"], "systems") == {"crm"}
+
+
+# An attack from review round 1, survived.
+def test_empty_master_env_writes_no_env_and_keeps_slave_vars(nodes):
+    c = Cluster(nodes, seed=False)
+    c.master.seed(systems=c.systems, pipes=c.pipes)
+    c.slaves["s1"].seed(env={"own": "x"})
+    c.clear()
+    c.placed()
+    assert c.slaves["s1"].api("GET", "/env")[1] == {"own": "x"}
+    assert not any(r["path"] == "/api/env" for r in c.writes()["s1"])
+
+
+# An attack from review round 4, survived.
+@pytest.mark.usefixtures("no_retry_backoff")
+def test_env_values_that_are_objects_and_lists_are_copied_once(nodes):
+    c = Cluster(nodes, seed=False)
+    c.master.seed(systems=c.systems, pipes=c.pipes, env=ODD_ENV)
+    for s in c.slaves.values():
+        s.seed(env={"slave-only": {"k": 1}, "lst": [1, "x"], "flag": True})
+    cfg = c.config()
+    run_as_planned(c, cfg)
+    for s in c.slaves.values():
+        env = s.api("GET", "/env")[1]
+        assert {k: env[k] for k in ODD_ENV} == ODD_ENV
+        assert env["slave-only"] == {"k": 1}
+    assert_steady(c, cfg)
+    # a changed nested value is copied again, alone
+    c.master.api("POST", "/env", {"obj": {"a": [1, {"b": 2}], "c": "d"}})
+    c.clear()
+    run_as_planned(c, cfg)
+    posts = [w for w in c.global_writes() if w[1] == "POST" and w[2] == "/api/env"]
+    assert len(posts) == 2
+    assert c.slaves["s1"].api("GET", "/env")[1]["obj"] == {"a": [1, {"b": 2}], "c": "d"}
+    assert_steady(c, cfg)
+
+
+# Found in the service review (fixed since).
+def test_a_token_with_exp_in_milliseconds_does_not_stop_every_run(nodes) -> None:
+    master, s1 = nodes(), nodes()
+    master.seed(systems=[{"_id": "crm", "type": "system:url", "base_url": "http://x/"}],
+                pipes=[{"_id": "crm-person", "type": "pipe",
+                        "source": {"type": "json", "system": "crm", "url": "p"}}])
+    token = jwt.encode({"exp": int(time.time() * 1000), "principals": ["group:Admin"]},
+                       JWT_SECRET, algorithm="HS256")
+    assert master.api("GET", "/pipes")[0] == 200          # the node itself accepts it
+    config = load_config(environ(master, {"s1": (s1, ["crm"])},
+                                 master_extra={"jwt_token": token}))
+    try:
+        result = orchestrator.run(config)
+    except (ValueError, OverflowError) as exc:
+        pytest.fail(f"the run raised {exc!r}")
+    assert result.outcome == "ok", result.as_json()
+    assert "crm-person" in originals(s1, "pipes")

@@ -1,15 +1,14 @@
 """Contract 5: moving a system from slave A to slave B (reset, clean A, and in that order)."""
 from __future__ import annotations
 
-from contract_helpers import (copy_in, CRM_PIPES, Cluster, entities, has_dataset, ids, meta, original,
-                              pipe_runtime, put, start_pipe)
+from contract_helpers import (CRM_PIPES, Cluster, assert_originals_kept, copy_in, entities,
+                              has_dataset, ids, meta, original, pipe_runtime, put, start_pipe)
 
 A_TO_B = {"s1": [], "s2": ["erp", "crm"]}
 
 
 def _synced_on_a(c: Cluster):
-    cfg = c.config()
-    assert c.run(cfg).outcome == "ok"
+    cfg = c.placed()
     a = c.slaves["s1"]
     for pid in CRM_PIPES:
         start_pipe(a, pid)
@@ -91,7 +90,7 @@ def test_5_move_resets_sync_pipes_and_cleans_the_old_slave_after_the_master_poin
     assert {e["_id"]: e["name"] for e in entities(c.master, "crm-person")}["a"] == "Ann v2"
 
     c.clear()
-    assert c.run(c.config(A_TO_B)).outcome == "ok"
+    c.placed(A_TO_B)
     assert c.no_writes(), c.writes()
 
 
@@ -148,6 +147,35 @@ def test_5_nothing_moves_to_a_slave_that_cannot_be_read(nodes):
         assert meta(original(c.master, "pipes", pid))["slave"] == "s1"
     assert "crm" in ids(a, "systems") and has_dataset(a, "crm-person")
     # once B answers again, the move happens
-    assert c.run(c.config(A_TO_B)).outcome == "ok"
+    c.placed(A_TO_B)
     assert meta(original(c.master, "systems", "crm"))["slave"] == "s2"
     assert "crm" not in ids(a, "systems")
+
+
+# An attack from review round 1, survived.
+def test_back_and_forth_quickly_with_a_failed_cleanup_in_between(nodes):
+    c = Cluster(nodes)
+    on_a, on_b = c.config({"s1": ["crm"], "s2": ["erp"]}), c.config({"s1": [], "s2": ["erp", "crm"]})
+    assert c.run(on_a).outcome == "ok"
+    a, b = c.slaves["s1"], c.slaves["s2"]
+    c.sync(a)
+    a.add_fault(method="DELETE", path="^/api/", status=400, times=100)   # A cannot be cleaned
+    report = c.run(on_b)
+    assert report.outcome == "failed"
+    assert meta(original(c.master, "systems", "crm"))["slave"] == "s2"
+    a.emulator("DELETE", "/faults")
+    report = c.run(on_a)                                                  # and straight back
+    assert report.outcome == "ok", report.errors
+    assert meta(original(c.master, "systems", "crm"))["slave"] == "s1"
+    for pid in CRM_PIPES:
+        sync = original(c.master, "pipes", pid)
+        assert meta(sync)["slave"] == "s1" and "reset_pending" not in meta(sync)
+        assert pipe_runtime(c.master, pid)["last-seen"] in (None, "")   # re-reads from A
+    assert "crm" not in ids(b, "systems") and not set(CRM_PIPES) & ids(b, "pipes")
+    assert set(CRM_PIPES) <= ids(a, "pipes")
+    start_pipe(a, "crm-person")
+    start_pipe(c.master, "crm-person")
+    assert {e["_id"] for e in entities(c.master, "crm-person")} == {"a", "b"}
+    assert_originals_kept(c, c.systems, c.pipes)
+    c.clear()
+    assert c.run(on_a).outcome == "ok" and c.no_writes(), c.writes()

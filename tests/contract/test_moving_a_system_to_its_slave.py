@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from contract_helpers import (copy_in, CRM_PIPES, Cluster, cannot_run, entities, has_dataset, ids, meta, put,
-                              original, pipe, start_pipe, the_original)
+from contract_helpers import (CRM_PIPES, Cluster, assert_steady, cannot_run, copy_in, described,
+                              entities, has_dataset, ids, meta, original, pipe, put, run_as_planned,
+                              start_pipe, the_original)
 from orchestration import pipe_runtime
 
 
@@ -21,8 +22,7 @@ def test_3_1_slave_gets_the_system_with_the_masters_original(nodes):
 
 def test_3_2_master_system_reads_the_slaves_datasets(nodes):
     c = Cluster(nodes)
-    cfg = c.config()
-    assert c.run(cfg).outcome == "ok"
+    cfg = c.placed()
     s1 = c.slaves["s1"]
     crm = original(c.master, "systems", "crm")
     assert crm["type"] == "system:url"
@@ -39,7 +39,7 @@ def test_3_2_master_system_reads_the_slaves_datasets(nodes):
 
 def test_3_3_inbound_pipe_becomes_a_synchronising_pipe(nodes):
     c = Cluster(nodes)
-    assert c.run(c.config()).outcome == "ok"
+    c.placed()
     s1 = c.slaves["s1"]
     for want in c.pipes:
         if want["_id"] in CRM_PIPES:
@@ -62,7 +62,7 @@ def test_3_3_inbound_pipe_becomes_a_synchronising_pipe(nodes):
 
 def test_3_3_sink_dataset_not_named_after_its_pipe(nodes):
     c = Cluster(nodes)
-    assert c.run(c.config()).outcome == "ok"
+    c.placed()
     sync = original(c.master, "pipes", "crm-order")
     assert sync["source"]["url"] == "orders"
     assert sync["sink"] == {"type": "dataset", "dataset": "orders"}
@@ -78,7 +78,7 @@ def test_3_3_sink_dataset_not_named_after_its_pipe(nodes):
 
 def test_3_3_data_flows_from_slave_pipe_through_sync_pipe_into_master_dataset(nodes):
     c = Cluster(nodes)
-    assert c.run(c.config()).outcome == "ok"
+    c.placed()
     s1 = c.slaves["s1"]
     start_pipe(s1, "crm-person")
     assert {e["_id"] for e in entities(s1, "crm-person")} == {"a", "b"}
@@ -93,7 +93,7 @@ def test_3_3_data_flows_from_slave_pipe_through_sync_pipe_into_master_dataset(no
 
 def test_3_3_use_binary_source(nodes):
     c = Cluster(nodes)
-    assert c.run(c.config(master_extra={"use_binary_source": True})).outcome == "ok"
+    c.placed(master_extra={"use_binary_source": True})
     sync = original(c.master, "pipes", "crm-person")
     assert sync["source"]["type"] == "binary"
     assert sync["source"]["supports_since"] is True
@@ -115,8 +115,7 @@ def test_3_3_stagger_is_stable_spread_and_within_range(nodes):
         for pid in c.extra])
     assert status in (200, 201)
     slave = {"s1": {"sync_interval": 100, "sync_interval_stagger_range": 50}}
-    cfg = c.config(slave_extra=slave)
-    assert c.run(cfg).outcome == "ok"
+    cfg = c.placed(slave_extra=slave)
     first = _intervals(c)
     assert all(100 <= v < 150 for v in first.values()), first
     assert len(set(first.values())) >= 8, "stagger should spread the pipes over the range"
@@ -140,15 +139,14 @@ def test_3_3_stagger_range_zero_and_default(nodes):
     for pid in CRM_PIPES:
         assert original(c.master, "pipes", pid)["pump"]["schedule_interval"] == 120
     # default range = sync_interval
-    assert c.run(c.config(slave_extra={"s1": {"sync_interval": 120}})).outcome == "ok"
+    c.placed(slave_extra={"s1": {"sync_interval": 120}})
     for pid in CRM_PIPES:
         assert 120 <= original(c.master, "pipes", pid)["pump"]["schedule_interval"] < 240
 
 
 def test_3_4_outbound_pipe_and_feeder(nodes):
     c = Cluster(nodes)
-    cfg = c.config()
-    assert c.run(cfg).outcome == "ok"
+    cfg = c.placed()
     s2 = c.slaves["s2"]
     assert copy_in(s2, "pipes", "erp-out") == c.pipes[5]
     # the master's outbound pipe is a placeholder that cannot run (pump off), keeping the original
@@ -174,7 +172,7 @@ def test_3_4_outbound_pipe_and_feeder(nodes):
 
 def test_3_5_slave_written_before_master_points_at_it(nodes):
     c = Cluster(nodes)
-    assert c.run(c.config()).outcome == "ok"
+    c.placed()
     order = c.global_writes()
 
     def first(node, method, pred):
@@ -237,9 +235,71 @@ def test_3_3_first_move_syncs_the_slave_dataset_from_its_start(nodes):
     for version in ("v1", "v2", "v3"):
         source(version)
         start_pipe(c.master, "crm-person")
-    assert c.run(c.config()).outcome == "ok"
+    c.placed()
     source("v4")
     start_pipe(c.slaves["s1"], "crm-person")
     start_pipe(c.master, "crm-person")
     latest = {e["_id"]: e["name"] for e in entities(c.master, "crm-person")}
     assert latest == {"a": "v4", "b": "v4"}
+
+
+# An attack from review round 1, survived.
+def test_sink_dataset_equal_to_another_pipes_on_different_slaves(nodes):
+    c = Cluster(nodes, seed=False)
+    from_erp = {"_id": "erp-in", "type": "pipe",
+                "source": {"type": "json", "system": "erp", "url": "x"},
+                "sink": {"type": "dataset", "dataset": "orders"}}
+    c.master.seed(systems=c.systems, pipes=[*c.pipes, from_erp])
+    cfg = c.placed()
+    for pid, slave in (("crm-order", "s1"), ("erp-in", "s2")):
+        sync = original(c.master, "pipes", pid)
+        assert sync["sink"] == {"type": "dataset", "dataset": "orders"}
+        assert meta(sync)["slave"] == slave
+    c.clear()
+    assert c.run(cfg).outcome == "ok" and c.no_writes(), c.writes()
+
+
+# An attack from review round 1, survived.
+def test_use_binary_source_toggled_rewrites_without_reset_then_is_steady(nodes):
+    c = Cluster(nodes)
+    cfg = c.placed()
+    start_pipe(c.slaves["s1"], "crm-person")
+    start_pipe(c.master, "crm-person")
+    seen = pipe_runtime(c.master, "crm-person")["last-seen"]
+    assert seen not in (None, "")
+    binary = c.config(master_extra={"use_binary_source": True})
+    c.clear()
+    report = c.run(binary)
+    assert report.outcome == "ok", report.errors
+    assert original(c.master, "pipes", "crm-person")["source"]["type"] == "binary"
+    assert pipe_runtime(c.master, "crm-person")["last-seen"] == seen
+    assert not c.writes()["s1"] and not c.writes()["s2"]
+    c.clear()
+    assert c.run(binary).outcome == "ok" and c.no_writes(), c.writes()
+    assert c.run(cfg).outcome == "ok"
+    assert original(c.master, "pipes", "crm-person")["source"]["type"] == "json"
+
+
+# An attack from review round 4, survived.
+@pytest.mark.usefixtures("no_retry_backoff")
+@pytest.mark.parametrize("stagger", [0, 1])
+def test_stagger_range_0_and_1_mean_no_stagger_and_changing_it_rewrites_without_reset(nodes,
+                                                                                    stagger):
+    c = Cluster(nodes)
+    extra = {"s1": {"sync_interval": 1, "sync_interval_stagger_range": stagger}}
+    cfg = c.config(slave_extra=extra)
+    run_as_planned(c, cfg)
+    for pid in CRM_PIPES:
+        assert original(c.master, "pipes", pid)["pump"]["schedule_interval"] == 1
+    for pid in CRM_PIPES:
+        start_pipe(c.slaves["s1"], pid)
+        start_pipe(c.master, pid)
+    assert_steady(c, cfg)
+    wider = c.config(slave_extra={"s1": {"sync_interval": 1,
+                                         "sync_interval_stagger_range": 1000}})
+    report = run_as_planned(c, wider)
+    assert not [a for a in described(report) if a[0] == "reset-pipe"]
+    for pid in CRM_PIPES:
+        assert 1 <= original(c.master, "pipes", pid)["pump"]["schedule_interval"] < 1001
+        assert pipe_runtime(c.master, pid)["last-seen"] not in (None, "")
+    assert_steady(c, wider)

@@ -54,7 +54,7 @@ def _master_stays_whole_then_completes(c: Cluster, slave: EmulatorNode) -> None:
 
 def test_a_first_move_keeps_the_masters_dataset_whole_until_the_copy_is_populated(nodes):
     c = _cluster(nodes)
-    assert c.run(c.config()).outcome == "ok"
+    c.placed()
     s1 = c.slaves["s1"]
     _half_written(s1)
     assert s1.api("GET", "/datasets/crm-person")[1]["runtime"]["populated"] is False
@@ -64,7 +64,7 @@ def test_a_first_move_keeps_the_masters_dataset_whole_until_the_copy_is_populate
 def test_a_new_slave_endpoint_keeps_the_masters_dataset_whole(nodes):
     c = _cluster(nodes)
     managed = {"s1": ["crm"], "s2": ["erp"]}
-    assert c.run(c.config(managed)).outcome == "ok"
+    c.placed(managed)
     start_pipe(c.slaves["s1"], "crm-person")
     start_pipe(c.master, "crm-person")
     # s1 is replaced by a new, empty node (here: a third emulator) at another address.

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from contract_helpers import (CRM_PIPES, Cluster, entities, has_dataset, ids, meta, original,
-                              originals, pipe_runtime, put, start_pipe, the_original)
+from contract_helpers import (CRM_PIPES, HARD, YEAR, Cluster, assert_originals_kept, assert_steady,
+                              cannot_run, clear_faults, copy_in, disabled, entities, has_dataset,
+                              ids, meta, node_state, original, originals, pipe_runtime, put,
+                              start_pipe, the_original)
+from service.config import load_config
 
 
 def _stray(slave, *, ours: bool = False):
@@ -37,8 +40,7 @@ def test_6_slave_loses_only_the_orchestrators_own_stray_copies(nodes):
 
 def test_6_pipe_gone_from_master_is_deleted_in_slave_with_its_dataset(nodes):
     c = Cluster(nodes)
-    cfg = c.config()
-    assert c.run(cfg).outcome == "ok"
+    cfg = c.placed()
     s1 = c.slaves["s1"]
     start_pipe(s1, "crm-order")
     start_pipe(s1, "crm-person")
@@ -56,7 +58,7 @@ def test_6_pipe_gone_from_master_is_deleted_in_slave_with_its_dataset(nodes):
 
 def test_6_system_no_longer_managed_is_moved_back_to_the_master(nodes):
     c = Cluster(nodes)
-    assert c.run(c.config()).outcome == "ok"
+    c.placed()
     s1, s2 = c.slaves["s1"], c.slaves["s2"]
     start_pipe(s1, "crm-person")
     c.clear()
@@ -115,7 +117,7 @@ def _everything(c: Cluster) -> dict:
 def _armed(nodes) -> Cluster:
     """An installation where a run would write and delete a lot, on every node."""
     c = Cluster(nodes)
-    assert c.run(c.config()).outcome == "ok"
+    c.placed()
     for slave in c.slaves.values():
         _stray(slave, ours=True)
     c.clear()
@@ -180,11 +182,8 @@ def test_6_nothing_deleted_in_a_slave_that_could_not_be_read(nodes):
 
 def test_6_outbound_pipe_gone_from_master_takes_its_feeder_with_it(nodes):
     c = Cluster(nodes)
-    cfg = c.config()
-    assert c.run(cfg).outcome == "ok"
-    s2 = c.slaves["s2"]
-    start_pipe(c.master, "local-data")
-    start_pipe(s2, "orchestrator-feed-local-data")
+    cfg = c.placed()
+    s2 = c.feed_local_data()
     assert has_dataset(s2, "local-data")
     assert c.master.api("DELETE", "/pipes/erp-out")[0] == 200
     assert c.run(cfg).outcome == "ok"
@@ -199,7 +198,7 @@ def test_6_outbound_pipe_gone_from_master_takes_its_feeder_with_it(nodes):
 
 def test_6_move_back_that_breaks_halfway_loses_nothing_and_finishes_next_run(nodes):
     c = Cluster(nodes)
-    assert c.run(c.config()).outcome == "ok"
+    c.placed()
     s1 = c.slaves["s1"]
     start_pipe(s1, "crm-person")
     cfg = c.config({"s1": [], "s2": ["erp"]})
@@ -227,8 +226,7 @@ def test_6_move_back_that_breaks_halfway_loses_nothing_and_finishes_next_run(nod
 
 def test_6_pipe_reuploaded_for_an_unmanaged_system_leaves_the_slave(nodes):
     c = Cluster(nodes)
-    cfg = c.config()
-    assert c.run(cfg).outcome == "ok"
+    cfg = c.placed()
     s1 = c.slaves["s1"]
     start_pipe(s1, "crm-person")
     other = {"_id": "other", "type": "system:url", "base_url": "http://127.0.0.1:9/"}
@@ -242,3 +240,155 @@ def test_6_pipe_reuploaded_for_an_unmanaged_system_leaves_the_slave(nodes):
     assert not has_dataset(s1, "crm-person")
     c.clear()
     assert c.run(cfg).outcome == "ok" and c.no_writes()
+
+
+# Found in review round 1 (fixed since).
+def test_dataset_kept_on_slave_when_its_writer_names_it_through_env(nodes):
+    c = Cluster(nodes, seed=False)
+    p1 = {"_id": "p1", "type": "pipe", "source": {"type": "json", "system": "crm",
+                                                  "url": "people"},
+          "sink": {"type": "dataset", "dataset": "$ENV(shared-ds)"}}
+    p2 = {"_id": "p2", "type": "pipe", "source": {"type": "json", "system": "crm",
+                                                  "url": "orders"},
+          "sink": {"type": "dataset", "dataset": "shared"}}
+    c.master.seed(env={"shared-ds": "shared"}, systems=c.systems, pipes=[*c.pipes, p1, p2])
+    weak = c.slaves["s1"].token(admin=False, expires_in=YEAR)
+    # the slave's env is set by hand (the orchestrator cannot: no group:Admin)
+    assert c.slaves["s1"].api("POST", "/env", {"shared-ds": "shared"})[0] == 200
+    cfg = c.placed(tokens={"s1": weak})
+    s1 = c.slaves["s1"]
+    start_pipe(s1, "p1")
+    start_pipe(s1, "p2")
+    assert has_dataset(s1, "shared")
+    assert c.master.api("DELETE", "/pipes/p2")[0] == 200       # p1 still writes "shared"
+    assert c.run(cfg).outcome == "ok"
+    assert "p2" not in ids(s1, "pipes") and "p1" in ids(s1, "pipes")
+    assert has_dataset(s1, "shared")
+
+
+# An attack from review round 1, survived.
+def test_two_pipes_writing_one_slave_dataset_one_removed_keeps_it(nodes):
+    c = Cluster(nodes, seed=False)
+    two = {"_id": "crm-order-2", "type": "pipe",
+           "source": {"type": "json", "system": "crm", "url": "orders"},
+           "sink": {"type": "dataset", "dataset": "orders"}}
+    c.master.seed(systems=c.systems, pipes=[*c.pipes, two])
+    cfg = c.placed()
+    s1 = c.slaves["s1"]
+    start_pipe(s1, "crm-order-2")
+    assert has_dataset(s1, "orders")
+    assert c.master.api("DELETE", "/pipes/crm-order-2")[0] == 200
+    assert c.run(cfg).outcome == "ok"
+    assert "crm-order-2" not in ids(s1, "pipes")
+    assert has_dataset(s1, "orders")                    # crm-order still writes it
+    # and the other way round: removing the last writer takes the dataset
+    assert c.master.api("DELETE", "/pipes/crm-order")[0] == 200
+    assert c.run(cfg).outcome == "ok"
+    assert not has_dataset(s1, "orders") and "crm-order" not in ids(s1, "pipes")
+    assert original(c.master, "pipes", "order-report") == c.pipes[3]
+
+
+# An attack from review round 1, survived.
+def test_master_pipe_deleted_while_on_slave_goes_with_its_dataset_only(nodes):
+    c = Cluster(nodes)
+    cfg = c.placed()
+    s1 = c.slaves["s1"]
+    for pid in CRM_PIPES:
+        start_pipe(s1, pid)
+    assert c.master.api("DELETE", "/pipes/crm-person")[0] == 200
+    assert c.run(cfg).outcome == "ok"
+    assert ids(s1, "pipes") == {"crm-order"} and not has_dataset(s1, "crm-person")
+    assert has_dataset(s1, "orders") and ids(s1, "systems") == {"crm"}
+
+
+# An attack from review round 1, survived.
+def test_slave_removed_from_slave_nodes_is_never_contacted_and_its_system_comes_back(nodes):
+    c = Cluster(nodes)
+    c.placed()
+    s2 = c.slaves["s2"]
+    before = node_state(s2)
+    env = c.environ({"s1": ["crm"]})
+    c.clear()
+    report = c.run(load_config(env))
+    assert report.outcome == "ok", report.errors
+    assert s2.requests() == []                           # not ours any more: not touched
+    assert node_state(s2) == before
+    assert original(c.master, "systems", "erp") == c.systems[1]
+    assert original(c.master, "pipes", "erp-out") == c.pipes[5]
+    assert pipe_runtime(c.master, "erp-out")["is-disabled"] is False
+
+
+# An attack from review round 1, survived.
+def test_slave_with_no_managed_systems_is_emptied_of_what_we_put_there(nodes):
+    c = Cluster(nodes)
+    c.placed()
+    report = c.run(c.config({"s1": ["crm"], "s2": []}))
+    assert report.outcome == "ok", report.errors
+    assert ids(c.slaves["s2"], "pipes") == set() and ids(c.slaves["s2"], "systems") == set()
+    assert not has_dataset(c.slaves["s2"], "local-data")
+    assert_originals_kept(c, c.systems, c.pipes)
+    c.clear()
+    assert c.run(c.config({"s1": ["crm"], "s2": []})).outcome == "ok" and c.no_writes()
+
+
+# Found in review round 3 (fixed since).
+@pytest.mark.usefixtures("no_retry_backoff", "no_component_planned_twice")
+@pytest.mark.parametrize("fault", [{"status": 500}, {"drop": True}])
+def test_move_back_of_an_outbound_pipe_needs_no_pump_operation(nodes, fault):
+    # The placeholder's pump is `off` (it cannot run) and is never disabled: coming back
+    # needs no enable, so a node refusing pump operations cannot hold the move back.
+    c = Cluster(nodes)
+    c.placed()
+    assert cannot_run(c.master, "erp-out") and not disabled(c.master, "erp-out")
+    back = c.config({"s1": ["crm"], "s2": []})
+    c.master.add_fault(method="POST", path="^/api/pipes/erp-out/pump$", times=HARD, **fault)
+    assert c.run(back).outcome == "ok"
+    assert original(c.master, "pipes", "erp-out") == c.pipes[5]
+    assert not disabled(c.master, "erp-out")                   # running again
+    assert not [r for r in c.master.requests()
+                if r["method"] == "POST" and r["path"] == "/api/pipes/erp-out/pump"]
+    clear_faults(c)
+    assert_steady(c, back)
+
+
+# An attack from review round 3, survived.
+@pytest.mark.usefixtures("no_retry_backoff", "no_component_planned_twice")
+def test_inbound_placeholder_pipe_moved_back_runs_again_in_the_master(nodes):
+    # An inbound pipe writing to another system on the same slave gets a placeholder (pump
+    # off, never disabled); given back, it is restored and runs (the user never disabled it).
+    c = Cluster(nodes, seed=False)
+    to_erp = {"_id": "crm-to-erp", "type": "pipe",
+              "source": {"type": "json", "system": "crm", "url": "people"},
+              "sink": {"type": "json", "system": "erp", "url": "x"}}
+    c.master.seed(systems=c.systems, pipes=[*c.pipes, to_erp])
+    c.placed({"s1": ["crm", "erp"]})
+    assert cannot_run(c.master, "crm-to-erp") and not disabled(c.slaves["s1"], "crm-to-erp")
+    back = c.placed({"s1": []})
+    assert original(c.master, "pipes", "crm-to-erp") == to_erp
+    assert not disabled(c.master, "crm-to-erp")
+    assert_steady(c, back)
+
+
+# An attack from review round 3, survived.
+@pytest.mark.usefixtures("no_retry_backoff", "no_component_planned_twice")
+def test_a_moved_pipe_repointed_at_another_dataset_leaves_no_orphan_in_its_slave(nodes):
+    c = Cluster(nodes)
+    cfg = c.placed()
+    s1 = c.slaves["s1"]
+    start_pipe(s1, "crm-order")
+    assert has_dataset(s1, "orders")
+    edited = {**c.pipes[1], "sink": {"type": "dataset", "dataset": "orders-v2"}}
+    put(c.master, "pipes", "crm-order", edited)             # the user re-uploads it
+    c.clear()
+    assert c.run(cfg).outcome == "ok"
+    assert copy_in(s1, "pipes", "crm-order") == edited
+    assert not has_dataset(s1, "orders")                     # the old dataset went ...
+    order = [(n, m, p) for n, m, p, _ in c.global_writes()]
+    gone = order.index(("s1", "DELETE", "/api/datasets/orders"))
+    assert order.index(("s1", "PUT", "/api/pipes/crm-order/config")) < gone   # ... after the copy
+    assert max(i for i, (n, m, p) in enumerate(order)
+               if n == "master" and "crm-order" in p) < gone                  # and the master
+    start_pipe(s1, "crm-order")
+    start_pipe(c.master, "crm-order")
+    assert has_dataset(c.master, "orders-v2")
+    assert_steady(c, cfg)

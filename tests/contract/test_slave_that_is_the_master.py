@@ -12,7 +12,7 @@ import json
 import pytest
 
 from contract_helpers import Cluster, has_dataset, ids
-from service.config import load_config
+from service.config import ConfigError, load_config
 
 
 # Survived since copies carry the orchestrator's config group: nothing of the master's own
@@ -52,3 +52,19 @@ def test_two_slaves_that_are_one_node_under_two_names_delete_nothing(nodes):
     c.run(cfg)
     deletes = [w for w in c.global_writes() if w[1] == "DELETE"]
     assert not deletes, deletes
+
+
+# Found in review round 1 (fixed since).
+def test_slave_endpoint_equal_to_the_masters_deletes_nothing_in_the_master(nodes):
+    c = Cluster(nodes)
+    env = c.environ({"s1": ["crm"], "s2": []})
+    slaves = json.loads(env["SLAVE_NODES"])
+    slaves[1]["endpoint"] = c.master.url + "/api/"
+    slaves[1]["jwt_token"] = c.tokens["master"]
+    env["SLAVE_NODES"] = json.dumps(slaves)
+    # Refused up front, with one line naming the field: no run can treat the master as a slave.
+    with pytest.raises(ConfigError, match=r"^SLAVE_NODES\[1\]\.endpoint: is the endpoint of "
+                                          "MASTER_NODE"):
+        load_config(env)
+    assert ids(c.master, "pipes") == {p["_id"] for p in c.pipes}
+    assert ids(c.master, "systems") == {"crm", "erp"}

@@ -1,12 +1,15 @@
 """Contract 2: which pipes belong to a managed system (judged by the effective config)."""
 from __future__ import annotations
 
-from contract_helpers import copy_in, Cluster, entities, ids, meta, original, start_pipe
+import pytest
+
+from contract_helpers import (ODD_ENV, Cluster, assert_steady, copy_in, entities, ids, meta,
+                              original, run_as_planned, start_pipe)
 
 
 def test_2_inbound_by_source_system_outbound_by_sink_system_others_stay(nodes):
     c = Cluster(nodes)
-    assert c.run(c.config()).outcome == "ok"
+    c.placed()
     assert {"crm-person", "crm-order"} == ids(c.slaves["s1"], "pipes")
     assert "erp-out" in ids(c.slaves["s2"], "pipes")
     for stays in ("person-report", "order-report", "local-data"):
@@ -68,3 +71,37 @@ def test_2_pipe_touching_two_systems_on_the_same_slave_is_placed(nodes):
     assert report.outcome == "ok", report.errors
     assert copy_in(c.slaves["s1"], "pipes", "crm-to-erp") == both
     assert meta(original(c.master, "pipes", "crm-to-erp"))["original_configuration"] == both
+
+
+# An attack from review round 1, survived.
+def test_env_named_system_switching_slaves_moves_the_pipe(nodes):
+    c = Cluster(nodes, seed=False)
+    via_env = {"_id": "env-in", "type": "pipe",
+               "source": {"type": "json", "system": "$ENV(which)", "url": "people"}}
+    c.master.seed(env={"which": "crm"}, systems=c.systems, pipes=[*c.pipes, via_env])
+    cfg = c.placed()
+    assert meta(original(c.master, "pipes", "env-in"))["slave"] == "s1"
+    assert c.master.api("POST", "/env", {"which": "erp"})[0] == 200
+    assert c.run(cfg).outcome == "ok"
+    assert meta(original(c.master, "pipes", "env-in"))["slave"] == "s2"
+    assert "env-in" not in ids(c.slaves["s1"], "pipes")
+    assert copy_in(c.slaves["s2"], "pipes", "env-in") == via_env
+
+
+# An attack from review round 4, survived.
+@pytest.mark.usefixtures("no_retry_backoff")
+def test_env_named_sink_whose_value_is_an_object_cannot_be_placed_and_is_not_lost(nodes):
+    weird = {"_id": "crm-weird", "type": "pipe",
+             "source": {"type": "json", "system": "crm", "url": "people"},
+             "sink": {"type": "dataset", "dataset": "$ENV(obj)"}}
+    c = Cluster(nodes, seed=False)
+    c.master.seed(systems=c.systems, pipes=[*c.pipes, weird], env=ODD_ENV)
+    cfg = c.config()
+    report = run_as_planned(c, cfg, outcome=None)
+    assert original(c.master, "pipes", "crm-weird") == weird
+    # It cannot be placed: it stays in the master, as the user wrote it, and the run says so.
+    assert "crm-weird" not in ids(c.slaves["s1"], "pipes")
+    assert report.outcome == "failed", report.as_json()
+    assert any(e.startswith("pipe crm-weird: cannot be placed") for e in report.errors), \
+        report.errors
+    assert_steady(c, cfg)

@@ -9,7 +9,8 @@ import pytest
 
 from service import orchestrator
 
-from orchestration import config_for, originals, writes
+from orchestration import config_for, environ, originals, writes
+from service.config import load_config
 
 SYSTEMS = [{"_id": "a", "type": "system:url", "base_url": "http://x/"},
            {"_id": "b", "type": "system:url", "base_url": "http://x/"}]
@@ -154,3 +155,27 @@ def test_a_failed_env_copy_is_an_error_unless_the_node_said_403(nodes):
     report = orchestrator.run(cfg)
     assert report.outcome == "ok"
     assert any("env vars could not be copied" in w and "group:Admin" in w for w in report.warnings)
+
+
+# An attack from the service review, survived.
+def test_put_and_delete_are_retried_after_a_5xx_and_a_post_is_not(nodes) -> None:
+    # README, Guarantees: "Reads (and PUT/DELETE) are retried with backoff"; no other test
+    # makes a PUT or a DELETE fail once and looks for the retry.
+    master, s1 = nodes(), nodes()
+    master.seed(systems=[{"_id": "crm", "type": "system:url", "base_url": "http://x/"}],
+                pipes=[{"_id": "crm-person", "type": "pipe",
+                        "source": {"type": "json", "system": "crm", "url": "p"}}])
+    master.add_fault(method="PUT", path="^/api/pipes/", status=500, times=1)
+    first = orchestrator.run(load_config(environ(master, {"s1": (s1, ["crm"])})))
+    assert first.outcome == "ok", first.as_json()
+    puts = [r["status"] for r in master.requests()
+            if r["method"] == "PUT" and r["path"].startswith("/api/pipes/")]
+    assert puts[:2] == [500, 200]
+    s1.emulator("DELETE", "/requests")
+    s1.add_fault(method="DELETE", path="^/api/", status=503, times=1)
+    back = orchestrator.run(load_config(environ(master, {"s1": (s1, [])})))
+    assert back.outcome == "ok", back.as_json()
+    deletes = [r for r in s1.requests() if r["method"] == "DELETE"]
+    assert deletes[0]["status"] == 503
+    assert deletes[1]["path"] == deletes[0]["path"] and deletes[1]["status"] in (200, 404)
+    assert originals(s1, "pipes") == {} and originals(s1, "systems") == {}

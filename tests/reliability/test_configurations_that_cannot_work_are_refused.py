@@ -11,6 +11,8 @@ import json
 import pytest
 
 from hostile_configs import refused_once
+from service.config import ConfigError, load_config
+from stand_in_run import make
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXRva2VuLXBheWxvYWQ.do-not-echo-this-signature"
 PASSWORD = "hunter2-do-not-echo"
@@ -77,3 +79,23 @@ def test_refused_with_one_line_naming_the_field(name, node, monkeypatch, capsys)
     assert lines[0].startswith("configuration error: " + expected), lines[0]
     assert "do-not-echo" not in err and "Traceback" not in err
     assert node.requests() == []
+
+
+# Found in the service review (fixed since).
+def test_a_non_ascii_api_token_is_refused_up_front() -> None:
+    # A WSGI server hands header bytes over as latin-1: such a token could never match, so
+    # the service refuses it at start with one line, rather than locking the API for good.
+    with pytest.raises(ConfigError, match=r"^API_TOKEN: must be printable ASCII"):
+        make(api_token="jeton-secret-ø-☃-0123456789")
+
+
+# Found in the service review (fixed since).
+@pytest.mark.parametrize("value", ["", "   "])
+def test_a_blank_api_token_is_refused_rather_than_opening_the_api(value: str) -> None:
+    env = json.loads(json.dumps({
+        "MASTER_NODE": {"_id": "m", "endpoint": "http://127.0.0.1:9", "jwt_token": "t"},
+        "SLAVE_NODES": [{"_id": "s1", "endpoint": "http://127.0.0.1:10", "jwt_token": "t",
+                         "managed_systems": ["a"]}]}))
+    variables = {k: json.dumps(v) for k, v in env.items()} | {"API_TOKEN": value}
+    with pytest.raises(ConfigError, match=r"^API_TOKEN: is set but blank"):
+        load_config(variables)

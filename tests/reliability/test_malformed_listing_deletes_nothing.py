@@ -40,10 +40,8 @@ def _runtime_is_a_list(item: dict) -> dict:
                                     _runtime_is_a_list])
 def test_a_malformed_master_pipe_deletes_nothing_and_is_named(nodes, breaks) -> None:
     c = Cluster(nodes)
-    cfg = c.config()
-    assert c.run(cfg).outcome == "ok"
+    cfg = c.synced_on_s1()
     s1 = c.slaves["s1"]
-    c.sync(s1)
     assert has_dataset(s1, "crm-person")
     item = next(p for p in c.master.api("GET", "/pipes")[1] if p["_id"] == "crm-person")
     c.master.add_fault(method="GET", path="^/api/pipes$", times=100,
@@ -59,10 +57,8 @@ def test_a_malformed_master_pipe_deletes_nothing_and_is_named(nodes, breaks) -> 
 
 def test_a_malformed_master_system_deletes_nothing(nodes) -> None:
     c = Cluster(nodes)
-    cfg = c.config()
-    assert c.run(cfg).outcome == "ok"
+    cfg = c.synced_on_s1()
     s1 = c.slaves["s1"]
-    c.sync(s1)
     item = next(s for s in c.master.api("GET", "/systems")[1] if s["_id"] == "crm")
     c.master.add_fault(method="GET", path="^/api/systems$", times=100,
                        body=_listing_with(c, "systems", "crm", _no_config(item)))
@@ -75,10 +71,8 @@ def test_a_malformed_master_system_deletes_nothing(nodes) -> None:
 
 def test_a_malformed_slave_entry_leaves_that_slave_alone(nodes) -> None:
     c = Cluster(nodes)
-    cfg = c.config()
-    assert c.run(cfg).outcome == "ok"
+    cfg = c.synced_on_s1()
     s1 = c.slaves["s1"]
-    c.sync(s1)
     status, body = s1.api("GET", "/pipes")
     broken = [_config_is_a_list(p) if p["_id"] == "crm-person" else p for p in body]
     s1.add_fault(method="GET", path="^/api/pipes$", times=100, body=json.dumps(broken))
@@ -92,10 +86,8 @@ def test_a_malformed_slave_entry_leaves_that_slave_alone(nodes) -> None:
 
 def test_an_entry_that_is_a_list_deletes_nothing(nodes) -> None:
     c = Cluster(nodes)
-    cfg = c.config()
-    assert c.run(cfg).outcome == "ok"
+    cfg = c.synced_on_s1()
     s1 = c.slaves["s1"]
-    c.sync(s1)
     item = next(p for p in c.master.api("GET", "/pipes")[1] if p["_id"] == "crm-person")
     c.master.add_fault(method="GET", path="^/api/pipes$", times=100,
                        body=_listing_with(c, "pipes", "crm-person", [item]))
@@ -114,10 +106,8 @@ def test_a_slave_listing_silently_missing_a_copy_deletes_nothing_and_loses_no_da
     200). The run may take the copy for gone, but deletes nothing anywhere, and the master's
     dataset stays whole."""
     c = Cluster(nodes)
-    cfg = c.config()
-    assert c.run(cfg).outcome == "ok"
+    cfg = c.synced_on_s1()
     s1 = c.slaves["s1"]
-    c.sync(s1)
     master_log = c.master.api("GET", "/datasets/crm-person/entities")[1]
     body = [p for p in s1.api("GET", "/pipes")[1] if p["_id"] != "crm-person"]
     s1.add_fault(method="GET", path="^/api/pipes$", times=100, body=json.dumps(body))

@@ -24,7 +24,6 @@ from service.config import ConfigError, load_config
 from service.core.opaque import Opaque, freeze, thaw
 from service.report import Report
 from service.web.runner import Runner
-from service.nodes.reading import read_node
 from service.core.snapshots import shape
 from service.nodes.stream import iter_array
 from stand_in_run import make_config

@@ -11,6 +11,7 @@ from service.web.runner import Runner
 
 from orchestration import originals
 from scenarios import FIRST, NEXT, build
+from contract_helpers import Cluster
 
 API_TOKEN = "api-token-that-must-never-be-shown-0123456789"
 
@@ -74,3 +75,20 @@ def test_no_token_in_logs_reports_errors_or_responses(nodes, caplog):
     assert "500" in everything and "401" in everything                     # so did the failures
     leaked = [n[:6] + "..." for n in needles if n in everything]
     assert leaked == []
+
+
+# An attack from review round 1, survived.
+def test_master_env_value_that_is_a_token_never_shows(nodes, caplog):
+    c = Cluster(nodes)
+    secret_value = c.tokens["s1"]
+    assert c.master.api("POST", "/env", {"leaky": secret_value})[0] == 200
+    caplog.set_level(logging.DEBUG)
+    cfg = c.config()
+    c.slaves["s2"].add_fault(method="POST", path="^/api/env$", status=500)
+    report = c.run(cfg)
+    plan = c.run(cfg, dry_run=True)
+    assert c.slaves["s1"].api("GET", "/env")[1]["leaky"] == secret_value
+    for text in (json.dumps(report.as_json()), json.dumps(plan.as_json()), caplog.text):
+        for token in c.tokens.values():
+            assert token not in text
+    assert any("set-env" in e for e in report.errors), report.errors

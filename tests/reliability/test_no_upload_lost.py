@@ -25,7 +25,7 @@ def _upload_after_read(c: Cluster, listing: str, kind: str, config: dict) -> thr
 
 
 def _changed_warning(report, cid: str) -> bool:
-    return any(w.startswith(f"update-") and cid in w and "changed since the run read it" in w
+    return any(w.startswith("update-") and cid in w and "changed since the run read it" in w
                for w in report.warnings)
 
 
@@ -70,8 +70,7 @@ def test_a_system_uploaded_while_the_run_moves_it_survives_and_moves_next_run(no
 
 def test_an_upload_over_a_generated_pipe_being_healed_survives(nodes):
     c = Cluster(nodes)
-    cfg = c.config({"s1": ["crm"]})
-    assert c.run(cfg).outcome == "ok"
+    cfg = c.placed({"s1": ["crm"]})
     # Someone hand-edits the generated sync pipe (the run will heal it) and, while the run
     # works, the user uploads a new version of the pipe.
     generated = original(c.master, "pipes", "crm-person")

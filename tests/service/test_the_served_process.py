@@ -10,21 +10,19 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterator
 
 import pytest
-import requests
 
 from emulator import EmulatorNode
 from conftest import JWT_SECRET
 from orchestration import environ, originals
 from repo_root import ROOT
-from service_process import API_TOKEN, Service, free_port, listening, start_service, stop_service
+from service_process import (API_TOKEN, Service, at_once_watching_status, free_port, listening,
+                             start_service, stop_service)
 
 HOSTILE = 'erp-<b>&"x\''                     # a system id a page must escape
 GHOST = 'ghost-<i>&"y'                       # managed by s2, absent from the master: a warning
@@ -159,32 +157,11 @@ def test_metrics(service: Service) -> None:
 
 def test_one_sync_at_a_time_and_status_answers_during_a_long_run(
         service: Service, cluster: Cluster) -> None:
-    nodes = (cluster.master, cluster.s1, cluster.s2)
-    for node in nodes:
-        node.latency_ms = 700
-        node.emulator("DELETE", "/requests")
-    try:
-        n = 10
-        start = threading.Barrier(n)
-
-        def post() -> requests.Response:
-            start.wait()
-            return service.post("/sync", headers=service.auth)
-
-        with ThreadPoolExecutor(n) as pool:
-            futures = [pool.submit(post) for _ in range(n)]
-            # While the winner runs, /status keeps answering and shows it running: an answer
-            # saying "running" that came back before the run ended did not wait for the run.
-            seen_running = False
-            while not all(f.done() for f in futures):
-                status = service.get("/status")
-                assert status.status_code == 200
-                seen_running |= status.json()["running"] and not all(f.done() for f in futures)
-                time.sleep(0.05)
-            answers = [f.result() for f in futures]
-    finally:
-        for node in nodes:
-            node.latency_ms = 0
+    n = 10
+    # While the winner runs, /status keeps answering and shows it running.
+    answers, seen_running = at_once_watching_status(
+        service, [lambda: service.post("/sync", headers=service.auth)] * n,
+        (cluster.master, cluster.s1, cluster.s2), latency_ms=700)
     codes = sorted(a.status_code for a in answers)
     assert codes == [200] + [409] * (n - 1), [(a.status_code, a.elapsed) for a in answers]
     assert seen_running

@@ -2,10 +2,12 @@
 
 No node is contacted here: the stand-in returns scripted reports, and can hold a run open
 so locking, 409 and /status during a run are observed deterministically. The real process
-against emulator nodes is tested in test_service_process.py.
+against emulator nodes is tested in test_the_served_process.py.
 """
 from __future__ import annotations
 
+import json
+import jwt
 import logging
 import threading
 import time
@@ -16,6 +18,14 @@ import pytest
 from emulator import make_token
 from stand_in_run import (ACTIONS, API_TOKEN, HOSTILE, MASTER_TOKEN, SECRET, SLAVE_TOKEN, FakeRun,
                           in_thread, make, make_config, report)
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_SUBMITTED
+from apscheduler.schedulers.background import BackgroundScheduler
+from datetime import datetime, timedelta, timezone
+from prometheus_client.parser import text_string_to_metric_families
+from service.config import load_config
+from service.web.app import create_app
+from service.web.runner import JOB_ID, Runner
+from service_process import assert_json_one_line
 
 
 # --- endpoints ---
@@ -369,3 +379,231 @@ def test_token_without_group_admin_shows_before_any_run() -> None:
     assert status["warnings"] == ["node master: its jwt_token is not issued to group:Admin, "
                                   "which copying env vars and reading secrets requires"]
     assert "is not issued to group:Admin" in client.get("/").text
+
+
+def _far_token(exp: float) -> str:
+    return jwt.encode({"exp": exp, "principals": ["group:Admin"]}, SECRET, algorithm="HS256")
+
+
+class DrivenSchedule:
+    """The Runner's job on a BackgroundScheduler the test drives: `tick(missed)` makes the job
+    due now, with `missed` earlier run times also past, through APScheduler's own API (as if
+    the host had been busy that long). Nothing waits on a wall clock: the interval is an
+    hour, and each tick's outcome is read from the scheduler's events."""
+
+    def __init__(self, runner: Runner, interval: int) -> None:
+        self.interval = interval
+        self.scheduler = BackgroundScheduler(timezone=timezone.utc)
+        self.submitted: list[int] = []     # per submission: how many run times it covered
+        self.refused = 0                   # ticks that found the job still running
+        self._seen = threading.Condition()
+        self.scheduler.add_listener(self._event, EVENT_JOB_SUBMITTED | EVENT_JOB_MAX_INSTANCES)
+        runner.start(first_delay=interval, scheduler=self.scheduler)
+
+    def _event(self, event) -> None:
+        with self._seen:
+            if event.code == EVENT_JOB_SUBMITTED:
+                self.submitted.append(len(event.scheduled_run_times))
+            else:
+                self.refused += 1
+            self._seen.notify_all()
+
+    def tick(self, missed: int = 0) -> None:
+        """Make the job due (`missed` whole intervals late) and wait until the scheduler
+        has either submitted it or refused it."""
+        with self._seen:
+            before = len(self.submitted) + self.refused
+        late = timedelta(seconds=self.interval * missed + 1)
+        self.scheduler.modify_job(JOB_ID, next_run_time=datetime.now(timezone.utc) - late)
+        with self._seen:
+            assert self._seen.wait_for(lambda: len(self.submitted) + self.refused > before, 10)
+
+    def next_run_is_ahead(self) -> bool:
+        job = self.scheduler.get_job(JOB_ID)
+        return job.next_run_time > datetime.now(timezone.utc)
+
+
+# Found in the service review (fixed since).
+@pytest.mark.parametrize("exp", [int(time.time() * 1000), 1e300], ids=["milliseconds", "1e300"])
+def test_status_and_page_survive_a_token_with_an_out_of_range_exp(exp: float) -> None:
+    client, _, _ = make(master_token=_far_token(exp))
+    for path in ("/status", "/"):
+        assert client.get(path).status_code == 200, path
+
+
+# An attack from the service review, survived.
+def test_the_token_is_compared_with_compare_digest_on_every_attempt(monkeypatch) -> None:
+    import service.web.app as app_module
+    calls: list[tuple[bytes, bytes]] = []
+    real_compare = app_module.hmac.compare_digest
+
+    def spy(a, b):
+        calls.append((a, b))
+        return real_compare(a, b)
+    monkeypatch.setattr(app_module.hmac, "compare_digest", spy)
+    client, _, fake = make(api_token=API_TOKEN)
+    guesses = ["", "x", API_TOKEN[:-1], API_TOKEN + "x", "y" * 10_000, API_TOKEN.upper()]
+    for guess in guesses:
+        assert client.post("/sync", headers={"Authorization": f"Bearer {guess}"}
+                           ).status_code == 401
+    assert fake.calls == []
+    # Every guess, whatever its length, went through the constant-time comparison, as bytes.
+    assert len(calls) == len(guesses)
+    assert all(isinstance(a, bytes) and b == API_TOKEN.encode() for a, b in calls)
+    for header in (f"bearer {API_TOKEN}", f"Bearer   {API_TOKEN}  "):
+        assert client.post("/sync", headers={"Authorization": header}).status_code == 200
+
+
+# An attack from the service review, survived.
+def test_garbled_authorization_headers_are_401_json_in_process() -> None:
+    client, _, fake = make(api_token=API_TOKEN)
+    for header in ("Bearer", "Bearer ", " Bearer " + API_TOKEN, "Bearer\t" + API_TOKEN,
+                   "Token " + API_TOKEN, API_TOKEN, "Bearer " + API_TOKEN + "\x00",
+                   "Bearer " + "é" * 50, "Bearer ☃" + API_TOKEN):
+        for method, path in (("POST", "/sync"), ("GET", "/plan")):
+            answer = client.open(path, method=method, headers={"Authorization": header})
+            assert answer.status_code == 401, (header, answer.status_code)
+            assert answer.mimetype == "application/json"
+            assert_json_one_line(answer.data)
+            assert API_TOKEN not in answer.text
+    assert fake.calls == []
+
+
+# An attack from the service review, survived.
+def test_every_user_string_on_the_page_is_escaped() -> None:
+    hostile = '<script>x</script>&"\''
+    config_env = {
+        "MASTER_NODE": json.dumps({"_id": "master", "endpoint": f"http://127.0.0.1:9/{hostile}",
+                                   "jwt_token": "not-a-jwt"}),
+        "SLAVE_NODES": json.dumps([{"_id": "s1", "endpoint": "http://127.0.0.1:10",
+                                    "jwt_token": "not-a-jwt", "managed_systems": ["crm"]}])}
+    config = load_config(config_env)             # such an endpoint is accepted
+    fake = FakeRun(report(
+        outcome="failed",
+        actions=[{"kind": f"kind{hostile}", "node": f"node{hostile}", "id": f"id{hostile}",
+                  "status": f"status{hostile}"}],
+        warnings=[f"warning{hostile}"], errors=[f"error{hostile}"],
+        placement={f"slave{hostile}": {"systems": [f"sys{hostile}"],
+                                       "pipes": [f"pipe{hostile}"]}}))
+    runner = Runner(config=config, run=fake)
+    client = create_app(config=config, runner=runner).test_client()
+    client.environ_base["HTTP_X_REQUESTED_WITH"] = "tests"  # a script, not a cross-site form: POST /sync refuses those
+    client.post("/sync")
+    fake.entered.clear()        # set by the run above: wait for the second run's, not it
+    fake.hold()
+    thread, _ = in_thread(lambda: client.post("/sync"))
+    assert fake.entered.wait(5)
+    try:
+        page = client.get("/").text                    # during a run: progress shows too
+    finally:
+        fake.release.set()
+        thread.join(5)
+    assert "<script>" not in page and hostile not in page
+    escaped = "&lt;script&gt;x&lt;/script&gt;&amp;&#34;&#39;"
+    for label in ("kind", "node", "id", "status", "warning", "error", "slave", "sys", "pipe"):
+        assert f"{label}{escaped}" in page, label
+    assert f"http://127.0.0.1:9/{escaped}" in page                # the master's endpoint
+    assert "A run is in progress" in page
+
+
+# An attack from the service review, survived.
+def test_metrics_parse_with_the_prometheus_parser_even_with_odd_labels() -> None:
+    odd = 'k"i\\n\nd'
+    fake = FakeRun(report(actions=[*ACTIONS, {"kind": odd, "node": "s1", "id": "p",
+                                              "status": "done"}], warnings=["w"]))
+    client, _, _ = make(fake=fake)
+    client.post("/sync")
+    fake.result = report(outcome="aborted", errors=["master unreadable"])
+    client.post("/sync")
+    answer = client.get("/metrics")
+    assert answer.headers["Content-Type"].startswith("text/plain")
+    families = {f.name: f for f in text_string_to_metric_families(answer.text)}
+    assert families["sesam_orchestrator_runs"].type == "counter"
+    assert families["sesam_orchestrator_run_duration_seconds"].type == "histogram"
+    assert families["sesam_orchestrator_actions"].type == "counter"
+    assert families["sesam_orchestrator_last_success_timestamp_seconds"].type == "gauge"
+    assert families["sesam_orchestrator_warnings"].type == "gauge"
+    runs = {s.labels["outcome"]: s.value for s in families["sesam_orchestrator_runs"].samples
+            if s.name.endswith("_total")}
+    assert runs == {"ok": 1, "failed": 0, "aborted": 1}
+    kinds = {(s.labels["kind"], s.labels["status"]): s.value
+             for s in families["sesam_orchestrator_actions"].samples if s.name.endswith("_total")}
+    assert kinds[(odd, "done")] == 1 and kinds[("update-pipe", "skipped")] == 1
+    assert [s.value for s in families["sesam_orchestrator_warnings"].samples] == [0]
+    count = next(s for s in families["sesam_orchestrator_run_duration_seconds"].samples
+                 if s.name.endswith("_count"))
+    assert count.value == 2
+
+
+# An attack from the service review, survived.
+def test_a_crashing_run_logs_one_redacted_line_and_frees_the_lock(caplog) -> None:
+    fake = FakeRun()
+    client, runner, _ = make(fake=fake)
+    token = make_config().slaves[0].jwt_token.get_secret_value()
+    fake.error = RuntimeError(f"line one {token}\n2030-01-01 ERROR service.runs: FORGED")
+    with caplog.at_level(logging.INFO, logger="service"):
+        answer = client.post("/sync")
+    assert answer.status_code == 200 and answer.json["outcome"] == "failed"
+    messages = [r.getMessage() for r in caplog.records]
+    assert all("\n" not in m for m in messages)
+    assert not any(m.startswith("2030-01-01") for m in messages)
+    assert all(token not in m for m in messages)
+    assert any(m.startswith("run crashed: ") for m in messages)
+    status = client.get("/status").json
+    assert status["running"] is False and status["progress"] is None
+    assert "FORGED" in status["errors"][0] and token not in json.dumps(status)
+    fake.error = None
+    assert client.post("/sync").json["outcome"] == "ok"
+    assert 'sesam_orchestrator_runs_total{outcome="failed"} 1.0' in client.get("/metrics").text
+
+
+# An attack from the service review, survived.
+def test_schedule_never_overlaps_and_coalesces_missed_runs() -> None:
+    fake = FakeRun()
+    inside, most = [0], [0]
+    lock = threading.Lock()
+    original = fake.__call__
+
+    def counting(config, *, dry_run=False, progress=None):
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        try:
+            return original(config, dry_run=dry_run, progress=progress)
+        finally:
+            with lock:
+                inside[0] -= 1
+    runner = Runner(config=make_config(update_interval=3600), run=counting)
+    fake.hold()
+    schedule = DrivenSchedule(runner, 3600)
+    try:
+        # Three run times are due at once (two missed): one run covers them all ...
+        schedule.tick(missed=2)
+        assert fake.entered.wait(10)
+        assert schedule.submitted == [1] and schedule.refused == 0
+        # ... and the next is an interval away, not a catch-up burst.
+        assert schedule.next_run_is_ahead()
+        # Due again while that run is held: refused, not queued behind it.
+        schedule.tick(missed=1)
+        assert schedule.submitted == [1] and schedule.refused == 1
+        assert len(fake.calls) == 1
+        fake.release.set()
+        deadline = time.monotonic() + 10
+        while not runner.history():
+            assert time.monotonic() < deadline, "the held run never finished"
+            time.sleep(0.01)
+        # Nothing it refused runs once it has ended: the job waits for its next time ...
+        assert len(fake.calls) == 1 and schedule.next_run_is_ahead()
+        # ... and the schedule goes on.
+        schedule.tick()
+        assert schedule.submitted == [1, 1]
+        deadline = time.monotonic() + 10
+        while len(runner.history()) < 2:
+            assert time.monotonic() < deadline, "the second scheduled run never finished"
+            time.sleep(0.01)
+    finally:
+        fake.release.set()
+        runner.shutdown()
+    assert len(fake.calls) == 2
+    assert most[0] == 1
+    assert [r["trigger"] for r in runner.history()] == ["schedule", "schedule"]

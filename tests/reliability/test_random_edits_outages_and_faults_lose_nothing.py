@@ -1,6 +1,6 @@
-"""Review round 5: a systematic hunt (hypothesis) over sequences of placement changes, user
-re-uploads (pipes and systems) and deletes, hand edits of generated pipes, unreadable
-slaves, an unreadable master env and single write faults (failed, or landed but unanswered).
+"""Property (hypothesis): sequences of placement changes, user re-uploads (pipes and
+systems) and deletes, hand edits of generated pipes, unreadable slaves, an unreadable master
+env and single write faults (failed, or landed but unanswered).
 
 After every step: no original the user last uploaded is lost. After a final clean run: a
 second run writes nothing and each slave holds exactly what an independent oracle says.
@@ -11,27 +11,20 @@ import copy
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from emulator import EmulatorNode
-from service import orchestrator
-from service.nodes.client import SesamClient
-from service.config import load_config
-
 from orchestration import as_copy, originals, writes
 from scenarios import holds_every_original, latest_originals
+from service import orchestrator
+from service.config import load_config
 from write_faults import arm_first_writing
+
 
 SECRET = "review-round5-jwt-secret-0123456789-abcdefgh"
 SYSTEMS = ["crm", "erp", "hr"]
 SLAVES = ("s1", "s2")
 ENV = {"sv": "crm", "dv": "env-ds"}
-
-
-@pytest.fixture(autouse=True)
-def _no_retry_backoff(monkeypatch):
-    monkeypatch.setitem(SesamClient.__init__.__kwdefaults__, "backoff", 0.0)
 
 
 def _pipe(draw, pid: str, systems: list[str]) -> dict:
@@ -158,6 +151,7 @@ def _oracle(pipes: dict[str, dict], placement: dict[str, str | None]):
     return on
 
 
+@pytest.mark.usefixtures("no_retry_backoff")
 @pytest.mark.long
 def test_random_sequences_of_changes_faults_and_outages_lose_nothing_and_converge(fault_tally):
     nodes = {nid: EmulatorNode(jwt_secret=SECRET).start() for nid in ("master",) + SLAVES}
