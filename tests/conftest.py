@@ -1,13 +1,18 @@
-"""Shared fixtures: emulated Sesam nodes that are stopped when the test ends; the
-`--fault-report` option (figures from tests that use the `fault_tally` fixture)."""
+"""Shared fixtures: emulated Sesam nodes that are stopped when the test ends; runs without
+retry pauses, and plans checked for a component planned twice (for tests that ask for them);
+the `--fault-report` option (runs the tests that use the `fault_tally` fixture, prints their
+figures)."""
 from __future__ import annotations
 
+from collections import Counter
 from typing import Callable, Iterator
 
 import pytest
 
 from emulator import EmulatorNode
 from faultreport import KEY, Tally, line
+from service import orchestrator
+from service.nodes.client import SesamClient
 
 # Long enough that PyJWT does not warn about short HMAC keys.
 JWT_SECRET = "test-secret-for-emulated-sesam-nodes-0123456789"
@@ -34,16 +39,49 @@ def node(nodes: Callable[..., EmulatorNode]) -> EmulatorNode:
     return nodes()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # The tests marked `long` go first: xdist hands out the front of the list in turn, so
-    # each worker starts on a long one and the short ones fill in around them.
-    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+@pytest.fixture
+def no_retry_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retried PUTs and DELETEs still happen (the same requests), only without the pauses."""
+    monkeypatch.setitem(SesamClient.__init__.__kwdefaults__, "backoff", 0.0)
+
+
+@pytest.fixture
+def no_component_planned_twice(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Wrap the planner: no (kind, node, id) twice in a plan, except a sync pipe's two PUTs
+    around its reset (flagged, then clean)."""
+    seen: list[str] = []
+    real = orchestrator.make_plan
+
+    def checked(*args, **kwargs):
+        the_plan = real(*args, **kwargs)
+        counts = Counter((a.kind, a.node, a.id) for a in the_plan.actions)
+        for (kind, node, cid), n in counts.items():
+            resets = counts.get(("reset-pipe", node, cid), 0)
+            if n > 1 and not (kind == "update-pipe" and n == 2 and resets == 1):
+                seen.append(f"{kind} {node} {cid} x{n}")
+        return the_plan
+    monkeypatch.setattr(orchestrator, "make_plan", checked)
+    yield
+    assert not seen, seen
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--fault-report", action="store_true",
-                     help="print, per fault and crash test, how many injected faults fired "
-                          "and what they did (failed a write, landed unanswered, absorbed)")
+                     help="run only the fault and crash tests (those using `fault_tally`) and "
+                          "print, per test, how many injected faults fired and what they did "
+                          "(failed a write, landed unanswered, absorbed)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With --fault-report, the tests that keep a fault tally are chosen by that fixture, not
+    by a list of files, so the report finds them wherever they live; then the long ones first."""
+    if config.getoption("--fault-report"):
+        tallied = [item for item in items if "fault_tally" in getattr(item, "fixturenames", ())]
+        config.hook.pytest_deselected(items=[item for item in items if item not in tallied])
+        items[:] = tallied
+    # The tests marked `long` go first: xdist hands out the front of the list in turn, so
+    # each worker starts on a long one and the short ones fill in around them.
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
 
 
 @pytest.fixture

@@ -113,6 +113,27 @@ class Cluster:
     def run(self, config: Config, *, dry_run: bool = False) -> Report:
         return orchestrator.run(config, dry_run=dry_run)
 
+    def placed(self, managed: dict[str, list[str]] | None = None, **kwargs: Any) -> Config:
+        """The configuration (as `config` takes it), after a run under it that ended ok."""
+        cfg = self.config(managed, **kwargs)
+        report = self.run(cfg)
+        assert report.outcome == "ok", report.as_json()
+        return cfg
+
+    def synced_on_s1(self) -> Config:
+        """The first run (crm to s1, erp to s2) ends ok, then crm's data flows once from s1
+        into the master. Returns that configuration."""
+        cfg = self.placed()
+        self.sync(self.slaves["s1"])
+        return cfg
+
+    def feed_local_data(self) -> EmulatorNode:
+        """The master's local-data runs, then s2's feeder copies it there (erp-out reads it
+        on s2). Returns s2."""
+        start_pipe(self.master, "local-data")
+        start_pipe(self.slaves["s2"], "orchestrator-feed-local-data")
+        return self.slaves["s2"]
+
     def pump_operations(self, *operations: str) -> list[tuple[str, str, str]]:
         """(node, path, operation) of each pump operation named in `operations` that the
         master and slaves were sent since the last `clear`, read from their request logs."""
@@ -229,3 +250,50 @@ def pump_mode(node: EmulatorNode, pid: str) -> str:
     status, body = node.api("GET", f"/pipes/{EmulatorNode.quote(pid)}")
     assert status == 200, body
     return body["config"]["effective"]["pump"].get("mode", "scheduled")
+
+
+# --- fault rules and states the placement tests share ---
+
+# The master's env cannot be read (no group:Admin): pipes naming a system through $ENV(..)
+# cannot be judged.
+ENV_403 = {"method": "GET", "path": "^/api/env$", "status": 403, "times": 1000}
+# A node whose pipe listing cannot be read: nothing may be written to it or deleted in it.
+UNREADABLE = {"method": "GET", "path": "^/api/pipes$", "status": 401, "times": 1000}
+# PUT and DELETE are retried three times by the client: four hits make the write fail.
+HARD = 4
+# Env values of every JSON shape, with a newline, a quote and a $SECRET(..) look-alike.
+ODD_ENV = {"region": "eu", "obj": {"a": [1, {"b": None}], "c": "d"}, "lst": [1, "x", [2]],
+           "num": 1.5, "flag": False, "zero": 0, "empty": "", "nested_secret": "$SECRET(nope)",
+           "quote": 'a "b"\nc'}
+
+
+def dataset_ids(node: EmulatorNode) -> set[str]:
+    return {d["_id"] for d in node.api("GET", "/datasets")[1]}
+
+
+def node_state(node: EmulatorNode) -> tuple:
+    """A node's pipes and systems (originals) and dataset ids: to see that a run left it alone."""
+    return originals(node, "pipes"), originals(node, "systems"), dataset_ids(node)
+
+
+def assert_originals_kept(c: "Cluster", systems: list[dict], pipes: list[dict]) -> None:
+    """The master still holds each of these configs as the user wrote it (contract 3.5)."""
+    for s in systems:
+        assert the_original(c.master, "systems", s["_id"]) == s, s["_id"]
+    for p in pipes:
+        assert the_original(c.master, "pipes", p["_id"]) == p, p["_id"]
+
+
+def pump(node: EmulatorNode, pid: str, operation: str) -> None:
+    """A pump operation a user makes by hand (disable, enable, ...)."""
+    assert node.api("POST", f"/pipes/{pid}/pump", {"operation": operation})[0] == 200
+
+
+def run_as_planned(c: "Cluster", cfg: Config, *, outcome: str | None = "ok") -> Report:
+    """A dry run, then the real run on the same state: the same actions, in the same order."""
+    plan = c.run(cfg, dry_run=True)
+    report = c.run(cfg)
+    assert described(plan) == described(report), (described(plan), described(report))
+    if outcome is not None:
+        assert report.outcome == outcome, report.as_json()
+    return report

@@ -1,0 +1,258 @@
+"""What keeps the service inside its container's memory (issue 17).
+
+- Concurrent GET /plan callers share one plan (single flight): one set of reads, one
+  plan's memory, whatever the number of callers.
+- Every answer is capped after decompression (MAX_ANSWER_MB): a listing larger than the
+  cap, or a small gzip bomb, stops with one line naming the node, and the run changes nothing.
+- A listing is read entry by entry into what the planner needs: the DTL rules of a pipe as
+  compact text that still compares (and is written back) like the rules themselves.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Iterator
+
+import pytest
+
+from service.nodes.client import SesamClient, SesamError
+from service.config import ConfigError, load_config
+from service.core.opaque import Opaque, freeze, thaw
+from service.report import Report
+from service.web.runner import Runner
+from service.core.snapshots import shape
+from service.nodes.stream import iter_array
+from stand_in_run import make_config
+
+
+# --- single flight ---------------------------------------------------------------------
+
+class HeldPlan:
+    """A stand-in run whose dry runs wait for `release`; counts how many were made."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, config: Any, *, dry_run: bool = False, progress: Any = None) -> Report:
+        self.calls += 1
+        self.entered.set()
+        assert self.release.wait(10), "test never released the plan"
+        return Report(started="2024-01-01T00:00:00+00:00", outcome="ok", dry_run=dry_run,
+                      actions=[{"kind": "create-pipe", "node": "s1", "id": f"p{self.calls}",
+                                "status": "planned"}])
+
+
+def _wait_for(check, what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def test_concurrent_plan_callers_share_one_plan() -> None:
+    fake = HeldPlan()
+    runner = Runner(config=make_config(), run=fake)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        first = pool.submit(runner.plan)
+        assert fake.entered.wait(5)
+        others = [pool.submit(runner.plan) for _ in range(7)]
+        _wait_for(lambda: runner._flight is not None and runner._flight.waiting == 7,
+                  "7 callers waiting on the plan in flight")
+        fake.release.set()
+        reports = [first.result(10)] + [f.result(10) for f in others]
+    assert fake.calls == 1
+    assert all(r is reports[0] for r in reports)
+    assert reports[0].actions[0]["id"] == "p1"
+
+
+def test_a_plan_asked_for_after_one_finished_is_a_new_plan() -> None:
+    fake = HeldPlan()
+    fake.release.set()
+    runner = Runner(config=make_config(), run=fake)
+    assert runner.plan().actions[0]["id"] == "p1"
+    assert runner.plan().actions[0]["id"] == "p2"
+    assert fake.calls == 2 and runner._flight is None
+
+
+# --- the answer-size cap -----------------------------------------------------------------
+
+class _Answers(BaseHTTPRequestHandler):
+    """A fake node: GET answers with what the test put in `server.bodies[path]`."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        body, headers = self.server.bodies.get(self.path.split("?")[0], (b"[]", {}))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_node() -> Iterator[ThreadingHTTPServer]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
+    server.bodies = {}
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def _client(server: ThreadingHTTPServer, **kw: Any) -> SesamClient:
+    return SesamClient(node_id="m1", api_url=f"http://127.0.0.1:{server.server_port}/api",
+                       token="t", retries=0, **kw)
+
+
+def _bomb(mb: int) -> bytes:
+    """A gzip body of a JSON array that decompresses to `mb` MB (about 1,000 times its size)."""
+    raw = b"[" + b" " * (mb * 2**20) + b"]"
+    return gzip.compress(raw, compresslevel=9)
+
+
+def test_a_gzip_bomb_stops_at_the_cap_with_one_line_naming_the_node(fake_node) -> None:
+    bomb = _bomb(64)
+    assert len(bomb) < 2**20 // 4          # a small answer on the wire ...
+    fake_node.bodies["/api/pipes"] = (bomb, {"Content-Encoding": "gzip"})
+    client = _client(fake_node, max_answer_mb=8)
+    with pytest.raises(SesamError, match=r"^m1 GET /pipes: answer larger than 8 MB "
+                                         r"\(MAX_ANSWER_MB\); not read$"):
+        client.list_pipes()
+    client.close()
+
+
+def test_an_answer_within_the_cap_is_read_even_gzipped(fake_node) -> None:
+    items = [{"_id": f"p{i}", "config": {"original": {"_id": f"p{i}"}}} for i in range(2000)]
+    fake_node.bodies["/api/pipes"] = (gzip.compress(json.dumps(items).encode()),
+                                      {"Content-Encoding": "gzip"})
+    fake_node.bodies["/api/env"] = (b'{"a": 1}', {})
+    client = _client(fake_node, max_answer_mb=1)
+    assert [p["_id"] for p in client.list_pipes()] == [f"p{i}" for i in range(2000)]
+    assert client.get_env() == {"a": 1}
+    client.close()
+
+
+def test_any_answer_is_capped_not_only_listings(fake_node) -> None:
+    fake_node.bodies["/api/env"] = (b'{"a": "' + b"x" * (2 * 2**20) + b'"}', {})
+    client = _client(fake_node, max_answer_mb=1)
+    with pytest.raises(SesamError, match=r"^m1 GET /env: answer larger than 1 MB"):
+        client.get_env()
+    client.close()
+
+
+def test_max_answer_mb_is_configurable_and_checked() -> None:
+    base = {"MASTER_NODE": json.dumps({"_id": "m", "endpoint": "http://127.0.0.1:9",
+                                       "jwt_token": "x"}),
+            "SLAVE_NODES": json.dumps([{"_id": "s", "endpoint": "http://127.0.0.1:10",
+                                        "jwt_token": "y", "managed_systems": []}])}
+    assert load_config(base).max_answer_mb == 256
+    assert load_config({**base, "MAX_ANSWER_MB": "32"}).max_answer_mb == 32
+    with pytest.raises(ConfigError, match=r"^MAX_ANSWER_MB: "):
+        load_config({**base, "MAX_ANSWER_MB": "0"})
+
+
+def test_a_master_listing_over_the_cap_aborts_the_run_and_changes_nothing(nodes) -> None:
+    from service import orchestrator
+    from orchestration import clear_logs, environ, writes
+    master, slave = nodes(), nodes()
+    master.seed(systems=[{"_id": "crm", "type": "system:url", "base_url": "http://crm.invalid/"}],
+                pipes=[{"_id": "crm-person", "type": "pipe", "description": "x" * (2 * 2**20),
+                        "source": {"type": "json", "system": "crm", "url": "person"}}])
+    env = environ(master, {"s1": (slave, ["crm"])}, MAX_ANSWER_MB="1")
+    clear_logs(master, slave)
+    report = orchestrator.run(load_config(env))
+    assert report.outcome == "aborted"
+    assert any("master GET /pipes: answer larger than 1 MB (MAX_ANSWER_MB); not read" in e
+               for e in report.errors), report.errors
+    assert writes(master.requests()) == [] and writes(slave.requests()) == []
+
+
+# --- what a listing entry leaves behind ------------------------------------------------------
+
+RULES = {"default": [["copy", "*"], ["add", "x", ["lower", "_S.y"]]], "b": [["copy", "_id"]]}
+
+
+def test_dtl_rules_are_kept_as_text_that_compares_and_writes_like_the_rules() -> None:
+    pipe = {"_id": "p", "type": "pipe", "transform": {"type": "dtl", "rules": json.loads(
+        json.dumps(RULES))}, "metadata": {"orchestrator": {"original_configuration": {
+            "_id": "p", "transform": [{"type": "dtl", "rules": {"default": []}}]}}}}
+    frozen = freeze(json.loads(json.dumps(pipe)))
+    assert isinstance(frozen["transform"]["rules"], Opaque)
+    inner = frozen["metadata"]["orchestrator"]["original_configuration"]["transform"][0]
+    assert isinstance(inner["rules"], Opaque)
+    assert frozen == pipe and pipe == frozen
+    reordered = {"b": RULES["b"], "default": RULES["default"]}
+    assert frozen["transform"]["rules"] == reordered
+    assert frozen["transform"]["rules"] != {"default": [["copy", "*"]]}
+    assert frozen["transform"]["rules"] != json.dumps(RULES)     # a string is not the rules
+    assert thaw(frozen) == pipe and not isinstance(thaw(frozen)["transform"]["rules"], str)
+    assert json.loads(json.dumps(thaw(frozen))) == pipe
+
+
+def test_the_shape_of_a_config_keeps_what_placement_reads_only() -> None:
+    config = {"_id": "p", "source": {"type": "conditional", "condition": "$ENV(x)",
+                                     "alternatives": {"a": {"type": "json", "system": "s1",
+                                                            "url": "u"}}},
+              "transform": [{"type": "dtl", "rules": RULES},
+                            {"type": "rest", "system": "s2", "operations": {"x": {}}}],
+              "sink": {"type": "dataset", "dataset": "d"}, "pump": {"schedule_interval": 5},
+              "metadata": {"orchestrator": {"original_configuration": {"_id": "p"}}}}
+    assert shape(config) == {
+        "source": {"type": "conditional", "condition": "$ENV(x)",
+                   "alternatives": {"a": {"type": "json", "system": "s1"}}},
+        "transform": [{"type": "dtl"}, {"type": "rest", "system": "s2"}],
+        "sink": {"type": "dataset", "dataset": "d"}}
+
+
+def test_a_listing_is_parsed_entry_by_entry_across_chunk_boundaries() -> None:
+    items = [{"_id": f"p{i}", "é": "€" * i, "n": [i, 1.5, None, True]} for i in range(40)]
+    text = json.dumps(items, ensure_ascii=False, indent=2).encode()
+    for size in (1, 3, 4096):
+        chunks = (text[i:i + size] for i in range(0, len(text), size))
+        assert list(iter_array(chunks)) == items
+    with pytest.raises(ValueError, match="not valid JSON"):
+        list(iter_array([b"[1, 2"]))
+
+
+def test_a_slave_copy_kept_by_digest_compares_like_the_config() -> None:
+    from service.core.opaque import Digest, dumps
+    copy = {"_id": "p", "type": "pipe", "transform": {"type": "dtl", "rules": RULES},
+            "metadata": {"orchestrator": {"feeder": True, "master": "http://m"}}}
+    kept = Digest(json.loads(json.dumps(copy)))
+    assert kept == copy and copy == kept and not (kept != copy)
+    assert kept == freeze(json.loads(json.dumps(copy)))        # rules as text or as lists
+    assert kept != {**copy, "type": "other"} and {**copy, "type": "other"} != kept
+    assert kept.get("metadata") == {"orchestrator": {"feeder": True, "master": "http://m"}}
+    assert "transform" not in kept                               # the rest is not held
+    assert json.loads(dumps([freeze(json.loads(json.dumps(copy)))])) == [copy]
+
+
+def test_the_benchmark_runs_the_service_with_the_images_memory_settings() -> None:
+    from bench.served import IMAGE_ENV
+    from dockerfile import dockerfile
+    env = " ".join(args for instruction, args in dockerfile() if instruction == "ENV")
+    for name, value in IMAGE_ENV.items():
+        assert f"{name}={value}" in env.split(), (name, env)
+    # Bytecode built into the image: a cold start does not compile the service.
+    assert ("RUN", "python -m compileall -q service/") in dockerfile()
+
+
+def test_one_huge_listing_entry_stops_the_read_before_it_fills_memory(fake_node) -> None:
+    huge = b'[{"_id": "p", "description": "' + b"x" * (40 * 2**20) + b'"}]'
+    fake_node.bodies["/api/pipes"] = (gzip.compress(huge), {"Content-Encoding": "gzip"})
+    client = _client(fake_node)        # the answer's own cap (256 MB) is not reached
+    with pytest.raises(SesamError, match=r"^m1 GET /pipes: an entry larger than 16 MB; "
+                                         r"not read$"):
+        client.list_pipes()
+    client.close()
