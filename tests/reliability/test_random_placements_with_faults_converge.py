@@ -124,6 +124,11 @@ def test_random_placement_and_fault_steps_then_a_clean_run_converges(nodes, faul
         return config_for(master, {s: (started[s], [k for k, v in sorted(placement.items())
                                                    if v == s]) for s in P_SLAVES})
 
+    def step(placement, env_change):
+        if env_change is not None:
+            assert master.api("POST", "/env", {"fault-step": env_change})[0] == 200
+        return orchestrator.run(config(placement))
+
     @settings(max_examples=60, deadline=None, derandomize=True, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
     @given(_scenarios())
@@ -148,16 +153,18 @@ def test_random_placement_and_fault_steps_then_a_clean_run_converges(nodes, faul
         watch["expected"], watch["violations"] = first, []
         try:
             placement: dict = {s: None for s in systems}     # what the seed places
-            for drawn, fault in steps:
-                armed, placement = None, drawn
+            for n_step, (drawn, fault) in enumerate(steps):
+                armed, placement, env_change = None, drawn, None
                 if fault is not None:
                     # On a write this step makes, found by a probe run from the same state;
-                    # when the drawn placement writes nothing, one system moves on.
-                    candidates = [drawn] + [_moved(drawn, s) for s in systems]
-                    placement, armed = arm_first_writing(
-                        started, candidates, lambda p: orchestrator.run(config(p)), *fault,
-                        fault_tally)
-                report = orchestrator.run(config(placement))
+                    # when the drawn placement writes nothing, one system moves on; when no
+                    # move writes (pipes that cannot be placed keep every system in the
+                    # master), a new master env var does: it is copied to each slave.
+                    candidates = [(drawn, None)] + [(_moved(drawn, s), None) for s in systems] \
+                        + [(drawn, f"step-{n_step}")]
+                    (placement, env_change), armed = arm_first_writing(
+                        started, candidates, lambda c: step(*c), *fault, fault_tally)
+                report = step(placement, env_change)
                 assert report.outcome in ("ok", "failed"), report.as_json()
                 if armed is not None:
                     armed.settle(started, report, fault_tally)
@@ -186,4 +193,4 @@ def test_random_placement_and_fault_steps_then_a_clean_run_converges(nodes, faul
             for sid in held_systems.keys() & set(systems):
                 assert held_systems[sid] == as_copy(first["systems", sid])
     check_example()
-    assert fault_tally.fired == fault_tally.armed > 0
+    assert fault_tally.fired == fault_tally.armed > 0 and fault_tally.unarmed == 0
