@@ -4,16 +4,22 @@ Nothing here does I/O. The planner compares what this module says with the snaps
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from service.config import Config
-from service.core.references import expand_env, roles, systems_used, user_original
-from service.core.generated import (component_url, feeder_pipe, placeholder_pipe, sync_pipe, url_system)
-from service.core.names import FEEDER_SYSTEM
+from service.core.generated import (
+    component_url,
+    feeder_pipe,
+    placeholder_pipe,
+    sync_pipe,
+    url_system,
+)
+from service.core.names import FEEDER_SYSTEM, name, node_message
 from service.core.ownership import group_name, with_mark
+from service.core.references import expand_env, roles, systems_used, user_original
 from service.core.snapshots import Component, NodeSnapshot
-from service.core.names import name, node_message
 
 PipeShape = Literal["sync", "placeholder", "master"]
 
@@ -67,7 +73,8 @@ def _place_pipe(pid: str, original: dict[str, Any], env: Mapping[str, Any],
     on = sorted({placed[s] for s in used})
     if len(on) > 1:
         where = ", ".join(f"system {name(s)} (slave {placed[s]})" for s in used)
-        return refused, f"pipe {name(pid)}: cannot be placed, it uses {where}; it stays in the master"
+        return refused, (f"pipe {name(pid)}: cannot be placed, it uses {where}; "
+                         "it stays in the master")
     slave = on[0]
     # A system the pipe also names that stays in the master (no slave manages it, or it is
     # kept there) does not exist on the slave: the slave would refuse the copy, and the

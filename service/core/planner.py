@@ -7,18 +7,26 @@ orders that keep data safe (contract 3.5, 5, 6) are all expressed here, in one p
 from __future__ import annotations
 
 import json
-from sys import intern      # reasons repeat per slave: one string each, not one per step
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from sys import intern  # reasons repeat per slave: one string each, not one per step
+from typing import Any
 
-from service.core.actions import Action, Kind, Plan
 from service.config import Config
-from service.core.operator_warnings import warnings_for
-from service.core.references import (expand_env, marker, remembering, roles, systems_used, user_original)
-from service.core.placement import Desired, PipePlacement, desired_state
-from service.core.holds import holds, without_feeders
-from service.core.ownership import Ownership, ownership
 from service.core import reasons
+from service.core.actions import Action, Kind, Plan
+from service.core.holds import holds, without_feeders
+from service.core.operator_warnings import warnings_for
+from service.core.ownership import Ownership, ownership
+from service.core.placement import Desired, PipePlacement, desired_state
+from service.core.references import (
+    expand_env,
+    marker,
+    remembering,
+    roles,
+    systems_used,
+    user_original,
+)
 from service.core.snapshots import Component, NodeSnapshot
 
 
@@ -135,7 +143,8 @@ def _record_owed_resets(b: _Builder, *, master: NodeSnapshot, desired: Desired,
                 or pid in readable[placed.slave].pipes or ("pipes", pid) in blocked:
             continue
         was = user_original(comp)[1]
-        is_sync = was is not None and roles(pid, comp.original, {}).source_type in ("json", "binary")
+        is_sync = (was is not None
+                   and roles(pid, comp.original, {}).source_type in ("json", "binary"))
         if is_sync and was.get("slave") == placed.slave and not was.get("reset_pending"):
             b.owed_first[pid] = b.add(
                 "update-pipe", master.node_id, pid,
@@ -194,14 +203,16 @@ def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
         after = [b.slave_write.get((slave_id, "systems", s))
                  for s in sorted(systems_used(want, env))]
         after.append(_env_first(set_env, want))
-        if have is not None and have.original != want and _reads_another_master(have.original, want):
+        if (have is not None and have.original != want
+                and _reads_another_master(have.original, want)):
             # A feeder whose master moved: its offsets are the old master's. Reset first,
             # mark the new master last, so a crash in between resets again next run.
             after = [b.add("reset-pipe", slave_id, pid, after=after,
                            reason="the feeder reads a new master: re-read everything")]
         after.append(b.owed_first.get(pid))
         placed = desired.pipes.get(pid)
-        if _stale_copy(have, master.pipes.get(pid), slave_id, user_disabled=pid in desired.disabled) \
+        if _stale_copy(have, master.pipes.get(pid), slave_id,
+                       user_disabled=pid in desired.disabled) \
                 and r.sink_dataset and _pump_mode(want, env) != "off":
             after = _refill(b, slave_id, pid, r.sink_dataset, want, after)
         _write_copy(b, slave_id=slave_id, pid=pid, want=want, have=have, after=after,

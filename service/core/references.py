@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from service.core.snapshots import Component
 
@@ -114,8 +115,8 @@ _memo_lock = threading.Lock()
 
 @contextmanager
 def remembering() -> Iterator[None]:
-    """Remember `roles` and `systems_used` answers until the last plan in progress is done (configs are
-    not changed in place while a plan is made)."""
+    """Remember `roles` and `systems_used` answers until the last plan in progress is done
+    (configs are not changed in place while a plan is made)."""
     global _memo_users
     with _memo_lock:
         _memo_users += 1

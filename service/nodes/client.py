@@ -20,21 +20,21 @@ of the container running out of memory. Listings are parsed entry by entry
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from http import HTTPStatus
 from sys import intern
-from typing import Any, Callable, Iterable, Iterator, TypeVar
-
+from typing import Any, TypeVar
 
 import requests
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import NewConnectionError, ReadTimeoutError
 
+from service.core.names import name, node_message, q
 from service.core.opaque import dumps, freeze
 from service.nodes.stream import EntryTooLarge, NotAnArray, iter_array
-from service.core.names import name, node_message, q
 
 T = TypeVar("T")
 MAX_ANSWER_MB = 256   # default cap on one answer, decompressed (config: MAX_ANSWER_MB)

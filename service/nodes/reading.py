@@ -8,8 +8,9 @@ as it arrives (service/core/snapshots.py says what is kept of it).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Mapping
+from typing import Any
 
 from service.core.names import name
 from service.core.references import secrets_used
