@@ -304,17 +304,20 @@ def desired_state(config: Config, master: NodeSnapshot, *,
             continue
         slave = slaves[placement.slave]
         desired.slave_pipes[slave.id][pid] = with_mark(original, group)
-        metadata = {"slave": slave.id, "url": component_url(slave, "pipes", pid),
-                    "original_configuration": original}
+        metadata: dict[str, Any] = {"slave": slave.id,
+                                    "url": component_url(slave, "pipes", pid),
+                                    "original_configuration": original}
         if _user_disabled(component):
             # The user had disabled it: its slave copy stays disabled, and moving it back
             # must not switch it on.
             metadata["disabled"] = True
             desired.disabled.add(pid)
         if placement.shape == "sync":
-            want = sync_pipe(
-                pid, system=placement.source_system, dataset=placement.sink_dataset, slave=slave,
-                binary=config.master.use_binary_source, metadata=metadata)
+            through, dataset = placement.source_system, placement.sink_dataset
+            if through is None or dataset is None:   # _place_pipe sets both for a sync pipe
+                raise ValueError(f"sync placement of {name(pid)} without its system or dataset")
+            want = sync_pipe(pid, system=through, dataset=dataset, slave=slave,
+                             binary=config.master.use_binary_source, metadata=metadata)
         else:
             want = placeholder_pipe(pid, source_dataset=placement.source_dataset,
                                     metadata=metadata)
