@@ -16,12 +16,14 @@ from service.core.generated import (
     sync_pipe,
     url_system,
 )
-from service.core.names import FEEDER_SYSTEM, name, node_message
+from service.core.names import FEEDER_SYSTEM, ComponentKind, name, node_message
 from service.core.ownership import group_name, with_mark
 from service.core.references import expand_env, roles, systems_used, user_original
 from service.core.snapshots import Component, NodeSnapshot
 
 PipeShape = Literal["sync", "placeholder", "master"]
+# Per slave, the (kind, id) of the components there that are not ours.
+Taken = Mapping[str, frozenset[tuple[ComponentKind, str]]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -204,7 +206,7 @@ def _user_disabled(component: Component) -> bool:
     return component.runtime.get("is-disabled") is True
 
 
-def _clash(kind: str, cid: str, slave_id: str) -> str:
+def _clash(kind: ComponentKind, cid: str, slave_id: str) -> str:
     return (f"{kind[:-1]} {name(cid)}: slave {slave_id} already holds a {kind[:-1]} with this "
             "id that the orchestrator did not put there; it is left alone, and this one is not "
             "placed there")
@@ -212,7 +214,7 @@ def _clash(kind: str, cid: str, slave_id: str) -> str:
 
 def _clashing_pipe(pid: str, original: dict[str, Any], env: Mapping[str, Any],
                    system_slave: Mapping[str, str],
-                   taken: Mapping[str, frozenset[tuple[str, str]]]) -> str | None:
+                   taken: Taken) -> str | None:
     """The clash, when a pipe would go to a slave holding someone else's pipe of that id."""
     for slave_id in sorted({system_slave[s] for s in systems_used(original, env)
                             if s in system_slave}):
@@ -222,7 +224,7 @@ def _clashing_pipe(pid: str, original: dict[str, Any], env: Mapping[str, Any],
 
 
 def desired_state(config: Config, master: NodeSnapshot, *,
-                  taken: Mapping[str, frozenset[tuple[str, str]]] | None = None) -> Desired:
+                  taken: Taken | None = None) -> Desired:
     """Placement and generated configs, from the master (the slaves hold only copies).
 
     `taken`: per slave, the (kind, id) of components there that are not ours: never written,

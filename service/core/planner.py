@@ -37,12 +37,13 @@ class _Builder:
     def __init__(self, master: NodeSnapshot,
                  slaves: Mapping[str, NodeSnapshot] | None = None) -> None:
         self.actions: list[Action] = []
-        self.slave_write: dict[tuple[str, str, str], int] = {}   # (slave, kind, id) -> index
-        self.master_write: dict[tuple[str, str], list[int]] = {}  # (kind, id) -> indices
+        # (slave, kind, id) -> index
+        self.slave_write: dict[tuple[str, ComponentKind, str], int] = {}
+        self.master_write: dict[tuple[ComponentKind, str], list[int]] = {}  # (kind, id) -> indices
         self.master = master
         self.slaves = slaves or {}
         # What each master component holds once the plan's earlier writes to it are done.
-        self.master_config: dict[tuple[str, str], Any] = {}
+        self.master_config: dict[tuple[Kind, str], Any] = {}
         # pipe id -> the master write recording `reset_pending` before its slave copy is made
         self.owed_first: dict[str, int] = {}
 
@@ -137,7 +138,7 @@ def _plan(config: Config, master: NodeSnapshot | None,
 
 def _record_owed_resets(b: _Builder, *, master: NodeSnapshot, desired: Desired,
                         readable: Mapping[str, NodeSnapshot],
-                        blocked: frozenset[tuple[str, str]]) -> None:
+                        blocked: frozenset[tuple[ComponentKind, str]]) -> None:
     """The copy's absence is the only sign that the sync pipe's offsets are foreign, and
     creating the copy erases it: so the master records the owed reset first, in its own
     config (the sync pipe it will be, flagged; it reads the same slave, where a dataset
@@ -307,7 +308,7 @@ def _env_first(set_env: int | None, config: dict[str, Any]) -> int | None:
 
 
 def _write_master(b: _Builder, *, master: NodeSnapshot, desired: Desired,
-                  blocked: frozenset[tuple[str, str]],
+                  blocked: frozenset[tuple[ComponentKind, str]],
                   readable: Mapping[str, NodeSnapshot]) -> None:
     for sid, want in sorted(desired.master_systems.items()):
         if ("systems", sid) in blocked or master.systems[sid].original == want:
