@@ -108,9 +108,9 @@ class EmulatorNode:
     def reset(self) -> None:
         """Back to the state the node started in, keeping its address, secret and
         subscription: no config, datasets, env, secrets, fault rules, logged requests,
-        observers, registered containers or run knobs, and the latency and admin-writes rule it was made with. A
-        test that runs many examples resets its nodes between them instead of starting new
-        ones."""
+        observers, registered containers or run knobs, and the latency and admin-writes rule
+        it was made with. A test that runs many examples resets its nodes between them
+        instead of starting new ones."""
         self._state.store.reset()
         self._state.faults.clear()
         self._state.observers.clear()

@@ -5,27 +5,27 @@ command line, the demo and the benchmark call `run`.
 """
 from __future__ import annotations
 
-import time
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 
-from service.nodes.client import SesamClient, SesamError
-from service.config import Config, Node
-from service.core.leftovers import leftover_datasets, leftover_warnings
-from service.core.actions import Plan
-from service.nodes.executor import Result, execute
-from service.core.flows import flows as flow_health
 from service import heap
+from service.config import Config, Node
 from service.core import plan_text
+from service.core.actions import Plan
+from service.core.flows import flows as flow_health
+from service.core.leftovers import leftover_datasets, leftover_warnings
+from service.core.names import name
 from service.core.planner import plan as make_plan
+from service.core.snapshots import NodeSnapshot
+from service.core.tokens import ADMIN, grants_admin
+from service.nodes.client import SesamClient, SesamError
+from service.nodes.executor import Result, execute
+from service.nodes.reading import read_node
 from service.redaction import Redactor, credential_values, redact_logs, remember
 from service.report import Report
-from service.core.snapshots import NodeSnapshot
-from service.nodes.reading import read_node
-from service.core.names import name
-from service.core.tokens import ADMIN, grants_admin
 
 # The loggers that may carry a node's words (errors, validation messages) or ids.
 redact_logs("service.runs", "service")
@@ -37,7 +37,7 @@ _PLANNING = threading.Lock()
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _client(config: Config, node: Node) -> SesamClient:
@@ -95,7 +95,7 @@ def _read_all(clients: dict[str, SesamClient],
         except RecursionError:
             return SesamError(f"{node_id}: its answer holds JSON nested too deeply to handle")
     with ThreadPoolExecutor(max_workers=min(32, len(clients))) as pool:
-        return dict(zip(clients, pool.map(read, clients)))
+        return dict(zip(clients, pool.map(read, clients), strict=True))
 
 
 MAX_COUNTED = 50      # dataset deletes whose entity count a dry run asks the node for
@@ -115,7 +115,7 @@ def _entity_counts(plan: Plan, clients: dict[str, SesamClient]) -> dict[tuple[st
     if not wanted:
         return {}
     with ThreadPoolExecutor(max_workers=min(8, len(wanted))) as pool:
-        found = dict(zip(wanted, pool.map(count, wanted)))
+        found = dict(zip(wanted, pool.map(count, wanted), strict=True))
     return {key: n for key, n in found.items() if n is not None}
 
 
@@ -135,7 +135,7 @@ def _leftovers(the_plan: Plan, snapshots: dict[str, NodeSnapshot | SesamError],
         except SesamError as exc:
             return exc
     with ThreadPoolExecutor(max_workers=min(32, len(readable))) as pool:
-        found = dict(zip(readable, pool.map(listing, readable)))
+        found = dict(zip(readable, pool.map(listing, readable), strict=True))
     unread = [f"node {n}: its datasets could not be listed ({e}), so datasets an earlier "
               "orchestrator may have left there are not reported"
               for n, e in found.items() if isinstance(e, SesamError)]

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from service.core.names import FEEDER_PREFIX, FEEDER_SYSTEM
+from service.core.names import FEEDER_PREFIX, FEEDER_SYSTEM, ComponentKind
 from service.core.placement import Desired
 from service.core.references import marker, roles, systems_used, user_original
 from service.core.snapshots import Component, NodeSnapshot
@@ -18,7 +18,7 @@ from service.core.snapshots import Component, NodeSnapshot
 
 @dataclass(frozen=True)
 class Holds:
-    blocked: frozenset[tuple[str, str]]     # ("systems" | "pipes", id): no master write
+    blocked: frozenset[tuple[ComponentKind, str]]     # (kind, id): no master write
     keep: Mapping[str, frozenset[str]]      # readable slave -> ids never deleted there
     # readable slave -> feeder components (ids) the slave needs no more: a pipe kept there
     # writes the dataset they would feed (a second writer would loop data via the master).
@@ -29,12 +29,14 @@ def holds(desired: Desired, master: NodeSnapshot, readable: Mapping[str, NodeSna
           unreadable: frozenset[str] = frozenset()) -> Holds:
     """`unreadable`: configured slaves that could not be read. `desired` is only read; apply
     `unneeded_feeders` with `without_feeders`."""
-    current: dict[tuple[str, str], str | None] = {}
-    for kind, table in (("systems", master.systems), ("pipes", master.pipes)):
+    current: dict[tuple[ComponentKind, str], str | None] = {}
+    tables: tuple[tuple[ComponentKind, Mapping[str, Component]], ...] = (
+        ("systems", master.systems), ("pipes", master.pipes))
+    for kind, table in tables:
         for cid, comp in table.items():
             mark = user_original(comp)[1]
             current[kind, cid] = mark.get("slave") if mark else None
-    blocked: set[tuple[str, str]] = set()
+    blocked: set[tuple[ComponentKind, str]] = set()
     for sid, slave in desired.system_slave.items():
         if slave not in readable:
             blocked.add(("systems", sid))

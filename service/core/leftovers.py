@@ -12,7 +12,7 @@ to judge: only the names of moved pipes are looked at.
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from service.core.actions import Plan
 from service.core.names import name

@@ -104,7 +104,8 @@ def _frozen_copy(config: dict[str, Any]) -> dict[str, Any]:
         out["transform"] = ([dict(t) if isinstance(t, dict) else t for t in transform]
                             if isinstance(transform, list) else dict(transform))
     meta = out.get("metadata")
-    mark = meta.get("orchestrator") if isinstance(meta, dict) else None
+    meta = meta if isinstance(meta, dict) else {}
+    mark = meta.get("orchestrator")
     if isinstance(mark, dict) and isinstance(mark.get("original_configuration"), dict):
         inner = _frozen_copy(mark["original_configuration"])
         out["metadata"] = {**meta, "orchestrator": {**mark, "original_configuration": inner}}
@@ -121,7 +122,7 @@ def digest(config: dict[str, Any]) -> bytes:
 _DIGEST_KEEPS = ("orchestrator", "$config-group")
 
 
-class Digest(dict):
+class Digest(dict[str, Any]):
     """A config kept by its fingerprint: what a slave's copy of a pipe is compared by.
 
     It holds only what is read of a copy besides the comparison: its `metadata.orchestrator`
@@ -149,7 +150,7 @@ class Digest(dict):
         equal = self.__eq__(other)
         return equal if equal is NotImplemented else not equal
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None   # as a dict's: not hashable
 
     def __repr__(self) -> str:
         return f"Digest({self.fingerprint.hex()})"

@@ -4,18 +4,26 @@ Nothing here does I/O. The planner compares what this module says with the snaps
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from service.config import Config
-from service.core.references import expand_env, roles, systems_used, user_original
-from service.core.generated import (component_url, feeder_pipe, placeholder_pipe, sync_pipe, url_system)
-from service.core.names import FEEDER_SYSTEM
+from service.core.generated import (
+    component_url,
+    feeder_pipe,
+    placeholder_pipe,
+    sync_pipe,
+    url_system,
+)
+from service.core.names import FEEDER_SYSTEM, ComponentKind, name, node_message
 from service.core.ownership import group_name, with_mark
+from service.core.references import expand_env, roles, systems_used, user_original
 from service.core.snapshots import Component, NodeSnapshot
-from service.core.names import name, node_message
 
 PipeShape = Literal["sync", "placeholder", "master"]
+# Per slave, the (kind, id) of the components there that are not ours.
+Taken = Mapping[str, frozenset[tuple[ComponentKind, str]]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,7 +75,8 @@ def _place_pipe(pid: str, original: dict[str, Any], env: Mapping[str, Any],
     on = sorted({placed[s] for s in used})
     if len(on) > 1:
         where = ", ".join(f"system {name(s)} (slave {placed[s]})" for s in used)
-        return refused, f"pipe {name(pid)}: cannot be placed, it uses {where}; it stays in the master"
+        return refused, (f"pipe {name(pid)}: cannot be placed, it uses {where}; "
+                         "it stays in the master")
     slave = on[0]
     # A system the pipe also names that stays in the master (no slave manages it, or it is
     # kept there) does not exist on the slave: the slave would refuse the copy, and the
@@ -197,7 +206,7 @@ def _user_disabled(component: Component) -> bool:
     return component.runtime.get("is-disabled") is True
 
 
-def _clash(kind: str, cid: str, slave_id: str) -> str:
+def _clash(kind: ComponentKind, cid: str, slave_id: str) -> str:
     return (f"{kind[:-1]} {name(cid)}: slave {slave_id} already holds a {kind[:-1]} with this "
             "id that the orchestrator did not put there; it is left alone, and this one is not "
             "placed there")
@@ -205,7 +214,7 @@ def _clash(kind: str, cid: str, slave_id: str) -> str:
 
 def _clashing_pipe(pid: str, original: dict[str, Any], env: Mapping[str, Any],
                    system_slave: Mapping[str, str],
-                   taken: Mapping[str, frozenset[tuple[str, str]]]) -> str | None:
+                   taken: Taken) -> str | None:
     """The clash, when a pipe would go to a slave holding someone else's pipe of that id."""
     for slave_id in sorted({system_slave[s] for s in systems_used(original, env)
                             if s in system_slave}):
@@ -215,7 +224,7 @@ def _clashing_pipe(pid: str, original: dict[str, Any], env: Mapping[str, Any],
 
 
 def desired_state(config: Config, master: NodeSnapshot, *,
-                  taken: Mapping[str, frozenset[tuple[str, str]]] | None = None) -> Desired:
+                  taken: Taken | None = None) -> Desired:
     """Placement and generated configs, from the master (the slaves hold only copies).
 
     `taken`: per slave, the (kind, id) of components there that are not ours: never written,
@@ -297,17 +306,20 @@ def desired_state(config: Config, master: NodeSnapshot, *,
             continue
         slave = slaves[placement.slave]
         desired.slave_pipes[slave.id][pid] = with_mark(original, group)
-        metadata = {"slave": slave.id, "url": component_url(slave, "pipes", pid),
-                    "original_configuration": original}
+        metadata: dict[str, Any] = {"slave": slave.id,
+                                    "url": component_url(slave, "pipes", pid),
+                                    "original_configuration": original}
         if _user_disabled(component):
             # The user had disabled it: its slave copy stays disabled, and moving it back
             # must not switch it on.
             metadata["disabled"] = True
             desired.disabled.add(pid)
         if placement.shape == "sync":
-            want = sync_pipe(
-                pid, system=placement.source_system, dataset=placement.sink_dataset, slave=slave,
-                binary=config.master.use_binary_source, metadata=metadata)
+            through, dataset = placement.source_system, placement.sink_dataset
+            if through is None or dataset is None:   # _place_pipe sets both for a sync pipe
+                raise ValueError(f"sync placement of {name(pid)} without its system or dataset")
+            want = sync_pipe(pid, system=through, dataset=dataset, slave=slave,
+                             binary=config.master.use_binary_source, metadata=metadata)
         else:
             want = placeholder_pipe(pid, source_dataset=placement.source_dataset,
                                     metadata=metadata)

@@ -7,18 +7,27 @@ orders that keep data safe (contract 3.5, 5, 6) are all expressed here, in one p
 from __future__ import annotations
 
 import json
-from sys import intern      # reasons repeat per slave: one string each, not one per step
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from sys import intern  # reasons repeat per slave: one string each, not one per step
+from typing import Any
 
-from service.core.actions import Action, Kind, Plan
 from service.config import Config
-from service.core.operator_warnings import warnings_for
-from service.core.references import (expand_env, marker, remembering, roles, systems_used, user_original)
-from service.core.placement import Desired, PipePlacement, desired_state
-from service.core.holds import holds, without_feeders
-from service.core.ownership import Ownership, ownership
 from service.core import reasons
+from service.core.actions import Action, Kind, Plan
+from service.core.holds import holds, without_feeders
+from service.core.names import ComponentKind, name
+from service.core.operator_warnings import warnings_for
+from service.core.ownership import Ownership, ownership
+from service.core.placement import Desired, PipePlacement, desired_state
+from service.core.references import (
+    expand_env,
+    marker,
+    remembering,
+    roles,
+    systems_used,
+    user_original,
+)
 from service.core.snapshots import Component, NodeSnapshot
 
 
@@ -28,17 +37,18 @@ class _Builder:
     def __init__(self, master: NodeSnapshot,
                  slaves: Mapping[str, NodeSnapshot] | None = None) -> None:
         self.actions: list[Action] = []
-        self.slave_write: dict[tuple[str, str, str], int] = {}   # (slave, kind, id) -> index
-        self.master_write: dict[tuple[str, str], list[int]] = {}  # (kind, id) -> indices
+        # (slave, kind, id) -> index
+        self.slave_write: dict[tuple[str, ComponentKind, str], int] = {}
+        self.master_write: dict[tuple[ComponentKind, str], list[int]] = {}  # (kind, id) -> indices
         self.master = master
         self.slaves = slaves or {}
         # What each master component holds once the plan's earlier writes to it are done.
-        self.master_config: dict[tuple[str, str], Any] = {}
+        self.master_config: dict[tuple[Kind, str], Any] = {}
         # pipe id -> the master write recording `reset_pending` before its slave copy is made
         self.owed_first: dict[str, int] = {}
 
     def add(self, kind: Kind, node: str, cid: str, *, payload: Any = None,
-            after: list[int | None] | tuple[int | None, ...] = (), reason: str = "",
+            after: Iterable[int | None] = (), reason: str = "",
             before: Any = None) -> int:
         deps = tuple(sorted({a for a in after if a is not None}))
         expect = None
@@ -53,6 +63,10 @@ class _Builder:
         self.actions.append(Action(kind=kind, node=node, id=cid, payload=payload, after=deps,
                                    expect=expect, reason=reason, before=before))
         return len(self.actions) - 1
+
+    def slave_written(self, slave: str | None, kind: ComponentKind, cid: str) -> int | None:
+        """The slave's write of that component in this plan, if any (no slave: none)."""
+        return self.slave_write.get((slave, kind, cid)) if slave is not None else None
 
 
 def _not_sesams(node: str) -> bool:
@@ -124,19 +138,20 @@ def _plan(config: Config, master: NodeSnapshot | None,
 
 def _record_owed_resets(b: _Builder, *, master: NodeSnapshot, desired: Desired,
                         readable: Mapping[str, NodeSnapshot],
-                        blocked: frozenset[tuple[str, str]]) -> None:
+                        blocked: frozenset[tuple[ComponentKind, str]]) -> None:
     """The copy's absence is the only sign that the sync pipe's offsets are foreign, and
     creating the copy erases it: so the master records the owed reset first, in its own
     config (the sync pipe it will be, flagged; it reads the same slave, where a dataset
     not yet populated answers 404), and the copy is created only after that."""
     for pid, placed in sorted(desired.pipes.items()):
-        comp = master.pipes.get(pid)
-        if placed.shape != "sync" or placed.slave not in readable or comp is None \
-                or pid in readable[placed.slave].pipes or ("pipes", pid) in blocked:
+        comp, slave = master.pipes.get(pid), placed.slave
+        if placed.shape != "sync" or slave is None or slave not in readable or comp is None \
+                or pid in readable[slave].pipes or ("pipes", pid) in blocked:
             continue
         was = user_original(comp)[1]
-        is_sync = was is not None and roles(pid, comp.original, {}).source_type in ("json", "binary")
-        if is_sync and was.get("slave") == placed.slave and not was.get("reset_pending"):
+        if was is None or roles(pid, comp.original, {}).source_type not in ("json", "binary"):
+            continue   # not a sync pipe yet: no offsets of that slave's to owe a reset for
+        if was.get("slave") == slave and not was.get("reset_pending"):
             b.owed_first[pid] = b.add(
                 "update-pipe", master.node_id, pid,
                 payload=_with_reset_pending(desired.master_pipes[pid]),
@@ -194,14 +209,16 @@ def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
         after = [b.slave_write.get((slave_id, "systems", s))
                  for s in sorted(systems_used(want, env))]
         after.append(_env_first(set_env, want))
-        if have is not None and have.original != want and _reads_another_master(have.original, want):
+        if (have is not None and have.original != want
+                and _reads_another_master(have.original, want)):
             # A feeder whose master moved: its offsets are the old master's. Reset first,
             # mark the new master last, so a crash in between resets again next run.
             after = [b.add("reset-pipe", slave_id, pid, after=after,
                            reason="the feeder reads a new master: re-read everything")]
         after.append(b.owed_first.get(pid))
         placed = desired.pipes.get(pid)
-        if _stale_copy(have, master.pipes.get(pid), slave_id, user_disabled=pid in desired.disabled) \
+        if _stale_copy(have, master.pipes.get(pid), slave_id,
+                       user_disabled=pid in desired.disabled) \
                 and r.sink_dataset and _pump_mode(want, env) != "off":
             after = _refill(b, slave_id, pid, r.sink_dataset, want, after)
         _write_copy(b, slave_id=slave_id, pid=pid, want=want, have=have, after=after,
@@ -291,7 +308,7 @@ def _env_first(set_env: int | None, config: dict[str, Any]) -> int | None:
 
 
 def _write_master(b: _Builder, *, master: NodeSnapshot, desired: Desired,
-                  blocked: frozenset[tuple[str, str]],
+                  blocked: frozenset[tuple[ComponentKind, str]],
                   readable: Mapping[str, NodeSnapshot]) -> None:
     for sid, want in sorted(desired.master_systems.items()):
         if ("systems", sid) in blocked or master.systems[sid].original == want:
@@ -305,7 +322,8 @@ def _write_master(b: _Builder, *, master: NodeSnapshot, desired: Desired,
     for pid, want in sorted(desired.master_pipes.items()):
         if ("pipes", pid) not in blocked:
             placed = desired.pipes[pid]
-            copy_exists = placed.slave in readable and pid in readable[placed.slave].pipes
+            copy_exists = (placed.slave is not None and placed.slave in readable
+                           and pid in readable[placed.slave].pipes)
             _write_master_pipe(b, master=master, comp=master.pipes[pid], placed=placed,
                                want=want, copy_exists=copy_exists)
 
@@ -322,8 +340,8 @@ def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
     # kept in the metadata, and the slave write is retried every run); else the user's pipe
     # would stay live, calling a system that reads the slave's datasets.
     upload_over_copy = was is None and copy_exists
-    after = [None if upload_over_copy else b.slave_write.get((placed.slave, "pipes", pid))]
-    after += [b.slave_write.get((placed.slave, "systems", s)) for s in placed.systems]
+    after = [None if upload_over_copy else b.slave_written(placed.slave, "pipes", pid)]
+    after += [b.slave_written(placed.slave, "systems", s) for s in placed.systems]
     if placed.slave is not None:
         # A generated pipe reads through the master's system:url: where the master still
         # holds the user's system, that write first, so a skipped (changed meanwhile) or
@@ -335,7 +353,10 @@ def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
     # Offsets are only meaningful against the source they came from: a pipe that starts
     # reading another source (a new slave, or its first slave after having run in the
     # master) is reset, and so is a sync pipe given back its original source.
-    is_sync = was is not None and roles(pid, have, {}).source_type in ("json", "binary")
+    # Its marker, when it is a sync pipe already.
+    was_sync = was if was is not None and roles(pid, have, {}).source_type in (
+        "json", "binary") else None
+    is_sync = was_sync is not None
     has_offset = comp.runtime.get("last-seen") not in (None, "")
     # A master pipe without our marker that becomes a sync pipe has offsets of another
     # source (its on-premise one on a first move, even one interrupted after the copy was
@@ -343,9 +364,10 @@ def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
     # populated copy costs time, never data; a foreign offset would lose changes silently.
     to_new_source = placed.shape == "sync" and (
         pid in b.owed_first
-        or (is_sync and (was.get("slave") != placed.slave or was.get("reset_pending")
-                         or was.get("url") != want["metadata"]["orchestrator"]["url"]
-                         or have.get("source", {}).get("url") != want["source"]["url"]))
+        or (was_sync is not None and (
+            was_sync.get("slave") != placed.slave or was_sync.get("reset_pending")
+            or was_sync.get("url") != want["metadata"]["orchestrator"]["url"]
+            or have.get("source", {}).get("url") != want["source"]["url"]))
         or (not is_sync and has_offset))
     if pid in b.owed_first:
         after.append(b.owed_first[pid])
@@ -365,7 +387,7 @@ def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
             done.append(b.add("update-pipe", master.node_id, pid, payload=flagged, after=after,
                               reason=intern(f"{why}: record the full re-read it owes first")))
         systems_first = [i for s in placed.systems for i in b.master_write.get(("systems", s), [])]
-        done.append(b.add("reset-pipe", master.node_id, pid, after=done + systems_first + after,
+        done.append(b.add("reset-pipe", master.node_id, pid, after=[*done, *systems_first, *after],
                           reason=intern("re-read everything from the new slave "
                                         f"{placed.slave}")))
         done.append(b.add("update-pipe", master.node_id, pid, payload=want, after=done[-1:],
@@ -417,8 +439,8 @@ def _clean_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
             kept_datasets.add(old)
             after = [b.slave_write.get((slave_id, "pipes", pid))]
             b.add("delete-dataset", slave_id, old,
-                  after=after + b.master_write.get(("pipes", pid), []),
-                  reason=f"pipe {reasons.name(pid)} writes another dataset now")
+                  after=[*after, *b.master_write.get(("pipes", pid), [])],
+                  reason=f"pipe {name(pid)} writes another dataset now")
     pipe_deletes: dict[str, list[int]] = {}    # system -> deletes of pipes using it
     for pid, comp in sorted(snap.pipes.items()):
         if ("pipes", pid) not in owned.ours or pid in wanted_pipes or pid in keep:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any, TypeVar
 
 from service.core.snapshots import Component
 
@@ -114,8 +115,8 @@ _memo_lock = threading.Lock()
 
 @contextmanager
 def remembering() -> Iterator[None]:
-    """Remember `roles` and `systems_used` answers until the last plan in progress is done (configs are
-    not changed in place while a plan is made)."""
+    """Remember `roles` and `systems_used` answers until the last plan in progress is done
+    (configs are not changed in place while a plan is made)."""
     global _memo_users
     with _memo_lock:
         _memo_users += 1
@@ -140,14 +141,18 @@ def _systems_used(_: str, config: Mapping[str, Any], env: Mapping[str, Any]) -> 
                                     env))
 
 
+_Found = TypeVar("_Found")
+
+
 def _remembered(what: str, pipe_id: str, config: Mapping[str, Any], env: Mapping[str, Any],
-                compute: Any) -> Any:
+                compute: Callable[[str, Mapping[str, Any], Mapping[str, Any]], _Found]) -> _Found:
     if not _memo_users:
         return compute(pipe_id, config, env)
     key = (what, pipe_id, id(config), id(env))
     hit = _memo.get(key)
     if hit is not None and hit[0] is config and hit[1] is env:
-        return hit[2]
+        remembered: _Found = hit[2]   # what `compute` found for this `what`
+        return remembered
     found = compute(pipe_id, config, env)
     _memo[key] = (config, env, found)
     return found
@@ -167,7 +172,7 @@ class Roles:
 def roles(pipe_id: str, config: Mapping[str, Any], env: Mapping[str, Any]) -> Roles:
     """Sesam's defaults, applied to an original: a missing sink writes the dataset named after
     the pipe, a missing source is an empty embedded one, a missing type is `dataset`."""
-    return _remembered("roles", pipe_id, config, env, _roles)  # type: ignore[no-any-return]
+    return _remembered("roles", pipe_id, config, env, _roles)
 
 
 def _roles(pipe_id: str, config: Mapping[str, Any], env: Mapping[str, Any]) -> Roles:
@@ -175,9 +180,10 @@ def _roles(pipe_id: str, config: Mapping[str, Any], env: Mapping[str, Any]) -> R
     eff = {role: expand_env(config[role], env) for role in ("source", "sink") if role in config}
     eff = {role: _in_force(part, env) if isinstance(part, dict) else part
            for role, part in eff.items()}
-    source = eff.get("source") if isinstance(eff.get("source"), dict) else (
+    source_part, sink_part = eff.get("source"), eff.get("sink")
+    source: dict[str, Any] = source_part if isinstance(source_part, dict) else (
         {"type": "embedded"} if "source" not in eff else {})
-    sink = eff.get("sink") if isinstance(eff.get("sink"), dict) else (
+    sink: dict[str, Any] = sink_part if isinstance(sink_part, dict) else (
         {"type": "dataset", "dataset": pipe_id} if "sink" not in eff else {})
     source_type, sink_type = source.get("type", "dataset"), sink.get("type", "dataset")
 

@@ -10,11 +10,11 @@ service/nodes/reading.py's job.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from service.core.opaque import Digest, freeze
-
 
 # "success" and "last-run": the last pump run, for the data-flow health (flows.py).
 RUNTIME_FIELDS = ("is-disabled", "last-seen", "is-valid-config", "success", "last-run")

@@ -20,23 +20,26 @@ of the container running out of memory. Listings are parsed entry by entry
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from http import HTTPStatus
 from sys import intern
-from typing import Any, Callable, Iterable, Iterator, TypeVar
-
+from typing import Any, Literal, TypeVar, overload
 
 import requests
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import NewConnectionError, ReadTimeoutError
 
+from service.core.names import ComponentKind, name, node_message, q
 from service.core.opaque import dumps, freeze
 from service.nodes.stream import EntryTooLarge, NotAnArray, iter_array
-from service.core.names import name, node_message, q
 
 T = TypeVar("T")
+Entry = dict[str, Any]   # one entry of a listing (a pipe's or system's JSON), as parsed
+# The pump operations the orchestrator sends (service/nodes/pumps.py says when).
+Operation = Literal["stop", "disable", "enable", "update-last-seen"]
 MAX_ANSWER_MB = 256   # default cap on one answer, decompressed (config: MAX_ANSWER_MB)
 MAX_ENTRY_MB = 16     # one listing entry (a component) is parsed whole: held in memory
 
@@ -184,12 +187,22 @@ class SesamClient:
             self.api_url, {}, True, None, None)
 
     # --- reads ---
-    def list_pipes(self, keep: Callable[[dict], T] | None = None) -> list[T]:
+    @overload
+    def list_pipes(self) -> list[Entry]: ...
+    @overload
+    def list_pipes(self, keep: Callable[[Entry], T]) -> list[T]: ...
+
+    def list_pipes(self, keep: Callable[[Entry], Any] | None = None) -> list[Any]:
         """The pipe listing; `keep` (if given) turns each entry into what the caller keeps,
         as it arrives, so the whole parsed listing is never held at once."""
         return self._list("/pipes", keep)
 
-    def list_systems(self, keep: Callable[[dict], T] | None = None) -> list[T]:
+    @overload
+    def list_systems(self) -> list[Entry]: ...
+    @overload
+    def list_systems(self, keep: Callable[[Entry], T]) -> list[T]: ...
+
+    def list_systems(self, keep: Callable[[Entry], Any] | None = None) -> list[Any]:
         return self._list("/systems", keep)
 
     def list_dataset_ids(self) -> list[str]:
@@ -197,13 +210,20 @@ class SesamClient:
         return [i for i in self._list("/datasets", lambda item: item.get("_id"))
                 if isinstance(i, str)]
 
-    def get_env(self) -> dict:
+    def get_env(self) -> dict[str, Any]:
         body = self._request("GET", "/env")
         if not isinstance(body, dict):
             raise SesamError(f"{self.node_id} GET /env: answer is not a JSON object")
         return body
 
-    def get_pump(self, pipe_id: str, *, missing_ok: bool = False) -> dict | None:
+    @overload
+    def get_pump(self, pipe_id: str, *, missing_ok: Literal[False] = False) -> dict[str, Any]: ...
+    @overload
+    def get_pump(self, pipe_id: str, *, missing_ok: bool) -> dict[str, Any] | None: ...
+
+    def get_pump(self, pipe_id: str, *, missing_ok: bool = False) -> dict[str, Any] | None:
+        """The pump's JSON (with its `runtime`); None only with `missing_ok`, when the pipe
+        is gone."""
         body = self._request("GET", f"/pipes/{q(pipe_id)}/pump", missing_ok=missing_ok)
         if body is None and missing_ok:
             return None
@@ -232,7 +252,7 @@ class SesamClient:
             raise SesamError(f"{self.node_id} GET {path}: answer is not a list of names")
         return body
 
-    def get_config(self, kind: str, component_id: str) -> dict | None:
+    def get_config(self, kind: ComponentKind, component_id: str) -> dict[str, Any] | None:
         """A pipe's or system's original config (`kind`: pipes | systems); None if gone."""
         body = self._request("GET", f"/{kind}/{q(component_id)}/config", missing_ok=True)
         if body is not None and not isinstance(body, dict):
@@ -242,16 +262,17 @@ class SesamClient:
         return freeze(body) if body is not None and kind == "pipes" else body
 
     # --- writes ---
-    def create_pipes(self, configs: Iterable[dict]) -> None:
+    # Configs are dicts, not any Mapping: `dumps` writes Opaque rules found in dicts only.
+    def create_pipes(self, configs: Iterable[dict[str, Any]]) -> None:
         self._request("POST", "/pipes", json=list(configs))
 
-    def create_systems(self, configs: Iterable[dict]) -> None:
+    def create_systems(self, configs: Iterable[dict[str, Any]]) -> None:
         self._request("POST", "/systems", json=list(configs))
 
-    def put_pipe(self, pipe_id: str, config: dict) -> None:
+    def put_pipe(self, pipe_id: str, config: dict[str, Any]) -> None:
         self._request("PUT", f"/pipes/{q(pipe_id)}/config", json=config)
 
-    def put_system(self, system_id: str, config: dict) -> None:
+    def put_system(self, system_id: str, config: dict[str, Any]) -> None:
         self._request("PUT", f"/systems/{q(system_id)}/config", json=config)
 
     def delete_pipe(self, pipe_id: str) -> None:
@@ -263,7 +284,8 @@ class SesamClient:
     def delete_dataset(self, dataset_id: str) -> None:
         self._request("DELETE", f"/datasets/{q(dataset_id)}", missing_ok=True)
 
-    def pump_operation(self, pipe_id: str, operation: str, **params: str) -> dict | None:
+    def pump_operation(self, pipe_id: str, operation: Operation,
+                       **params: str) -> dict[str, Any] | None:
         """The pump JSON the node answers with (None when the answer is not one)."""
         # Sesam takes pump operations as form fields, as sesamclient sends them.
         form = {"operation": operation, **params}
@@ -277,13 +299,14 @@ class SesamClient:
         self._session.close()
 
     # --- plumbing ---
-    def _list(self, path: str, keep: Callable[[dict], Any] | None) -> list[Any]:
+    def _list(self, path: str, keep: Callable[[Entry], Any] | None) -> list[Any]:
         def each(at: int, item: Any) -> Any:
             if not (isinstance(item, dict) and isinstance(item.get("_id"), str)):
                 raise SesamError(f"{self.node_id} GET {path}: malformed entry at position {at} "
                                  "(not an object with a string '_id')")
             return keep(item) if keep is not None else item
-        return self._request("GET", path, each=each)
+        entries: list[Any] = self._request("GET", path, each=each)   # with `each`: a list
+        return entries
 
     def _request(self, method: str, path: str, *, missing_ok: bool = False, answer: bool = False,
                  each: Callable[[int, Any], Any] | None = None, **kwargs: Any) -> Any:

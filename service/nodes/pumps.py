@@ -10,16 +10,14 @@ waited for (bounded) and reset again, until the answer shows last-seen empty and
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Any
 
 from service.core.names import q
-from service.nodes.client import SesamBusy, SesamClient, SesamError
+from service.nodes.client import Operation, SesamBusy, SesamClient, SesamError
 
 DEPLOY_WAIT = 30.0    # seconds a pump operation waits for its pipe to finish deploying
 IDLE_WAIT = 60.0      # seconds to wait for a stopped run to end
 _POLL = 0.05
-# The pump operations the orchestrator sends.
-Operation = Literal["stop", "disable", "enable", "update-last-seen"]
 
 
 def operate(client: SesamClient, pipe_id: str, operation: Operation, *,
@@ -44,7 +42,6 @@ def _runtime(client: SesamClient, pipe_id: str,
              answer: dict[str, Any] | None = None) -> dict[str, Any]:
     """The runtime from an operation's answer, or read afresh when there was none."""
     pump = answer if answer is not None else client.get_pump(pipe_id)
-    assert pump is not None   # without missing_ok, get_pump raises rather than answer None
     runtime: dict[str, Any] = pump["runtime"]
     return runtime
 

@@ -8,10 +8,11 @@ as it arrives (service/core/snapshots.py says what is kept of it).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Mapping
+from typing import Any
 
-from service.core.names import name
+from service.core.names import ComponentKind, name
 from service.core.references import secrets_used
 from service.core.snapshots import Component, NodeSnapshot, kept, kept_by_digest
 from service.nodes.client import SesamClient, SesamError
@@ -24,7 +25,7 @@ class MalformedListing(SesamError):
     listing would read the broken entry as 'gone', and delete its copies."""
 
 
-def _components(node_id: str, kind: str,
+def _components(node_id: str, kind: ComponentKind,
                 items: list[Component | tuple[str, str]]) -> dict[str, Component]:
     bad = [item for item in items if isinstance(item, tuple)]
     if bad:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import codecs
 import json
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 _DECODER = json.JSONDecoder()
 _SPACE = " \t\r\n"

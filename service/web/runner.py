@@ -24,7 +24,7 @@ import traceback
 from collections import Counter, deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar, overload
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
@@ -46,6 +46,7 @@ Progress = Callable[[int, int, dict[str, Any]], None]
 HISTORY = 20
 JOB_ID = "reconcile"    # the scheduled reconciliation's job in APScheduler
 Trigger = Literal["api", "schedule"]    # what started a run: POST /sync or the timer
+_Answer = TypeVar("_Answer")   # what a plan_as caller turns the shared report into
 # tokens.py's warnings: the text names the node and, for expiry, the moment (so a new token
 # with another expiry is a new warning, logged at once).
 _TOKEN_WARNING = re.compile(r"^node \S+: its jwt_token ")
@@ -142,6 +143,11 @@ class Runner:
         recorded in the history or the metrics. Single flight: a caller arriving while a
         plan is being made gets that plan (read moments before it asked), not a second one."""
         return self.plan_as(None)
+
+    @overload
+    def plan_as(self, encode: None) -> Report: ...
+    @overload
+    def plan_as(self, encode: Callable[[Report], _Answer]) -> _Answer: ...
 
     def plan_as(self, encode: Callable[[Report], Any] | None) -> Any:
         """As `plan`, the report turned into an answer by `encode` once per flight: callers
