@@ -166,6 +166,13 @@ def test_random_sequences_of_changes_faults_and_outages_lose_nothing_and_converg
              for sid in SLAVES]
         return load_config({"MASTER_NODE": json.dumps(m), "SLAVE_NODES": json.dumps(s)})
 
+    def run_step(placement, env_change):
+        if env_change is not None:
+            assert master.api("POST", "/env", {"fault-step": env_change})[0] == 200
+            # The test's own write is no write of the run's: no fault is aimed at it.
+            master.emulator("DELETE", "/requests")
+        return orchestrator.run(cfg(placement))
+
     try:
         @settings(max_examples=80, deadline=None, derandomize=True, database=None,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -183,7 +190,7 @@ def test_random_sequences_of_changes_faults_and_outages_lose_nothing_and_converg
             reuploaded: set[str] = set()
             orchestrator.run(cfg(placement))
             assert not holds_every_original(master, expected)
-            for step in steps:
+            for i, step in enumerate(steps):
                 op = step[0]
                 if op == "place":
                     placement = step[1]
@@ -222,16 +229,19 @@ def test_random_sequences_of_changes_faults_and_outages_lose_nothing_and_converg
                 elif op == "noenv":
                     master.add_fault(method="GET", path="^/api/env$", status=403, times=100)
                 armed = None
+                env_change = None
                 if op == "fault" and live:
-                    # Failed (a 400), or landed but unanswered; on a write this step makes.
+                    # Failed (a 400), or landed but unanswered; on a write this step makes
+                    # (when no move writes, a new master env var does: it reaches each slave).
                     moves = [step[4]] + [s for s in systems if s != step[4]]
-                    placement, armed = arm_first_writing(
-                        nodes, [_moved(placement, s) for s in moves],
-                        lambda p: orchestrator.run(cfg(p)), *step[1:4], fault_tally)
+                    (placement, env_change), armed = arm_first_writing(
+                        nodes, [(_moved(placement, s), None) for s in moves]
+                        + [(placement, f"step-{i}")],
+                        lambda c: run_step(*c), *step[1:4], fault_tally)
                 for n in nodes.values():
                     n.emulator("DELETE", "/requests")
                 if live:
-                    report = orchestrator.run(cfg(placement))
+                    report = run_step(placement, env_change)
                     if armed is not None:
                         armed.settle(nodes, report, fault_tally)
                 if op == "unreadable":      # nothing written or deleted on it
