@@ -11,7 +11,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from service import heap
 from service.config import Config, Node
 from service.core import plan_text
 from service.core.actions import Plan
@@ -238,8 +237,6 @@ def run(config: Config, *, dry_run: bool = False, progress: Progress | None = No
         for client in clients.values():
             client.close()
         snapshots.clear()
-        # The next run (or plan) starts from what this one holds after it, not its peak.
-        heap.release()
         redactor.report(report)
 
 

@@ -29,6 +29,7 @@ from typing import Any, Literal, Protocol, TypeVar, overload
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 
+from service import heap
 from service.config import Config
 from service.core import flows
 from service.core.flows import carry_over
@@ -253,6 +254,11 @@ class Runner:
                             dry_run=dry_run, errors=[self.redact(
                                 f"the run stopped on an internal error: "
                                 f"{type(exc).__name__}: {exc}")])
+        finally:
+            # The served process's next run (or plan) starts from what this one holds after
+            # it, not from its peak. Here, not in the run itself: a full collection is the
+            # process's business (a one-shot --once exits anyway).
+            heap.release()
         return self._redactor.report(report)
 
     def redact(self, text: str) -> str:
