@@ -1,6 +1,8 @@
 """A dataset is populated after its pipe's first complete full run; `populated=true` says so."""
 from __future__ import annotations
 
+import http.client
+
 from emulator import EmulatorNode
 
 PEOPLE = [{"_id": str(i)} for i in range(6)]
@@ -29,30 +31,33 @@ def test_populated_true_is_404_until_the_first_complete_full_run(node: EmulatorN
 
 
 def test_entities_answer_carries_the_x_dataset_headers(node: EmulatorNode) -> None:
-    import http.client
     _seed(node)
     node.run_pipe("p")
-    conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=10)
-    conn.request("GET", "/api/datasets/p/entities",
-                 headers={"Authorization": "Bearer " + node.token()})
-    resp = conn.getresponse()
-    resp.read()
-    first = resp.getheader("X-Dataset-Generation")
-    assert resp.getheader("X-Dataset-Populated") == "true"
-    assert resp.getheader("X-Dataset-Max-Updated") == "5"
-    conn.close()
+    headers = _entity_headers(node, "p")
+    first = headers["X-Dataset-Generation"]
+    assert headers["X-Dataset-Populated"] == "true"
+    assert headers["X-Dataset-Max-Updated"] == "5"
     # Deleted and created again: another generation, not populated until a full run.
     node.api("DELETE", "/datasets/p")
     node.set_knobs(batch_size=2, fail_after_batches=1)
     node.run_pipe("p")
+    headers = _entity_headers(node, "p")
+    assert headers["X-Dataset-Populated"] == "false"
+    assert headers["X-Dataset-Generation"] not in (None, first)
+
+
+def _entity_headers(node: EmulatorNode, dataset: str) -> dict[str, str | None]:
+    """The X-Dataset-* headers of a dataset's entities answer."""
     conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=10)
-    conn.request("GET", "/api/datasets/p/entities",
-                 headers={"Authorization": "Bearer " + node.token()})
-    resp = conn.getresponse()
-    resp.read()
-    conn.close()
-    assert resp.getheader("X-Dataset-Populated") == "false"
-    assert resp.getheader("X-Dataset-Generation") not in (None, first)
+    try:
+        conn.request("GET", f"/api/datasets/{dataset}/entities",
+                     headers={"Authorization": "Bearer " + node.token()})
+        resp = conn.getresponse()
+        resp.read()
+        return {h: resp.getheader(h) for h in
+                ("X-Dataset-Generation", "X-Dataset-Populated", "X-Dataset-Max-Updated")}
+    finally:
+        conn.close()
 
 
 def test_a_dataset_recreated_by_hand_is_not_populated(node: EmulatorNode) -> None:

@@ -29,16 +29,22 @@ def _changed_warning(report, cid: str) -> bool:
                for w in report.warnings)
 
 
-def test_a_pipe_uploaded_while_the_run_moves_it_survives_and_moves_next_run(nodes):
-    c = Cluster(nodes)
+def _upload_during_a_first_move(c: Cluster, kind: str, cid: str, upload: dict):
+    """The first move of crm to s1, with `upload` landing in the master right after the
+    run read it; the upload is live there, untouched, and the run says why."""
     cfg = c.config({"s1": ["crm"]})
-    upload = {**c.pipes[0], "description": "uploaded while the run worked"}
-    landed = _upload_after_read(c, "pipes", "pipes", upload)
+    landed = _upload_after_read(c, kind, kind, upload)
     report = c.run(cfg)
     assert landed.is_set()
-    # The user's upload is live in the master, untouched by the run.
-    assert original(c.master, "pipes", "crm-person") == upload
-    assert _changed_warning(report, "crm-person"), report.warnings
+    assert original(c.master, kind, cid) == upload
+    assert _changed_warning(report, cid), report.warnings
+    return cfg
+
+
+def test_a_pipe_uploaded_while_the_run_moves_it_survives_and_moves_next_run(nodes):
+    c = Cluster(nodes)
+    upload = {**c.pipes[0], "description": "uploaded while the run worked"}
+    cfg = _upload_during_a_first_move(c, "pipes", "crm-person", upload)
     # The next run takes it as the new original and moves it.
     report = c.run(cfg)
     assert report.outcome == "ok", report.errors
@@ -49,13 +55,8 @@ def test_a_pipe_uploaded_while_the_run_moves_it_survives_and_moves_next_run(node
 
 def test_a_system_uploaded_while_the_run_moves_it_survives_and_moves_next_run(nodes):
     c = Cluster(nodes)
-    cfg = c.config({"s1": ["crm"]})
     upload = {**c.systems[0], "description": "uploaded while the run worked"}
-    landed = _upload_after_read(c, "systems", "systems", upload)
-    report = c.run(cfg)
-    assert landed.is_set()
-    assert original(c.master, "systems", "crm") == upload
-    assert _changed_warning(report, "crm"), report.warnings
+    cfg = _upload_during_a_first_move(c, "systems", "crm", upload)
     # No master pipe was turned into a sync pipe reading through the user's crm meanwhile.
     for pid in ("crm-person", "crm-order"):
         assert meta(original(c.master, "pipes", pid)) is None
