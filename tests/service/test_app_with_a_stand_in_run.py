@@ -607,3 +607,16 @@ def test_schedule_never_overlaps_and_coalesces_missed_runs() -> None:
     assert len(fake.calls) == 2
     assert most[0] == 1
     assert [r["trigger"] for r in runner.history()] == ["schedule", "schedule"]
+
+
+def test_the_runner_hands_freed_heap_back_after_each_run_and_plan(monkeypatch):
+    # The served process's next run starts from what it holds, not from the last peak; the
+    # release is the Runner's, so a library call of orchestrator.run never collects for it.
+    from service import heap
+    fake = FakeRun()
+    released: list[int] = []        # how many runs had been called at each release
+    monkeypatch.setattr(heap, "release", lambda: released.append(len(fake.calls)))
+    runner = Runner(config=make_config(), run=fake)
+    runner.sync(trigger="api")
+    runner.plan()
+    assert released == [1, 2]
