@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from service.config import Config, Node
 from service.core import plan_text
@@ -84,17 +85,34 @@ def _deepest(snapshots: dict[str, NodeSnapshot | SesamError]) -> str:
 
 def _read_all(clients: dict[str, SesamClient],
               master_id: str) -> dict[str, NodeSnapshot | SesamError]:
-    # Every node at once: a run's reads cost one round trip, not one per node.
-    def read(node_id: str) -> NodeSnapshot | SesamError:
+    def read(node_id: str) -> NodeSnapshot:
         try:
             slave = node_id != master_id
             return read_node(clients[node_id], node_id, local_secrets=slave, pipe_digests=slave)
+        except RecursionError:
+            raise SesamError(f"{node_id}: its answer holds JSON nested too deeply to "
+                             "handle") from None
+    return _at_once(list(clients), read, most=32)
+
+
+_Key = TypeVar("_Key")
+_Got = TypeVar("_Got")
+
+
+def _at_once(keys: list[_Key], fetch: Callable[[_Key], _Got], *,
+             most: int) -> dict[_Key, _Got | SesamError]:
+    """`fetch(key)` for every key at once (at most `most` in flight): reads across nodes
+    cost one round trip of latency, not one per key. A node's failure is its key's value,
+    not the caller's exception."""
+    def one(key: _Key) -> _Got | SesamError:
+        try:
+            return fetch(key)
         except SesamError as exc:
             return exc
-        except RecursionError:
-            return SesamError(f"{node_id}: its answer holds JSON nested too deeply to handle")
-    with ThreadPoolExecutor(max_workers=min(32, len(clients))) as pool:
-        return dict(zip(clients, pool.map(read, clients), strict=True))
+    if not keys:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(most, len(keys))) as pool:
+        return dict(zip(keys, pool.map(one, keys), strict=True))
 
 
 MAX_COUNTED = 50      # dataset deletes whose entity count a dry run asks the node for
@@ -105,17 +123,8 @@ def _entity_counts(plan: Plan, clients: dict[str, SesamClient]) -> dict[tuple[st
     by dry runs only, and only when the plan deletes datasets (a steady run reads nothing
     more). A node that does not answer just leaves the count out."""
     wanted = [(a.node, a.id) for a in plan.actions if a.kind == "delete-dataset"][:MAX_COUNTED]
-
-    def count(key: tuple[str, str]) -> int | None:
-        try:
-            return clients[key[0]].dataset_count(key[1])
-        except SesamError:
-            return None
-    if not wanted:
-        return {}
-    with ThreadPoolExecutor(max_workers=min(8, len(wanted))) as pool:
-        found = dict(zip(wanted, pool.map(count, wanted), strict=True))
-    return {key: n for key, n in found.items() if n is not None}
+    found = _at_once(wanted, lambda key: clients[key[0]].dataset_count(key[1]), most=8)
+    return {key: n for key, n in found.items() if isinstance(n, int)}
 
 
 def _leftovers(the_plan: Plan, snapshots: dict[str, NodeSnapshot | SesamError],
@@ -127,14 +136,7 @@ def _leftovers(the_plan: Plan, snapshots: dict[str, NodeSnapshot | SesamError],
     if not isinstance(master, NodeSnapshot):
         return []
     readable = [n for n, s in snapshots.items() if isinstance(s, NodeSnapshot)]
-
-    def listing(node_id: str) -> list[str] | SesamError:
-        try:
-            return clients[node_id].list_dataset_ids()
-        except SesamError as exc:
-            return exc
-    with ThreadPoolExecutor(max_workers=min(32, len(readable))) as pool:
-        found = dict(zip(readable, pool.map(listing, readable), strict=True))
+    found = _at_once(readable, lambda node_id: clients[node_id].list_dataset_ids(), most=32)
     unread = [f"node {n}: its datasets could not be listed ({e}), so datasets an earlier "
               "orchestrator may have left there are not reported"
               for n, e in found.items() if isinstance(e, SesamError)]
