@@ -352,6 +352,20 @@ class NodeServer(ThreadingHTTPServer):
         # start and stop hundreds of nodes, and every stop would wait for that poll).
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._stopping = threading.Event()
+        # The connections being served: a node that goes down drops them, so a client's
+        # kept-alive connection must not go on reaching a stopped node.
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
 
     def serve(self) -> None:
         """Accept connections (each served in its own thread) until stop_serving()."""
@@ -370,5 +384,12 @@ class NodeServer(ThreadingHTTPServer):
 
     def server_close(self) -> None:
         super().server_close()
+        with self._open_lock:
+            still_open, self._open = self._open, set()
+        for connection in still_open:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)   # its handler's read ends at once
+            except OSError:
+                pass                                    # the client closed it already
         self._wake_reader.close()
         self._wake_writer.close()
