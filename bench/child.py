@@ -53,13 +53,9 @@ def measure_plan(config) -> dict:
 
     clients = {n.id: SesamClient(node_id=n.id, api_url=n.api_url,
                                  token=n.jwt_token.get_secret_value()) for n in config.nodes}
-    try:
-        t0 = time.perf_counter()
-        snaps = {nid: read_node(c, nid) for nid, c in clients.items()}
-        read_s = time.perf_counter() - t0
-    finally:
-        for c in clients.values():
-            c.close()
+    t0 = time.perf_counter()
+    snaps = {nid: read_node(c, nid) for nid, c in clients.items()}
+    read_s = time.perf_counter() - t0
     master = snaps.pop(config.master.id)
     t0 = time.perf_counter()
     the_plan = plan(config, master, snaps, now=datetime.now(timezone.utc))

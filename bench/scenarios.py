@@ -119,12 +119,8 @@ def plan_now(config: Config) -> Plan:
     clients = {n.id: SesamClient(node_id=n.id, api_url=n.api_url,
                                  token=n.jwt_token.get_secret_value())
                for n in config.nodes}
-    try:
-        master = read_node(clients[config.master.id], config.master.id)
-        slaves = {s.id: read_node(clients[s.id], s.id) for s in config.slaves}
-    finally:
-        for c in clients.values():
-            c.close()
+    master = read_node(clients[config.master.id], config.master.id)
+    slaves = {s.id: read_node(clients[s.id], s.id) for s in config.slaves}
     return make_plan(config, master, slaves, now=datetime.now(timezone.utc))
 
 

@@ -236,8 +236,6 @@ def run(config: Config, *, dry_run: bool = False, progress: Progress | None = No
         return report
     finally:
         report.finished = now().isoformat()
-        for client in clients.values():
-            client.close()
         snapshots.clear()
         redactor.report(report)
 

@@ -5,6 +5,7 @@ it only wants to warn before a token expires or lacks `group:Admin`, not to trus
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,13 +28,22 @@ def _principals(claims: dict[str, Any]) -> set[str]:
     return set()
 
 
+@functools.lru_cache(maxsize=64)
+def _claims(token: str) -> dict[str, Any] | None:
+    """A token's claims (None when it is not a readable JWT). Kept: every run reads every
+    node's token twice, and decoding one costs more than a node takes to answer a read.
+    Callers must not change what they get."""
+    try:
+        claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    return claims
+
+
 def grants_admin(token: str) -> bool:
     """Whether a token says it is issued to group:Admin (False when it cannot be read)."""
-    try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        return False
-    return ADMIN in _principals(claims)
+    claims = _claims(token)
+    return claims is not None and ADMIN in _principals(claims)
 
 
 def token_warnings(nodes: Iterable[Node], *, now: datetime) -> list[str]:
@@ -44,9 +54,8 @@ def token_warnings(nodes: Iterable[Node], *, now: datetime) -> list[str]:
 
 
 def _one_token(node_id: str, token: str, *, now: datetime) -> list[str]:
-    try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
+    claims = _claims(token)
+    if claims is None:
         return [f"node {node_id}: its jwt_token is not a readable JWT, so its expiry is unknown"]
     warnings = []
     exp = claims.get("exp")

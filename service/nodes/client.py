@@ -19,10 +19,13 @@ of the container running out of memory. Listings are parsed entry by entry
 """
 from __future__ import annotations
 
+import functools
 import json
+import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from contextlib import contextmanager
 from http import HTTPStatus
 from sys import intern
@@ -152,6 +155,49 @@ class _TooLarge(Exception):
     """The answer passed MAX_ANSWER_MB (decompressed) while being read."""
 
 
+# The variables requests reads to reach a node over http or https: proxies and CA bundles.
+_ENVIRONMENT_NAMES = tuple(n for base in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+                           for n in (base, base.upper())) + ("REQUESTS_CA_BUNDLE",
+                                                             "CURL_CA_BUNDLE")
+
+
+@functools.lru_cache(maxsize=64)
+def _environment_settings(api_url: str, environment: tuple[str | None, ...]
+                          ) -> tuple[MutableMapping[str, str], bool | str,
+                                     str | tuple[str, str] | None]:
+    """What the environment says for a node's URL (proxies, CA bundle): requests works it out
+    by walking every environment variable, twice, which cost a tenth of a run's CPU when each
+    run did it for each node. `environment` (the values of _ENVIRONMENT_NAMES) is the key, so
+    a changed proxy is still seen."""
+    del environment
+    with requests.Session() as session:
+        settings = session.merge_environment_settings(api_url, {}, True, None, None)
+    verify = settings["verify"]      # True, or the CA bundle the environment names
+    return settings["proxies"], True if verify is None else verify, settings["cert"]
+
+
+# Nodes whose connections are kept between runs (the least recently used go first): more
+# than any real deployment has, fewer than a test suite starts.
+NODES_KEPT = 128
+_kept: OrderedDict[tuple[str, int], requests.adapters.HTTPAdapter] = OrderedDict()
+_kept_lock = threading.Lock()
+
+
+def _connections(api_url: str, size: int) -> requests.adapters.HTTPAdapter:
+    """The keep-alive connections to a node, kept from one run to the next: a steady run
+    then opens no TCP connection and makes no TLS handshake, which cost a run more CPU than
+    its reads. Connections the node has closed meanwhile are found and replaced by urllib3
+    before use."""
+    with _kept_lock:
+        # Retries are ours (SesamClient): urllib3's would each get a fresh timeout.
+        adapter = _kept.pop((api_url, size), None) or requests.adapters.HTTPAdapter(
+            max_retries=0, pool_connections=1, pool_maxsize=size)
+        _kept[api_url, size] = adapter
+        while len(_kept) > NODES_KEPT:
+            _kept.popitem(last=False)[1].close()
+    return adapter
+
+
 class _Failed(Exception):
     """A connection failed; `sent` says whether the request may have reached the node."""
 
@@ -174,17 +220,13 @@ class SesamClient:
         self._run_timeout = run_timeout
         self._run_ends = time.monotonic() + run_timeout if run_timeout else float("inf")
         self._slots = threading.BoundedSemaphore(self.concurrency)
-        self._session = requests.Session()
-        self._session.headers["Authorization"] = f"Bearer {token}"
-        # Retries are ours (below): urllib3's would each get a fresh timeout.
-        adapter = requests.adapters.HTTPAdapter(max_retries=0, pool_connections=1,
-                                                pool_maxsize=self.concurrency)
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
-        # What the environment says for this node's host (proxies, CA bundle), read once: it
-        # walks every environment variable, once per request it was a fifth of a run's CPU.
-        self._env_settings = self._session.merge_environment_settings(
-            self.api_url, {}, True, None, None)
+        # Requests go straight to the adapter: a Session's per-request merging (cookies,
+        # hooks, ~/.netrc, which would replace the bearer token) costs more CPU than the
+        # node takes to answer, and a node needs none of it.
+        self._headers = {**requests.utils.default_headers(), "Authorization": f"Bearer {token}"}
+        self._adapter = _connections(self.api_url, self.concurrency)
+        self._proxies, self._verify, self._cert = _environment_settings(
+            self.api_url, tuple(os.environ.get(n) for n in _ENVIRONMENT_NAMES))
 
     # --- reads ---
     @overload
@@ -294,9 +336,6 @@ class SesamClient:
 
     def post_env(self, values: dict[str, Any]) -> None:
         self._request("POST", "/env", json=values)
-
-    def close(self) -> None:
-        self._session.close()
 
     # --- plumbing ---
     def _list(self, path: str, keep: Callable[[Entry], Any] | None) -> list[Any]:
@@ -411,11 +450,15 @@ class SesamClient:
         if left <= 0:
             raise _Late()
         url = self.api_url + path
-        prepared = self._session.prepare_request(requests.Request(method, url, **kwargs))
+        prepared = requests.PreparedRequest()
+        prepared.prepare(method=method, url=url, data=kwargs.get("data"),
+                         headers={**self._headers, **kwargs.get("headers", {})})
         prepared.url = url   # as built: requests would turn a quoted `..` back into `..`
         try:
-            response = self._session.send(prepared, timeout=(min(left, _CONNECT_TIMEOUT), left),
-                                          allow_redirects=False, **self._env_settings)
+            response = self._adapter.send(prepared, stream=True,
+                                          timeout=(min(left, _CONNECT_TIMEOUT), left),
+                                          verify=self._verify, cert=self._cert,
+                                          proxies=self._proxies)
         except (requests.exceptions.ConnectTimeout, requests.exceptions.ReadTimeout):
             if time.monotonic() >= ends - 0.01:
                 raise _Late() from None

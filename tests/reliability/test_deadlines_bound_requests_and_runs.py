@@ -54,7 +54,6 @@ def _alone_the_listing_ends_at_its_deadline(s2) -> None:
     with pytest.raises(SesamTimeout, match=r"^s2 GET /pipes: no answer within 0\.5 s"):
         client.list_pipes()
     assert time.monotonic() - began < 1.5
-    client.close()
 
 
 def test_a_silent_node_takes_the_time_the_message_says_retries_included(setup):

@@ -77,4 +77,3 @@ def test_a_404_counts_as_gone_only_for_the_components_own_path(node):
     client.delete_pipe("..")
     assert ".." not in originals(node, "pipes")
     assert [r["path"] for r in writes(node.requests())][-1] == "/api/pipes/%2E%2E"
-    client.close()

@@ -129,7 +129,6 @@ def test_a_gzip_bomb_stops_at_the_cap_with_one_line_naming_the_node(fake_node) -
     with pytest.raises(SesamError, match=r"^m1 GET /pipes: answer larger than 8 MB "
                                          r"\(MAX_ANSWER_MB\); not read$"):
         client.list_pipes()
-    client.close()
 
 
 def test_an_answer_within_the_cap_is_read_even_gzipped(fake_node) -> None:
@@ -140,7 +139,6 @@ def test_an_answer_within_the_cap_is_read_even_gzipped(fake_node) -> None:
     client = _client(fake_node, max_answer_mb=1)
     assert [p["_id"] for p in client.list_pipes()] == [f"p{i}" for i in range(2000)]
     assert client.get_env() == {"a": 1}
-    client.close()
 
 
 def test_any_answer_is_capped_not_only_listings(fake_node) -> None:
@@ -148,7 +146,6 @@ def test_any_answer_is_capped_not_only_listings(fake_node) -> None:
     client = _client(fake_node, max_answer_mb=1)
     with pytest.raises(SesamError, match=r"^m1 GET /env: answer larger than 1 MB"):
         client.get_env()
-    client.close()
 
 
 def test_max_answer_mb_is_configurable_and_checked() -> None:
@@ -255,4 +252,3 @@ def test_one_huge_listing_entry_stops_the_read_before_it_fills_memory(fake_node)
     with pytest.raises(SesamError, match=r"^m1 GET /pipes: an entry larger than 16 MB; "
                                          r"not read$"):
         client.list_pipes()
-    client.close()
