@@ -36,10 +36,14 @@ def as_copy(config: dict) -> dict:
     return {**config, "metadata": {**(config.get("metadata") or {}), "$config-group": OUR_GROUP}}
 
 
+def listing(node: EmulatorNode, kind: str) -> list[dict]:
+    """What GET /pipes or /systems (`kind`) answers, read in this process: the tests check
+    every node after every run, and over HTTP that was a fifth of their time. Read only."""
+    return node.store.listing("pipe" if kind == "pipes" else "system")
+
+
 def originals(node: EmulatorNode, kind: str) -> dict[str, dict]:
-    status, body = node.api("GET", f"/{kind}")
-    assert status == 200
-    return {c["_id"]: c["config"]["original"] for c in body}
+    return {c["_id"]: c["config"]["original"] for c in listing(node, kind)}
 
 
 def pipe_runtime(node: EmulatorNode, pid: str) -> dict:
@@ -58,7 +62,7 @@ def writes(requests: Iterable[dict]) -> list[dict]:
 
 def clear_logs(*nodes: EmulatorNode) -> None:
     for n in nodes:
-        n.emulator("DELETE", "/requests")
+        n.clear_requests()
 
 
 def log(node: EmulatorNode) -> list[dict]:

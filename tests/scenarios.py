@@ -14,7 +14,7 @@ from service import orchestrator
 from service.config import Config, load_config
 from service.core.references import user_original
 
-from orchestration import environ, start_pipe
+from orchestration import environ, listing, start_pipe
 
 SECRET = "scenario-jwt-secret-0123456789-0123456789-xyz"
 FIRST = {"s1": ["a", "c", "d"], "s2": ["b"]}
@@ -124,11 +124,8 @@ EVERY_WRITE_KIND = {"master PUT", "master POST pump", "slave POST bulk", "slave 
 def latest_originals(master: EmulatorNode) -> dict[tuple[str, str], dict]:
     """The user's latest original of every master component (live or in our metadata)."""
     out = {}
-    status, pipes = master.api("GET", "/pipes")
-    status2, systems = master.api("GET", "/systems")
-    assert status == status2 == 200
-    for kind, items in (("pipes", pipes), ("systems", systems)):
-        for item in items:
+    for kind in ("pipes", "systems"):
+        for item in listing(master, kind):
             out[kind, item["_id"]] = _original(item)
     return out
 

@@ -114,7 +114,7 @@ def at_once_watching_status(service: Service, calls: list[Callable[[], requests.
     back before the run ended did not wait for the run."""
     for node in nodes:
         node.latency_ms = latency_ms
-        node.emulator("DELETE", "/requests")
+        node.clear_requests()
     barrier = threading.Barrier(len(calls))
 
     def call(fn: Callable[[], requests.Response]) -> requests.Response:

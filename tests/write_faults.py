@@ -49,7 +49,7 @@ def probe_writes(nodes: dict[str, EmulatorNode], run: Callable[[], object]
     (method, path, status) each."""
     saved = {nid: n.save_state() for nid, n in nodes.items()}
     for n in nodes.values():
-        n.emulator("DELETE", "/requests")
+        n.clear_requests()
     run()
     made = {nid: [(r["method"], r["path"], r["status"]) for r in writes(n.requests())]
             for nid, n in nodes.items()}

@@ -75,7 +75,7 @@ def test_an_endpoint_typo_pointing_at_a_production_node_deletes_and_overwrites_n
     their_pipe = {"_id": "crm-order", "type": "pipe", "source": {"type": "embedded", "entities": []}}
     production.seed(systems=[their_crm], pipes=[their_pipe])
     start_pipe(production, "crm-order")
-    production.emulator("DELETE", "/requests")
+    production.clear_requests()
     before = _everything(production)
     master_before = (originals(c.master, "pipes"), originals(c.master, "systems"))
     typo = c.config(slave_extra={"s1": {"endpoint": production.url}},
@@ -236,7 +236,7 @@ def test_two_masters_share_a_slave_and_never_touch_each_others_components(nodes)
     assert original(s1, "systems", "hr")["metadata"]["$config-group"] == "orchestrator-other"
     assert copy_in(s1, "systems", "crm") == c.systems[0]
     for node in (s1, c.master, other):
-        node.emulator("DELETE", "/requests")
+        node.clear_requests()
     assert c.run(ours).actions == [] and orchestrator.run(theirs).actions == []
     assert not [w for node in (s1, c.master, other) for w in writes(node.requests())]
 
@@ -264,7 +264,7 @@ def test_identical_configs_on_a_mistyped_endpoint_are_not_adopted(nodes):
     c.placed()
     twin = nodes(jwt_secret="twin-node-key-of-more-than-32-characters")
     twin.seed(systems=[c.systems[0]], pipes=[c.pipes[0], c.pipes[1]])
-    twin.emulator("DELETE", "/requests")
+    twin.clear_requests()
     before = _everything(twin)
     typo = c.config(slave_extra={"s1": {"endpoint": twin.url}},
                     tokens={"s1": twin.token(expires_in=YEAR)})

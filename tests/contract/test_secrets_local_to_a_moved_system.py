@@ -39,7 +39,7 @@ def test_a_secret_the_slave_holds_for_the_system_is_not_missing(nodes) -> None:
 
     # Set locally for the system on the slave: no warning, and the pipe reads through it.
     assert s1.api("PUT", "/systems/crm/secrets", {"crm-token": value})[0] == 200
-    s1.emulator("DELETE", "/requests")
+    s1.clear_requests()
     report = c.run(cfg)
     assert not _secret_warnings(report, "s1"), report.warnings
     assert any(r["path"] == "/api/systems/crm/secrets" for r in s1.requests())

@@ -31,7 +31,7 @@ def test_entities_move_with_jwt_and_since(nodes) -> None:
     a.api("PUT", "/pipes/people/config", {"_id": "people", "type": "pipe", "source": {
         "type": "embedded", "entities": [{"_id": "1"}, {"_id": "2"}, {"_id": "3", "x": 1}]}})
     a.run_pipe("people")
-    a.emulator("DELETE", "/requests")
+    a.clear_requests()
     pump = b.run_pipe("people")
     assert pump["runtime"]["progress"]["processed"] == 1
     assert [e["_id"] for e in _entities(b, "people")] == ["1", "2", "3"]

@@ -130,6 +130,7 @@ def test_request_log_and_observer(node: EmulatorNode) -> None:
         ("GET", "/api/pipes", 200), ("DELETE", "/api/pipes/x", 404)]
     assert log[0]["query"] == "fields=_id"
     assert seen == [("GET", "/api/pipes", 200), ("DELETE", "/api/pipes/x", 404)]
+    assert node.emulator("GET", "/requests") == (200, log)     # the log over HTTP, the same
     assert node.emulator("DELETE", "/requests")[0] == 200
     assert node.requests() == []
 

@@ -27,7 +27,7 @@ def setup(nodes):
     # s2 holds a leftover that a good run would delete: it must survive a bad s2.
     s2.seed(pipes=[{"_id": "leftover", "type": "pipe"}])
     for node in (master, s1, s2):
-        node.emulator("DELETE", "/requests")
+        node.clear_requests()
 
     def config(**variables):
         return config_for(master, {"s1": (s1, ["a"]), "s2": (s2, ["b"])}, **variables)
@@ -171,7 +171,7 @@ def test_put_and_delete_are_retried_after_a_5xx_and_a_post_is_not(nodes) -> None
     puts = [r["status"] for r in master.requests()
             if r["method"] == "PUT" and r["path"].startswith("/api/pipes/")]
     assert puts[:2] == [500, 200]
-    s1.emulator("DELETE", "/requests")
+    s1.clear_requests()
     s1.add_fault(method="DELETE", path="^/api/", status=503, times=1)
     back = orchestrator.run(load_config(environ(master, {"s1": (s1, [])})))
     assert back.outcome == "ok", back.as_json()

@@ -50,7 +50,7 @@ def test_a_master_answering_100k_nested_lists_aborts_in_one_line(setup):
 def test_a_slave_answering_100k_nested_lists_is_named_and_left_alone(setup):
     master, s1, config = setup
     s1.add_fault(method="GET", path="^/api/systems$", body=_nested(100_000), times=10)
-    s1.emulator("DELETE", "/requests")
+    s1.clear_requests()
     report = orchestrator.run(config())
     assert report.outcome == "failed"
     assert any(e.startswith("slave s1 could not be read: s1 GET /systems: answer is JSON "

@@ -37,7 +37,7 @@ def test_the_emulator_resolves_literal_dot_segments_as_a_front_end_does(node):
 def dots(nodes):
     master, s1 = nodes(), nodes()
     master.seed(systems=SYSTEMS, pipes=PIPES)
-    master.emulator("DELETE", "/requests")
+    master.clear_requests()
     return master, s1
 
 
@@ -62,7 +62,7 @@ def test_pipes_named_dot_and_dot_dot_move_and_the_master_is_rewritten_in_place(d
 def test_copies_named_dot_and_dot_dot_are_really_deleted_when_they_move_back(dots):
     master, s1 = dots
     assert orchestrator.run(config_for(master, {"s1": (s1, ["a"])})).outcome == "ok"
-    s1.emulator("DELETE", "/requests")
+    s1.clear_requests()
     report = orchestrator.run(config_for(master, {"s1": (s1, [])}))
     assert report.outcome == "ok", report.as_json()
     left = set(originals(s1, "pipes"))

@@ -170,7 +170,7 @@ def test_random_sequences_of_changes_faults_and_outages_lose_nothing_and_converg
         if env_change is not None:
             assert master.api("POST", "/env", {"fault-step": env_change})[0] == 200
             # The test's own write is no write of the run's: no fault is aimed at it.
-            master.emulator("DELETE", "/requests")
+            master.clear_requests()
         return orchestrator.run(cfg(placement))
 
     try:
@@ -239,7 +239,7 @@ def test_random_sequences_of_changes_faults_and_outages_lose_nothing_and_converg
                         + [(placement, f"step-{i}")],
                         lambda c: run_step(*c), *step[1:4], fault_tally)
                 for n in nodes.values():
-                    n.emulator("DELETE", "/requests")
+                    n.clear_requests()
                 if live:
                     report = run_step(placement, env_change)
                     if armed is not None:
@@ -266,7 +266,7 @@ def test_random_sequences_of_changes_faults_and_outages_lose_nothing_and_converg
             assert first.outcome in ("ok", "failed"), first.as_json()
             assert all(a["status"] == "done" for a in first.actions), first.as_json()
             for n in nodes.values():
-                n.emulator("DELETE", "/requests")
+                n.clear_requests()
             again = orchestrator.run(cfg(placement))
             assert again.actions == [], (first.as_json(), again.as_json())
             assert not [w for n in nodes.values() for w in writes(n.requests())]

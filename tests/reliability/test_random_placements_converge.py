@@ -174,7 +174,7 @@ def test_random_masters_and_placement_changes_converge():
                 assert report.outcome in ("ok", "failed"), report.as_json()
                 assert all(a["status"] == "done" for a in report.actions), report.as_json()
                 for n in nodes.values():
-                    n.emulator("DELETE", "/requests")
+                    n.clear_requests()
                 again = orchestrator.run(config)
                 assert again.actions == []          # the plan is empty
                 assert not [w for n in nodes.values() for w in writes(n.requests())]

@@ -128,7 +128,7 @@ def test_random_placement_and_fault_steps_then_a_clean_run_converges(nodes, faul
         if env_change is not None:
             assert master.api("POST", "/env", {"fault-step": env_change})[0] == 200
             # The test's own write is no write of the run's: no fault is aimed at it.
-            master.emulator("DELETE", "/requests")
+            master.clear_requests()
         return orchestrator.run(config(placement))
 
     @settings(max_examples=60, deadline=None, derandomize=True, database=None,
@@ -176,7 +176,7 @@ def test_random_placement_and_fault_steps_then_a_clean_run_converges(nodes, faul
             report = orchestrator.run(final)
             assert all(a["status"] == "done" for a in report.actions), report.as_json()
             for n in started.values():
-                n.emulator("DELETE", "/requests")
+                n.clear_requests()
             again = orchestrator.run(final)
             assert again.actions == [], again.as_json()
             assert not [w for n in started.values() for w in writes(n.requests())]

@@ -129,7 +129,7 @@ def test_sync_and_plan_need_the_api_token(service: Service, cluster: Cluster) ->
     for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": API_TOKEN}):
         assert service.post("/sync", headers=headers).status_code == 401
         assert service.get("/plan", headers=headers).status_code == 401
-    cluster.master.emulator("DELETE", "/requests")
+    cluster.master.clear_requests()
     plan = service.get("/plan", headers=service.auth)
     assert plan.status_code == 200
     assert plan.json()["dry_run"] is True and plan.json()["actions"] == []
@@ -195,7 +195,7 @@ def test_invalid_config_exits_2_with_one_line_and_nothing_listening(cluster: Clu
     slaves = json.loads(cluster.env["SLAVE_NODES"])
     slaves[1]["endpoint"] = "ftp://s2.invalid"
     env = {**os.environ, **cluster.env, "SLAVE_NODES": json.dumps(slaves), "PORT": str(port)}
-    cluster.master.emulator("DELETE", "/requests")
+    cluster.master.clear_requests()
     done = subprocess.run([sys.executable, "-m", "service"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=20)
     assert done.returncode == 2
