@@ -6,6 +6,8 @@ independent oracle, not by the service's own placement code).
 """
 from __future__ import annotations
 
+import functools
+
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -22,36 +24,50 @@ PIPE_IDS = ["p0", "p1", "p 2", "p%3", 'p"4', "p|5", "p6", "p7"]
 SLAVES = ("s1", "s2")
 
 
+_SYSTEM_SETS = st.lists(st.sampled_from(SYSTEMS), min_size=1, unique=True)
+_PIPE_IDS = st.lists(st.sampled_from(PIPE_IDS), min_size=1, max_size=6, unique=True)
+_ENV = st.dictionaries(st.sampled_from(["a", "b", "c"]), st.integers(0, 3), max_size=3)
+_SECRETS = st.lists(st.sampled_from(["k1", "k2"]), unique=True)
+
+
+@functools.cache
+def _shapes(systems: tuple[str, ...]):
+    """The strategies for a master with these systems, made once per set of systems:
+    hypothesis checks each strategy it is given anew, which cost more than drawing."""
+    source = st.one_of(
+        st.builds(lambda s: {"type": "json", "system": s, "url": "things"},
+                  st.sampled_from(systems)),
+        # "out-a" is a sink below too: an outbound pipe may read what a slave's own pipe
+        # writes (no feeder then).
+        st.builds(lambda d: {"type": "dataset", "dataset": d},
+                  st.sampled_from(["d1", "d2", "out-a"])),
+        st.just({"type": "embedded", "entities": [{"_id": "e"}]}))
+    sink = st.one_of(
+        st.none(),                                        # default: dataset named after pipe
+        st.builds(lambda d: {"type": "dataset", "dataset": d},
+                  st.sampled_from(["out-a", "out-b", "other name"])),
+        st.builds(lambda s: {"type": "json", "system": s, "url": "x"},
+                  st.sampled_from(systems)))
+    placements = st.lists(
+        st.fixed_dictionaries({s: st.sampled_from((None,) + SLAVES) for s in systems}),
+        min_size=1, max_size=3)
+    return source, sink, placements
+
+
 @st.composite
 def masters(draw):
-    systems = draw(st.lists(st.sampled_from(SYSTEMS), min_size=1, unique=True))
-    pipe_ids = draw(st.lists(st.sampled_from(PIPE_IDS), min_size=1, max_size=6, unique=True))
+    systems = draw(_SYSTEM_SETS)
+    source, sink_of, placements = _shapes(tuple(systems))
     pipes = []
-    for pid in pipe_ids:
-        source = draw(st.one_of(
-            st.builds(lambda s: {"type": "json", "system": s, "url": "things"},
-                      st.sampled_from(systems)),
-            # "out-a" is a sink below too: an outbound pipe may read what a slave's own pipe
-            # writes (no feeder then).
-            st.builds(lambda d: {"type": "dataset", "dataset": d},
-                      st.sampled_from(["d1", "d2", "out-a"])),
-            st.just({"type": "embedded", "entities": [{"_id": "e"}]})))
-        sink = draw(st.one_of(
-            st.none(),                                        # default: dataset named after pipe
-            st.builds(lambda d: {"type": "dataset", "dataset": d},
-                      st.sampled_from(["out-a", "out-b", "other name"])),
-            st.builds(lambda s: {"type": "json", "system": s, "url": "x"},
-                      st.sampled_from(systems))))
-        pipe = {"_id": pid, "type": "pipe", "source": source}
+    for pid in draw(_PIPE_IDS):
+        pipe = {"_id": pid, "type": "pipe", "source": draw(source)}
+        sink = draw(sink_of)
         if sink is not None:
             pipe["sink"] = sink
         pipes.append(pipe)
-    env = draw(st.dictionaries(st.sampled_from(["a", "b", "c"]), st.integers(0, 3), max_size=3))
-    secrets = draw(st.lists(st.sampled_from(["k1", "k2"]), unique=True))
-    placements = draw(st.lists(
-        st.fixed_dictionaries({s: st.sampled_from((None,) + SLAVES) for s in systems}),
-        min_size=1, max_size=3))
-    return systems, pipes, env, secrets, placements
+    env = draw(_ENV)
+    secrets = draw(_SECRETS)
+    return systems, pipes, env, secrets, draw(placements)
 
 
 def _refused(pipe, placement) -> set:

@@ -4,6 +4,8 @@ clean run then converges to what an independent statement of the rules says.
 """
 from __future__ import annotations
 
+import functools
+
 import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
@@ -20,34 +22,45 @@ P_NODES = ("master",) + P_SLAVES
 SECRET = "round-two-property-secret-0123456789-abcdefgh"
 
 
+_SYSTEM_SETS = st.lists(st.sampled_from(P_SYSTEMS), min_size=1, unique=True)
+_PIPE_IDS = st.lists(st.sampled_from(P_PIPES), min_size=1, max_size=5, unique=True)
+_FAULTS = st.one_of(st.none(), st.tuples(
+    st.sampled_from(P_NODES), st.integers(0, 2), st.sampled_from(["500", "drop", "drop_after"])))
+
+
+@functools.cache
+def _shapes(systems: tuple[str, ...]):
+    """The strategies for a master with these systems, made once per set of systems:
+    hypothesis checks each strategy it is given anew, which cost more than drawing."""
+    source = st.one_of(
+        st.builds(lambda s: {"type": "json", "system": s, "url": "things"},
+                  st.sampled_from(systems)),
+        # "out-a" is also a sink below: outbound pipes reading what a slave writes
+        st.builds(lambda d: {"type": "dataset", "dataset": d}, st.sampled_from(["d1", "out-a"])),
+        st.just({"type": "embedded", "entities": [{"_id": "e"}]}))
+    sink = st.one_of(
+        st.none(),
+        st.builds(lambda d: {"type": "dataset", "dataset": d},
+                  st.sampled_from(["out-a", "out-b"])),
+        st.builds(lambda s: {"type": "json", "system": s, "url": "x"},
+                  st.sampled_from(systems)))
+    placement = st.fixed_dictionaries({s: st.sampled_from(("s1", "s2", None, "s1", "s2"))
+                                       for s in systems})
+    return source, sink, st.lists(st.tuples(placement, _FAULTS), min_size=1, max_size=3)
+
+
 @st.composite
 def _scenarios(draw):
-    systems = draw(st.lists(st.sampled_from(P_SYSTEMS), min_size=1, unique=True))
+    systems = draw(_SYSTEM_SETS)
+    source, sink_of, steps = _shapes(tuple(systems))
     pipes = []
-    for pid in draw(st.lists(st.sampled_from(P_PIPES), min_size=1, max_size=5, unique=True)):
-        source = draw(st.one_of(
-            st.builds(lambda s: {"type": "json", "system": s, "url": "things"},
-                      st.sampled_from(systems)),
-            # "out-a" is also a sink below: outbound pipes reading what a slave writes
-            st.builds(lambda d: {"type": "dataset", "dataset": d}, st.sampled_from(["d1", "out-a"])),
-            st.just({"type": "embedded", "entities": [{"_id": "e"}]})))
-        sink = draw(st.one_of(
-            st.none(),
-            st.builds(lambda d: {"type": "dataset", "dataset": d},
-                      st.sampled_from(["out-a", "out-b"])),
-            st.builds(lambda s: {"type": "json", "system": s, "url": "x"},
-                      st.sampled_from(systems))))
-        pipe = {"_id": pid, "type": "pipe", "source": source}
+    for pid in draw(_PIPE_IDS):
+        pipe = {"_id": pid, "type": "pipe", "source": draw(source)}
+        sink = draw(sink_of)
         if sink is not None:
             pipe["sink"] = sink
         pipes.append(pipe)
-    placement = st.fixed_dictionaries({s: st.sampled_from(("s1", "s2", None, "s1", "s2"))
-                                          for s in systems})
-    fault = st.one_of(st.none(), st.tuples(
-        st.sampled_from(P_NODES), st.integers(0, 2),
-        st.sampled_from(["500", "drop", "drop_after"])))
-    steps = draw(st.lists(st.tuples(placement, fault), min_size=1, max_size=3))
-    return systems, pipes, steps
+    return systems, pipes, draw(steps)
 
 
 def _kept_in_master(pipes, placement):
