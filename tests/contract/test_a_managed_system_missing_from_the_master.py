@@ -4,7 +4,6 @@ back (re-uploaded, or under another slave) it moves again and the runs converge 
 """
 from __future__ import annotations
 
-import pytest
 
 from contract_helpers import (CRM_PIPES, Cluster, assert_originals_kept, assert_steady, copy_in,
                               has_dataset, ids, meta, original, pipe_runtime, start_pipe)
@@ -27,7 +26,6 @@ def test_managed_system_deleted_from_master_after_move_deletes_nothing(nodes):
 
 
 # An attack from review round 2, survived.
-@pytest.mark.usefixtures("no_retry_backoff")
 def test_missing_system_reuploaded_by_the_user_moves_again_and_converges(nodes):
     c = Cluster(nodes)
     cfg = c.synced_on_s1()
@@ -49,7 +47,6 @@ def test_missing_system_reuploaded_by_the_user_moves_again_and_converges(nodes):
 
 
 # An attack from review round 2, survived.
-@pytest.mark.usefixtures("no_retry_backoff")
 def test_missing_system_reappears_under_another_slave_moves_with_reset(nodes):
     c = Cluster(nodes)
     c.synced_on_s1()
@@ -75,7 +72,6 @@ def test_missing_system_reappears_under_another_slave_moves_with_reset(nodes):
 
 
 # An attack from review round 2, survived.
-@pytest.mark.usefixtures("no_retry_backoff")
 def test_untouched_pipe_edited_while_its_system_is_missing_moves_when_it_returns(nodes):
     c = Cluster(nodes)
     cfg = c.placed()

@@ -192,7 +192,6 @@ def test_empty_master_env_writes_no_env_and_keeps_slave_vars(nodes):
 
 
 # An attack from review round 4, survived.
-@pytest.mark.usefixtures("no_retry_backoff")
 def test_env_values_that_are_objects_and_lists_are_copied_once(nodes):
     c = Cluster(nodes, seed=False)
     c.master.seed(systems=c.systems, pipes=c.pipes, env=ODD_ENV)

@@ -196,7 +196,7 @@ def test_reupload_with_marker_intact_but_new_original_moves_the_new_original(nod
 
 
 # Found in review round 3 (fixed since).
-@pytest.mark.usefixtures("no_retry_backoff", "no_component_planned_twice")
+@pytest.mark.usefixtures("no_component_planned_twice")
 def test_reupload_of_a_moved_outbound_pipe_keeps_it_running_on_the_slave(nodes):
     c = Cluster(nodes)
     cfg = c.placed()

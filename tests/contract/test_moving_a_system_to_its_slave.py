@@ -281,7 +281,6 @@ def test_use_binary_source_toggled_rewrites_without_reset_then_is_steady(nodes):
 
 
 # An attack from review round 4, survived.
-@pytest.mark.usefixtures("no_retry_backoff")
 @pytest.mark.parametrize("stagger", [0, 1])
 def test_stagger_range_0_and_1_mean_no_stagger_and_changing_it_rewrites_without_reset(nodes,
                                                                                     stagger):

@@ -90,7 +90,6 @@ def test_unmanaged_user_system_named_orchestrator_master_is_left_alone(nodes):
 
 
 # An attack from review round 2, survived.
-@pytest.mark.usefixtures("no_retry_backoff")
 def test_kept_outbound_feeder_dataset_is_also_a_deleted_pipes_sink(nodes):
     # erp-out is kept on s2 (its new slave s1 is unreadable); the feeder's dataset
     # local-data on s2 is also the sink of an s2 pipe whose master pipe is deleted.
@@ -122,7 +121,6 @@ def test_kept_outbound_feeder_dataset_is_also_a_deleted_pipes_sink(nodes):
 
 
 # An attack from review round 2, survived.
-@pytest.mark.usefixtures("no_retry_backoff")
 def test_feeder_dropped_when_the_slave_starts_writing_the_dataset_and_back(nodes):
     c = Cluster(nodes)
     cfg = c.placed()
@@ -151,7 +149,7 @@ def test_feeder_dropped_when_the_slave_starts_writing_the_dataset_and_back(nodes
 
 
 # An attack from review round 3, survived.
-@pytest.mark.usefixtures("no_retry_backoff", "no_component_planned_twice")
+@pytest.mark.usefixtures("no_component_planned_twice")
 def test_feeder_system_stays_while_a_kept_outbound_pipe_uses_it_after_the_last_one_leaves(nodes):
     c = Cluster(nodes, seed=False, slaves=("s1", "s2", "s3"))
     hr_out = {"_id": "hr-out", "type": "pipe", "source": {"type": "dataset", "dataset": "orders"},
@@ -186,7 +184,7 @@ def test_feeder_system_stays_while_a_kept_outbound_pipe_uses_it_after_the_last_o
 
 
 # An attack from review round 3, survived.
-@pytest.mark.usefixtures("no_retry_backoff", "no_component_planned_twice")
+@pytest.mark.usefixtures("no_component_planned_twice")
 def test_untouched_pipe_writing_a_dataset_drops_the_feeder_only_on_its_own_slave(nodes):
     # env-in (an $ENV-named system, env unreadable) is kept on s2 and writes local-data there;
     # s1 has its own outbound pipe reading local-data, whose feeder must stay.
@@ -212,7 +210,7 @@ def test_untouched_pipe_writing_a_dataset_drops_the_feeder_only_on_its_own_slave
 
 
 # An attack from review round 3, survived.
-@pytest.mark.usefixtures("no_retry_backoff", "no_component_planned_twice")
+@pytest.mark.usefixtures("no_component_planned_twice")
 def test_kept_writer_means_no_feeder_then_the_feeder_comes_when_it_leaves(nodes):
     c = Cluster(nodes, seed=False)
     out = {"_id": "orders-out", "type": "pipe", "source": {"type": "dataset", "dataset": "orders"},

@@ -4,7 +4,6 @@ is written on its account; once the env is readable again the runs converge (con
 """
 from __future__ import annotations
 
-import pytest
 
 from contract_helpers import (CRM_PIPES, ENV_403, UNREADABLE, Cluster, assert_originals_kept,
                               assert_steady, clear_faults, copy_in, dataset_ids, entities,
@@ -36,7 +35,6 @@ def test_master_env_unreadable_does_not_move_env_named_pipes_back(nodes):
 
 
 # Found in review round 2 (fixed since).
-@pytest.mark.usefixtures("no_retry_backoff")
 def test_env_unreadable_system_moves_untouched_pipe_keeps_its_system(nodes):
     c = Cluster(nodes, seed=False)
     c.master.seed(env={"crm-system": "crm"}, systems=c.systems, pipes=[*c.pipes, VIA_ENV])
@@ -54,7 +52,6 @@ def test_env_unreadable_system_moves_untouched_pipe_keeps_its_system(nodes):
 
 
 # Found in review round 2 (fixed since).
-@pytest.mark.usefixtures("no_retry_backoff")
 def test_env_unreadable_no_feeder_for_a_dataset_an_untouched_pipe_writes(nodes):
     c = Cluster(nodes, seed=False)
     erp_in = {"_id": "erp-in", "type": "pipe",
@@ -78,7 +75,6 @@ def test_env_unreadable_no_feeder_for_a_dataset_an_untouched_pipe_writes(nodes):
 
 
 # An attack from review round 2, survived.
-@pytest.mark.usefixtures("no_retry_backoff")
 def test_env_unreadable_system_moves_then_env_back_converges(nodes):
     c = Cluster(nodes, seed=False)
     c.master.seed(env={"crm-system": "crm"}, systems=c.systems, pipes=[*c.pipes, VIA_ENV])
@@ -106,7 +102,6 @@ def test_env_unreadable_system_moves_then_env_back_converges(nodes):
 
 
 # An attack from review round 2, survived.
-@pytest.mark.usefixtures("no_retry_backoff")
 def test_env_unreadable_and_new_slave_unreadable_together_move_nothing(nodes):
     c = Cluster(nodes, seed=False)
     c.master.seed(env={"crm-system": "crm"}, systems=c.systems, pipes=[*c.pipes, VIA_ENV])
@@ -133,7 +128,6 @@ def test_env_unreadable_and_new_slave_unreadable_together_move_nothing(nodes):
 
 
 # An attack from review round 2, survived.
-@pytest.mark.usefixtures("no_retry_backoff")
 def test_untouched_outbound_pipe_keeps_its_feeder_while_env_unreadable(nodes):
     c = Cluster(nodes, seed=False)
     out = {"_id": "env-out", "type": "pipe", "source": {"type": "dataset", "dataset": "local-data"},

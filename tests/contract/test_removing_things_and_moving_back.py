@@ -332,7 +332,7 @@ def test_slave_with_no_managed_systems_is_emptied_of_what_we_put_there(nodes):
 
 
 # Found in review round 3 (fixed since).
-@pytest.mark.usefixtures("no_retry_backoff", "no_component_planned_twice")
+@pytest.mark.usefixtures("no_component_planned_twice")
 @pytest.mark.parametrize("fault", [{"status": 500}, {"drop": True}])
 def test_move_back_of_an_outbound_pipe_needs_no_pump_operation(nodes, fault):
     # The placeholder's pump is `off` (it cannot run) and is never disabled: coming back
@@ -352,7 +352,7 @@ def test_move_back_of_an_outbound_pipe_needs_no_pump_operation(nodes, fault):
 
 
 # An attack from review round 3, survived.
-@pytest.mark.usefixtures("no_retry_backoff", "no_component_planned_twice")
+@pytest.mark.usefixtures("no_component_planned_twice")
 def test_inbound_placeholder_pipe_moved_back_runs_again_in_the_master(nodes):
     # An inbound pipe writing to another system on the same slave gets a placeholder (pump
     # off, never disabled); given back, it is restored and runs (the user never disabled it).
@@ -370,7 +370,7 @@ def test_inbound_placeholder_pipe_moved_back_runs_again_in_the_master(nodes):
 
 
 # An attack from review round 3, survived.
-@pytest.mark.usefixtures("no_retry_backoff", "no_component_planned_twice")
+@pytest.mark.usefixtures("no_component_planned_twice")
 def test_a_moved_pipe_repointed_at_another_dataset_leaves_no_orphan_in_its_slave(nodes):
     c = Cluster(nodes)
     cfg = c.placed()

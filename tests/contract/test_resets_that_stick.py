@@ -12,10 +12,6 @@ from contract_helpers import (CRM_PIPES, HARD, UNREADABLE, Cluster, assert_stead
 from emulator import EmulatorNode
 from service.config import Config, load_config
 
-# Retried PUTs and DELETEs still happen (the same requests), only without the pauses.
-pytestmark = pytest.mark.usefixtures("no_retry_backoff")
-
-
 def _synced_on_s1_then_s1_replaced(nodes) -> tuple[Cluster, Config]:
     """crm moved to s1 and its data synced once; then s1's entry points at node s3 (a
     replaced node: same slave id, new address). Returns the cluster and that configuration."""

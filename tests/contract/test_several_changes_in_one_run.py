@@ -20,7 +20,6 @@ BRIDGE = {"_id": "crm-to-erp", "type": "pipe", "source": {"type": "json", "syste
 
 
 # An attack from review round 4, survived.
-@pytest.mark.usefixtures("no_retry_backoff")
 def test_two_systems_swap_slaves_with_a_chained_outbound_pipe(nodes):
     # crm (s1) writes `orders`; orders-out sends `orders` to erp (s2) through a feeder.
     # Swapping the two systems makes s2 write `orders` itself (no feeder) and s1 need one.
@@ -60,7 +59,6 @@ def test_two_systems_swap_slaves_with_a_chained_outbound_pipe(nodes):
 
 
 # An attack from review round 4, survived.
-@pytest.mark.usefixtures("no_retry_backoff")
 def test_a_pipe_whose_source_and_sink_systems_both_move_then_split(nodes):
     c = Cluster(nodes, seed=False, slaves=("s1", "s2", "s3"))
     c.master.seed(systems=c.systems, pipes=[*c.pipes, BRIDGE])
@@ -93,7 +91,6 @@ def test_a_pipe_whose_source_and_sink_systems_both_move_then_split(nodes):
 
 
 # An attack from review round 4, survived.
-@pytest.mark.usefixtures("no_retry_backoff")
 @pytest.mark.parametrize("to", ["s1", "s2"])
 def test_a_system_renamed_in_the_master_moves_under_its_new_name(nodes, to):
     c = Cluster(nodes)
@@ -127,7 +124,6 @@ def test_a_system_renamed_in_the_master_moves_under_its_new_name(nodes, to):
 
 
 # An attack from review round 4, survived.
-@pytest.mark.usefixtures("no_retry_backoff")
 def test_three_slaves_with_crossed_dataset_names_rotate_in_one_run(nodes):
     c = Cluster(nodes, seed=False, slaves=("s1", "s2", "s3"))
     systems = [{**c.systems[0], "_id": sid} for sid in ("a", "b", "g")]

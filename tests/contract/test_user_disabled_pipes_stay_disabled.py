@@ -24,7 +24,6 @@ def test_user_disabled_outbound_pipe_stays_disabled_after_move_back(nodes):
 
 
 # Found in review round 2 (fixed since).
-@pytest.mark.usefixtures("no_retry_backoff")
 def test_user_disabled_outbound_pipe_is_disabled_on_the_slave(nodes):
     c = Cluster(nodes)
     assert c.master.api("POST", "/pipes/erp-out/pump", {"operation": "disable"})[0] == 200
@@ -34,7 +33,7 @@ def test_user_disabled_outbound_pipe_is_disabled_on_the_slave(nodes):
 
 
 # Found in review round 3 (fixed since).
-@pytest.mark.usefixtures("no_retry_backoff", "no_component_planned_twice")
+@pytest.mark.usefixtures("no_component_planned_twice")
 def test_user_enables_and_reuploads_a_disabled_pipe_and_it_runs_on_the_slave(nodes):
     c = Cluster(nodes)
     pump(c.master, "crm-person", "disable")
@@ -52,7 +51,7 @@ def test_user_enables_and_reuploads_a_disabled_pipe_and_it_runs_on_the_slave(nod
 
 
 # An attack from review round 3, survived.
-@pytest.mark.usefixtures("no_retry_backoff", "no_component_planned_twice")
+@pytest.mark.usefixtures("no_component_planned_twice")
 def test_user_disabled_pipe_stays_disabled_through_a_move_between_slaves_and_back(nodes):
     c = Cluster(nodes)
     pump(c.master, "crm-order", "disable")
@@ -71,7 +70,7 @@ def test_user_disabled_pipe_stays_disabled_through_a_move_between_slaves_and_bac
 
 
 # An attack from review round 3, survived.
-@pytest.mark.usefixtures("no_retry_backoff", "no_component_planned_twice")
+@pytest.mark.usefixtures("no_component_planned_twice")
 @pytest.mark.parametrize("fault", [{"status": 500}, {"drop": True}])
 def test_disabled_flag_survives_a_failed_disable_on_the_new_slave(nodes, fault):
     c = Cluster(nodes)
@@ -92,7 +91,7 @@ def test_disabled_flag_survives_a_failed_disable_on_the_new_slave(nodes, fault):
 
 
 # An attack from review round 3, survived.
-@pytest.mark.usefixtures("no_retry_backoff", "no_component_planned_twice")
+@pytest.mark.usefixtures("no_component_planned_twice")
 def test_first_move_of_a_disabled_pipe_with_a_failed_slave_disable_converges(nodes):
     c = Cluster(nodes)
     pump(c.master, "erp-out", "disable")
@@ -113,7 +112,7 @@ def test_first_move_of_a_disabled_pipe_with_a_failed_slave_disable_converges(nod
 
 
 # An attack from review round 3, survived.
-@pytest.mark.usefixtures("no_retry_backoff", "no_component_planned_twice")
+@pytest.mark.usefixtures("no_component_planned_twice")
 def test_user_disabled_outbound_pipe_reuploaded_while_still_disabled_stays_disabled(nodes):
     c = Cluster(nodes)
     pump(c.master, "erp-out", "disable")
@@ -131,7 +130,6 @@ def test_user_disabled_outbound_pipe_reuploaded_while_still_disabled_stays_disab
 
 
 # Found in review round 4 (fixed since).
-@pytest.mark.usefixtures("no_retry_backoff")
 def test_user_enables_and_reuploads_a_disabled_outbound_pipe_and_it_runs_on_the_slave(nodes):
     # README: to run it, upload it again (a new original) and enable it. The placeholder
     # itself cannot be enabled: its pump is off.

@@ -1,7 +1,6 @@
 """Contract 2: which pipes belong to a managed system (judged by the effective config)."""
 from __future__ import annotations
 
-import pytest
 
 from contract_helpers import (ODD_ENV, Cluster, assert_steady, copy_in, entities, ids, meta,
                               original, run_as_planned, start_pipe)
@@ -89,7 +88,6 @@ def test_env_named_system_switching_slaves_moves_the_pipe(nodes):
 
 
 # An attack from review round 4, survived.
-@pytest.mark.usefixtures("no_retry_backoff")
 def test_env_named_sink_whose_value_is_an_object_cannot_be_placed_and_is_not_lost(nodes):
     weird = {"_id": "crm-weird", "type": "pipe",
              "source": {"type": "json", "system": "crm", "url": "people"},

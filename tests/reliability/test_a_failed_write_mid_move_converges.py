@@ -55,7 +55,6 @@ def test_partial_failure_mid_move_then_the_system_is_unmanaged(nodes):
 
 
 # An attack from review round 2, survived.
-@pytest.mark.usefixtures("no_retry_backoff")
 @pytest.mark.parametrize("fault", [{"status": 500}, {"drop": True}, {"drop_after": True}])
 def test_move_back_crash_between_reset_and_restore(nodes, fault):
     c = Cluster(nodes)
@@ -77,7 +76,6 @@ def test_move_back_crash_between_reset_and_restore(nodes, fault):
 
 
 # An attack from review round 2, survived.
-@pytest.mark.usefixtures("no_retry_backoff")
 @pytest.mark.parametrize("fault", [{"status": 500}, {"drop": True}, {"drop_after": True}])
 def test_first_move_with_offset_reset_fault_then_converges(nodes, fault):
     c = Cluster(nodes)
@@ -97,7 +95,6 @@ def test_first_move_with_offset_reset_fault_then_converges(nodes, fault):
 
 
 # An attack from review round 2, survived.
-@pytest.mark.usefixtures("no_retry_backoff")
 @pytest.mark.parametrize("fault", [{"status": 500}, {"drop": True}, {"drop_after": True}])
 def test_slave_dataset_delete_fault_keeps_the_pipe_for_the_next_run(nodes, fault):
     c = Cluster(nodes)
@@ -118,7 +115,7 @@ def test_slave_dataset_delete_fault_keeps_the_pipe_for_the_next_run(nodes, fault
 
 
 # An attack from review round 3, survived.
-@pytest.mark.usefixtures("no_retry_backoff", "no_component_planned_twice")
+@pytest.mark.usefixtures("no_component_planned_twice")
 def test_the_scenario_with_unreadable_slaves_and_faults_plans_nothing_twice(nodes):
     from scenarios import FIRST, NEXT, build, holds_every_original, latest_originals
     sc = build(nodes)
@@ -141,7 +138,6 @@ def test_the_scenario_with_unreadable_slaves_and_faults_plans_nothing_twice(node
 
 
 # An attack from review round 4, survived.
-@pytest.mark.usefixtures("no_retry_backoff")
 @pytest.mark.parametrize("fault", [{"status": 500}, {"drop": True}, {"drop_after": True}])
 def test_a_failing_chunk_of_a_bulk_create_over_100_then_converges(nodes, fault):
     c, systems, pipes, cfg = _big_cluster(nodes)

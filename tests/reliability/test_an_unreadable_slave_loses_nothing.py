@@ -12,7 +12,6 @@ from contract_helpers import (CRM_PIPES, HARD, UNREADABLE, Cluster, assert_stead
 
 
 # Found in review round 2 (fixed since).
-@pytest.mark.usefixtures("no_retry_backoff")
 def test_half_done_move_then_new_slave_unreadable_deletes_nothing_the_master_reads(nodes):
     c = Cluster(nodes)
     c.synced_on_s1()
@@ -34,7 +33,7 @@ def test_half_done_move_then_new_slave_unreadable_deletes_nothing_the_master_rea
 
 
 # Found in review round 3 (fixed since).
-@pytest.mark.usefixtures("no_retry_backoff", "no_component_planned_twice")
+@pytest.mark.usefixtures("no_component_planned_twice")
 def test_kept_outbound_pipe_keeps_the_dataset_it_reads_on_its_slave(nodes):
     c = Cluster(nodes, seed=False, slaves=("s1", "s2", "s3"))
     out = {"_id": "person-out", "type": "pipe",
@@ -55,7 +54,7 @@ def test_kept_outbound_pipe_keeps_the_dataset_it_reads_on_its_slave(nodes):
 
 
 # An attack from review round 3, survived.
-@pytest.mark.usefixtures("no_retry_backoff", "no_component_planned_twice")
+@pytest.mark.usefixtures("no_component_planned_twice")
 def test_blocked_move_with_a_user_reupload_keeps_the_old_copy_and_converges(nodes):
     c = Cluster(nodes)
     c.placed()
@@ -79,7 +78,7 @@ def test_blocked_move_with_a_user_reupload_keeps_the_old_copy_and_converges(node
 
 
 # An attack from review round 3, survived.
-@pytest.mark.usefixtures("no_retry_backoff", "no_component_planned_twice")
+@pytest.mark.usefixtures("no_component_planned_twice")
 def test_outbound_pipe_stays_a_placeholder_while_its_slave_is_down(nodes):
     # erp is given up while s2 (where erp-out pushes to erp) cannot be read: restoring
     # erp-out in the master now would make two writers to erp, the copy in s2 still running.

@@ -74,6 +74,7 @@ def test_master_listing_no_pipes_aborts(setup):
     assert _no_writes(master, s1, s2)
 
 
+@pytest.mark.real_backoff
 def test_5xx_and_429_on_reads_are_retried_with_backoff(setup):
     master, s1, s2, config = setup
     master.add_fault(method="GET", path="^/api/pipes$", status=503)

@@ -15,6 +15,9 @@ from service.web.runner import Runner
 
 from orchestration import config_for, originals
 
+# Deadlines count the pauses between retries: these tests keep the service's own.
+pytestmark = pytest.mark.real_backoff
+
 SYSTEMS = [{"_id": "a", "type": "system:url", "base_url": "http://x/"},
            {"_id": "b", "type": "system:url", "base_url": "http://x/"}]
 PIPES = [{"_id": f"{s}-in-{i}", "type": "pipe",

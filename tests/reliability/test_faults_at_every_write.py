@@ -23,11 +23,6 @@ RETRIES = SesamClient.__init__.__kwdefaults__["retries"]
 FAILING = ({"status": 500}, {"drop": True}, {"drop_after": True})
 
 
-@pytest.fixture(autouse=True)
-def _no_retry_backoff(monkeypatch):
-    monkeypatch.setitem(SesamClient.__init__.__kwdefaults__, "backoff", 0.0)
-
-
 @pytest.mark.long
 def test_a_fault_at_any_write_fails_it_or_lands_it_and_the_next_run_converges(nodes, fault_tally):
     sc = build_with_edits(nodes)

@@ -97,7 +97,6 @@ def test_errors_and_warnings_are_one_line_each_for_hostile_ids(nodes):
 
 
 # Found in review round 4 (fixed since).
-@pytest.mark.usefixtures("no_retry_backoff")
 def test_report_errors_are_one_line_for_ids_with_newlines(nodes):
     c = _newline_cluster(nodes)
     report = c.run(c.config())
@@ -108,7 +107,6 @@ def test_report_errors_are_one_line_for_ids_with_newlines(nodes):
 
 
 # Found in review round 4 (fixed since).
-@pytest.mark.usefixtures("no_retry_backoff")
 def test_once_log_lines_are_one_line_for_ids_with_newlines(nodes, caplog):
     # README: logs name the component with "ids quoted, so an id cannot forge a second
     # line"; --once logs a run's lines as the served process does (service.runs).
@@ -123,7 +121,6 @@ def test_once_log_lines_are_one_line_for_ids_with_newlines(nodes, caplog):
 
 
 # Found in review round 4 (fixed since).
-@pytest.mark.usefixtures("no_retry_backoff")
 def test_serving_log_lines_are_one_line_for_ids_with_newlines(nodes, caplog):
     # The service's own lines (web/runner.py's Runner) quote ids and fold errors onto one line.
     from service.web.runner import Runner

@@ -151,7 +151,6 @@ def _oracle(pipes: dict[str, dict], placement: dict[str, str | None]):
     return on
 
 
-@pytest.mark.usefixtures("no_retry_backoff")
 @pytest.mark.long
 def test_random_sequences_of_changes_faults_and_outages_lose_nothing_and_converge(fault_tally):
     nodes = {nid: EmulatorNode(jwt_secret=SECRET).start() for nid in ("master",) + SLAVES}

@@ -122,7 +122,6 @@ def _oracle(pipes, placement):
     return on
 
 
-@pytest.mark.usefixtures("no_retry_backoff")
 @pytest.mark.long
 def test_random_placement_and_fault_steps_then_a_clean_run_converges(nodes, fault_tally):
     started = {nid: nodes(jwt_secret=SECRET) for nid in P_NODES}
