@@ -119,6 +119,11 @@ class EmulatorNode:
             self._state.requests.clear()
         self._state.latency_ms, self._state.admin_writes_only = self._made_with
 
+    @property
+    def connections_accepted(self) -> int:
+        """How many connections the node has accepted since it started (0 when stopped)."""
+        return self._server.accepted if self._server is not None else 0
+
     def token(self, *, admin: bool = True, expires_in: int = 86400,
               principals: list[str] | dict[str, list[str]] | None = None) -> str:
         return make_token(self._state.jwt_secret, admin=admin, expires_in=expires_in,

@@ -356,10 +356,12 @@ class NodeServer(ThreadingHTTPServer):
         # kept-alive connection must not go on reaching a stopped node.
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
+        self.accepted = 0          # connections accepted since the node started
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._open_lock:
             self._open.add(request)
+            self.accepted += 1
         super().process_request(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:

@@ -1,0 +1,35 @@
+"""A run reuses the connections the last one left open: a steady run every UPDATE_INTERVAL
+makes no new TCP connection (nor, to a real node, a TLS handshake), and a node that went
+down meanwhile is reached again on a new one."""
+from __future__ import annotations
+
+from service import orchestrator
+
+from orchestration import config_for
+
+PIPES = [{"_id": "p", "type": "pipe", "source": {"type": "json", "system": "crm", "url": "u"}}]
+SYSTEMS = [{"_id": "crm", "type": "system:url", "base_url": "http://x/"}]
+
+
+def test_a_steady_run_opens_no_new_connection(nodes):
+    master, slave = nodes(), nodes()
+    master.seed(systems=SYSTEMS, pipes=PIPES)
+    config = config_for(master, {"s1": (slave, ["crm"])})
+    assert orchestrator.run(config).outcome == "ok"
+    opened = {n: n.connections_accepted for n in (master, slave)}
+    assert all(opened.values()), opened
+    steady = orchestrator.run(config)
+    assert (steady.outcome, steady.actions) == ("ok", [])
+    assert {n: n.connections_accepted for n in (master, slave)} == opened
+
+
+def test_a_node_restarted_between_runs_is_reached_on_a_new_connection(nodes):
+    master, slave = nodes(), nodes()
+    master.seed(systems=SYSTEMS, pipes=PIPES)
+    config = config_for(master, {"s1": (slave, ["crm"])})
+    assert orchestrator.run(config).outcome == "ok"
+    slave.stop()
+    slave.start()                 # same address and state; the kept connections are gone
+    steady = orchestrator.run(config)
+    assert (steady.outcome, steady.actions) == ("ok", []), steady.as_json()
+    assert slave.connections_accepted > 0
