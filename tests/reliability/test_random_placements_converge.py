@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from emulator import EmulatorNode
 from service import orchestrator
 
+from pipe_strategies import pipe_ends
 from orchestration import as_copy, config_for, originals, writes
 from scenarios import latest_originals
 
@@ -31,33 +32,18 @@ _SECRETS = st.lists(st.sampled_from(["k1", "k2"]), unique=True)
 
 
 @functools.cache
-def _shapes(systems: tuple[str, ...]):
-    """The strategies for a master with these systems, made once per set of systems:
-    hypothesis checks each strategy it is given anew, which cost more than drawing."""
-    source = st.one_of(
-        st.builds(lambda s: {"type": "json", "system": s, "url": "things"},
-                  st.sampled_from(systems)),
-        # "out-a" is a sink below too: an outbound pipe may read what a slave's own pipe
-        # writes (no feeder then).
-        st.builds(lambda d: {"type": "dataset", "dataset": d},
-                  st.sampled_from(["d1", "d2", "out-a"])),
-        st.just({"type": "embedded", "entities": [{"_id": "e"}]}))
-    sink = st.one_of(
-        st.none(),                                        # default: dataset named after pipe
-        st.builds(lambda d: {"type": "dataset", "dataset": d},
-                  st.sampled_from(["out-a", "out-b", "other name"])),
-        st.builds(lambda s: {"type": "json", "system": s, "url": "x"},
-                  st.sampled_from(systems)))
-    placements = st.lists(
-        st.fixed_dictionaries({s: st.sampled_from((None,) + SLAVES) for s in systems}),
-        min_size=1, max_size=3)
-    return source, sink, placements
+def _placements(systems: tuple[str, ...]) -> st.SearchStrategy:
+    return st.lists(st.fixed_dictionaries({s: st.sampled_from((None,) + SLAVES)
+                                           for s in systems}), min_size=1, max_size=3)
 
 
 @st.composite
 def masters(draw):
     systems = draw(_SYSTEM_SETS)
-    source, sink_of, placements = _shapes(tuple(systems))
+    # "out-a" is read and written: an outbound pipe may read what a slave's own pipe writes
+    # (no feeder then).
+    source, sink_of = pipe_ends(tuple(systems), ("d1", "d2", "out-a"),
+                                ("out-a", "out-b", "other name"))
     pipes = []
     for pid in draw(_PIPE_IDS):
         pipe = {"_id": pid, "type": "pipe", "source": draw(source)}
@@ -67,7 +53,7 @@ def masters(draw):
         pipes.append(pipe)
     env = draw(_ENV)
     secrets = draw(_SECRETS)
-    return systems, pipes, env, secrets, draw(placements)
+    return systems, pipes, env, secrets, draw(_placements(tuple(systems)))
 
 
 def _refused(pipe, placement) -> set:

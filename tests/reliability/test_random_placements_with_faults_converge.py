@@ -9,6 +9,7 @@ import functools
 import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
+from pipe_strategies import pipe_ends
 from orchestration import as_copy, config_for, originals, writes
 from scenarios import holds_every_original, latest_originals
 from service import orchestrator
@@ -29,30 +30,17 @@ _FAULTS = st.one_of(st.none(), st.tuples(
 
 
 @functools.cache
-def _shapes(systems: tuple[str, ...]):
-    """The strategies for a master with these systems, made once per set of systems:
-    hypothesis checks each strategy it is given anew, which cost more than drawing."""
-    source = st.one_of(
-        st.builds(lambda s: {"type": "json", "system": s, "url": "things"},
-                  st.sampled_from(systems)),
-        # "out-a" is also a sink below: outbound pipes reading what a slave writes
-        st.builds(lambda d: {"type": "dataset", "dataset": d}, st.sampled_from(["d1", "out-a"])),
-        st.just({"type": "embedded", "entities": [{"_id": "e"}]}))
-    sink = st.one_of(
-        st.none(),
-        st.builds(lambda d: {"type": "dataset", "dataset": d},
-                  st.sampled_from(["out-a", "out-b"])),
-        st.builds(lambda s: {"type": "json", "system": s, "url": "x"},
-                  st.sampled_from(systems)))
+def _steps(systems: tuple[str, ...]) -> st.SearchStrategy:
     placement = st.fixed_dictionaries({s: st.sampled_from(("s1", "s2", None, "s1", "s2"))
                                        for s in systems})
-    return source, sink, st.lists(st.tuples(placement, _FAULTS), min_size=1, max_size=3)
+    return st.lists(st.tuples(placement, _FAULTS), min_size=1, max_size=3)
 
 
 @st.composite
 def _scenarios(draw):
     systems = draw(_SYSTEM_SETS)
-    source, sink_of, steps = _shapes(tuple(systems))
+    # "out-a" is read and written: outbound pipes reading what a slave writes
+    source, sink_of = pipe_ends(tuple(systems), ("d1", "out-a"), ("out-a", "out-b"))
     pipes = []
     for pid in draw(_PIPE_IDS):
         pipe = {"_id": pid, "type": "pipe", "source": draw(source)}
@@ -60,7 +48,7 @@ def _scenarios(draw):
         if sink is not None:
             pipe["sink"] = sink
         pipes.append(pipe)
-    return systems, pipes, draw(steps)
+    return systems, pipes, draw(_steps(tuple(systems)))
 
 
 def _kept_in_master(pipes, placement):

@@ -1,0 +1,25 @@
+"""Hypothesis strategies for random masters' pipes, shared by the property tests."""
+from __future__ import annotations
+
+import functools
+
+from hypothesis import strategies as st
+
+
+@functools.cache
+def pipe_ends(systems: tuple[str, ...], read: tuple[str, ...], written: tuple[str, ...]
+              ) -> tuple[st.SearchStrategy, st.SearchStrategy]:
+    """A pipe's source and sink (None: the default sink) over `systems`, the datasets
+    `read` and `written`. Made once per set of systems: hypothesis checks each strategy it
+    is given anew, which cost more than drawing from it."""
+    source = st.one_of(
+        st.builds(lambda s: {"type": "json", "system": s, "url": "things"},
+                  st.sampled_from(systems)),
+        st.builds(lambda d: {"type": "dataset", "dataset": d}, st.sampled_from(read)),
+        st.just({"type": "embedded", "entities": [{"_id": "e"}]}))
+    sink = st.one_of(
+        st.none(),                                        # default: dataset named after pipe
+        st.builds(lambda d: {"type": "dataset", "dataset": d}, st.sampled_from(written)),
+        st.builds(lambda s: {"type": "json", "system": s, "url": "x"},
+                  st.sampled_from(systems)))
+    return source, sink
