@@ -1,5 +1,5 @@
 """Shared fixtures: emulated Sesam nodes that are stopped when the test ends; runs without
-retry pauses, and plans checked for a component planned twice (for tests that ask for them);
+retry pauses or heap release, and plans checked for a component planned twice (for tests that ask for them);
 the `--fault-report` option (runs the tests that use the `fault_tally` fixture, prints their
 figures)."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 from emulator import EmulatorNode
 from faultreport import KEY, Tally, line
-from service import orchestrator
+from service import heap, orchestrator
 from service.nodes.client import SesamClient
 
 # Long enough that PyJWT does not warn about short HMAC keys.
@@ -37,6 +37,15 @@ def nodes() -> Iterator[Callable[..., EmulatorNode]]:
 @pytest.fixture
 def node(nodes: Callable[..., EmulatorNode]) -> EmulatorNode:
     return nodes()
+
+
+@pytest.fixture(autouse=True)
+def no_heap_release(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Runner hands the heap a run freed back to the system (service/heap.py): a full
+    garbage collection, about 100 ms in a test process that holds pytest and hypothesis, for
+    every in-process /sync and /plan. The served process's own tests keep it (they run it in
+    their own process), and the Runner's test of it replaces it with its own probe."""
+    monkeypatch.setattr(heap, "release", lambda: None)
 
 
 @pytest.fixture(autouse=True)
