@@ -100,7 +100,8 @@ def _shared(part: dict[str, Any], leaves: _Leaves | None) -> dict[str, Any]:
 def component_of(item: dict[str, Any], *, whole: bool = True,
                  leaves: _Leaves | None = None) -> Component:
     config = item["config"]
-    original = freeze(config["original"]) if whole else Digest(config["original"])
+    original = freeze(config["original"]) if whole else \
+        Digest(config["original"], share=lambda kept: _shared(kept, leaves))
     effective = config.get("effective") if isinstance(config.get("effective"), dict) else original
     pump = effective.get("pump")
     effective = {"_id": item["_id"], **shape(effective, leaves)}
