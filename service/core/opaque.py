@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 
@@ -132,10 +133,15 @@ class Digest(dict[str, Any]):
 
     __slots__ = ("fingerprint",)
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: dict[str, Any],
+                 share: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
+        """`share`: may hand back an equal dict already held for the kept metadata (a
+        slave's copies mostly carry the same group and nothing else)."""
         meta = config.get("metadata")
         kept = {k: meta[k] for k in _DIGEST_KEEPS if k in meta} if isinstance(meta, dict) \
             else {}
+        if kept and share is not None:
+            kept = share(kept)
         super().__init__({"metadata": kept} if kept else {})
         self.fingerprint = digest(config)
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from types import MappingProxyType
+from typing import Any
 
 from service.core.snapshots import Component
 
@@ -106,11 +107,26 @@ def _named_systems(part: Any, env: Mapping[str, Any]) -> set[str]:
 
 
 # One plan asks for the roles and systems of the same pipe config many times (placement,
-# holds, ordering, cleanup). While a plan is being made, answers are remembered per config object;
-# the entry keeps the config and env alive, so an id cannot be reused while it is cached.
-_memo: dict[tuple[str, str, int, int], tuple[Any, Any, Any]] = {}
+# holds, ordering, cleanup). While a plan is being made, answers are remembered per config
+# object: one small record each (a 3,000-pipe plan asks about ~12,000 config objects, and a
+# tuple key per question cost MBs). The record keeps the config and env alive, so an id
+# cannot be reused while it is remembered.
+class _Answers:
+    __slots__ = ("config", "env", "pipe_id", "roles", "systems")
+
+    def __init__(self, config: Mapping[str, Any], env: Mapping[str, Any]) -> None:
+        self.config, self.env = config, env
+        self.pipe_id = ""                          # the pipe id `roles` was asked with
+        self.roles: Roles | None = None
+        self.systems: frozenset[str] | None = None
+
+
+_memo: dict[int, _Answers] = {}
 _memo_users = 0
 _memo_lock = threading.Lock()
+# Callers with no env pass a fresh `{}` each time: one shared empty env lets those answers be
+# remembered once per config, not once per call.
+_NO_ENV: Mapping[str, Any] = MappingProxyType({})
 
 
 @contextmanager
@@ -129,36 +145,36 @@ def remembering() -> Iterator[None]:
                 _memo.clear()
 
 
+def _answers(config: Mapping[str, Any], env: Mapping[str, Any]) -> _Answers | None:
+    """The record of what `config` says under `env`; None when nothing is remembered now, or
+    when the config was first asked about under another env (rare: worked out each time)."""
+    if not _memo_users:
+        return None
+    env = env or _NO_ENV
+    found = _memo.get(id(config))
+    if found is None:
+        found = _memo.setdefault(id(config), _Answers(config, env))
+    return found if found.env is env else None
+
+
 def systems_used(config: Mapping[str, Any], env: Mapping[str, Any]) -> frozenset[str]:
     """Every system a pipe names anywhere (source, sink, transforms, nested parts), with
     `$ENV(..)` read from `env`; a conditional counts the alternative in force (all of them
     when that cannot be told). A name still holding `$ENV(..)` is returned as it is."""
-    return _remembered("systems", "", config, env, _systems_used)
+    answers = _answers(config, env)
+    if answers is None:
+        return _systems_used(config, env)
+    if answers.systems is None:
+        answers.systems = _systems_used(config, env)
+    return answers.systems
 
 
-def _systems_used(_: str, config: Mapping[str, Any], env: Mapping[str, Any]) -> frozenset[str]:
+def _systems_used(config: Mapping[str, Any], env: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(_named_systems([config.get(k) for k in ("source", "sink", "transform")],
                                     env))
 
 
-_Found = TypeVar("_Found")
-
-
-def _remembered(what: str, pipe_id: str, config: Mapping[str, Any], env: Mapping[str, Any],
-                compute: Callable[[str, Mapping[str, Any], Mapping[str, Any]], _Found]) -> _Found:
-    if not _memo_users:
-        return compute(pipe_id, config, env)
-    key = (what, pipe_id, id(config), id(env))
-    hit = _memo.get(key)
-    if hit is not None and hit[0] is config and hit[1] is env:
-        remembered: _Found = hit[2]   # what `compute` found for this `what`
-        return remembered
-    found = compute(pipe_id, config, env)
-    _memo[key] = (config, env, found)
-    return found
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Roles:
     """A pipe's source and sink, as Sesam's effective config would have them."""
     source_type: str | None
@@ -172,7 +188,12 @@ class Roles:
 def roles(pipe_id: str, config: Mapping[str, Any], env: Mapping[str, Any]) -> Roles:
     """Sesam's defaults, applied to an original: a missing sink writes the dataset named after
     the pipe, a missing source is an empty embedded one, a missing type is `dataset`."""
-    return _remembered("roles", pipe_id, config, env, _roles)
+    answers = _answers(config, env)
+    if answers is None or answers.roles is not None and answers.pipe_id != pipe_id:
+        return _roles(pipe_id, config, env)
+    if answers.roles is None:
+        answers.roles, answers.pipe_id = _roles(pipe_id, config, env), pipe_id
+    return answers.roles
 
 
 def _roles(pipe_id: str, config: Mapping[str, Any], env: Mapping[str, Any]) -> Roles:

@@ -14,7 +14,7 @@ from typing import Any
 
 from service.core.names import ComponentKind, name
 from service.core.references import secrets_used
-from service.core.snapshots import Component, NodeSnapshot, kept, kept_by_digest
+from service.core.snapshots import Component, Keeper, NodeSnapshot
 from service.nodes.client import SesamClient, SesamError
 
 _SHOW = 5          # malformed entries named in one error line
@@ -65,8 +65,8 @@ def read_node(client: SesamClient, node_id: str, *, local_secrets: bool = False,
     `pipe_digests`: keep pipes' original configs by digest only (see opaque.Digest): a
     slave's, never the master's, whose originals are what gets written."""
     with ThreadPoolExecutor(max_workers=4) as pool:
-        pipes = pool.submit(client.list_pipes, kept_by_digest if pipe_digests else kept)
-        systems = pool.submit(client.list_systems, kept)
+        pipes = pool.submit(client.list_pipes, Keeper(whole=not pipe_digests))
+        systems = pool.submit(client.list_systems, Keeper())
         env = pool.submit(client.get_env)
         secrets = pool.submit(client.list_secrets)
         pipe_list, system_list = pipes.result(), systems.result()
