@@ -1,9 +1,7 @@
-"""Serving: Cheroot's WSGI server in front of the Flask app, plus the schedule.
+"""Serving: CherryPy's WSGI server in front of the Flask app, plus the schedule.
 
-Cheroot (CherryPy's own HTTP server) rather than Flask's development server: a thread
-pool, keep-alive, and a clean stop; used alone, without the CherryPy framework around it,
-whose imports cost the container ~5 MB of its 128. `serve(config)` blocks until SIGTERM
-(what `docker stop` and Sesam send) or SIGINT.
+CherryPy rather than Flask's development server: a thread pool, keep-alive, and a clean
+stop. `serve(config)` blocks until SIGTERM (what `docker stop` and Sesam send) or SIGINT.
 """
 from __future__ import annotations
 
@@ -15,8 +13,7 @@ import sys
 import threading
 from types import FrameType
 
-from cheroot import server as http
-from cheroot import wsgi
+import cherrypy
 
 from service import logs
 from service.config import Config, LogFormat, LogLevel
@@ -39,8 +36,8 @@ def _configure_logging(level: LogLevel, fmt: LogFormat) -> None:
 
 
 def _check_port_free(port: int) -> None:
-    # A taken port would otherwise surface as a traceback from the server's bind; say it in
-    # one line instead, before anything starts.
+    # CherryPy reports a taken port with pages of tracebacks and os._exit(70); say it in one
+    # line instead, before anything starts.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -61,54 +58,54 @@ def serve(config: Config, *, run: RunFunction | None = None,
         run = orchestrator_run
     runner = Runner(config=config, run=run)
     app = create_app(config=config, runner=runner)
-    # /status must answer while a /sync holds a thread: 16 threads. CherryPy's listen backlog
-    # of 5 dropped a burst of clients' SYNs (a late POST /sync would then start a 2nd run).
-    server = wsgi.Server(("0.0.0.0", config.port), app, numthreads=16, request_queue_size=128,
-                         timeout=10, shutdown_timeout=5)
-    # The request limits CherryPy set around Cheroot, kept: 500 KB of headers, 100 MB of body.
-    server.max_request_header_size = 500 * 1024
-    server.max_request_body_size = 100 * 1024 * 1024
-    server.error_log = _error_log    # type: ignore[method-assign]
-    server.ConnectionClass = _Connection
+
+    cherrypy.tree.graft(app, "/")
+    cherrypy.config.update({
+        "server.socket_host": "0.0.0.0",
+        "server.socket_port": config.port,
+        "server.thread_pool": 16,          # /status must answer while a /sync holds a thread
+        # CherryPy's default listen backlog is 5: a burst of clients beyond it has its SYNs
+        # dropped and retried a second later (a late POST /sync would then start a 2nd run).
+        "server.socket_queue_size": 128,
+        "engine.autoreload.on": False,
+        "checker.on": False,
+        "log.screen": False,               # our stdout carries our own log lines
+        "environment": "production",
+    })
+    # CherryPy's engine messages reach our stdout through the root logger; its access log
+    # (a line per /health probe) would drown the run lines, so it stays quiet.
+    cherrypy.log.access_log.propagate = False
 
     stopping = threading.Event()
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("received %s, stopping", signal.Signals(signum).name)
         stopping.set()
+        # During start-up the engine cannot exit yet; the flag is checked once it is up.
+        if cherrypy.engine.state == cherrypy.engine.states.STARTED:
+            cherrypy.engine.exit()
+
+    def stop_runs() -> None:
+        # Before CherryPy joins the remaining threads, which would include a run's thread.
+        runner.shutdown()
+        if not runner.wait_idle(STOP_GRACE_SECONDS):
+            log.warning("stopped in the middle of a run; the next start completes it")
+            logging.shutdown()
+            os._exit(0)
 
     # Installed before the server listens: a SIGTERM right after start is still clean.
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    server.prepare()
-    serving = threading.Thread(target=server.serve, name="HTTPServer", daemon=True)
-    serving.start()
-    if not stopping.is_set():
+    cherrypy.engine.subscribe("stop", stop_runs, priority=10)
+    cherrypy.engine.start()
+    if cherrypy.engine.state != cherrypy.engine.states.STARTED:
+        # e.g. the port is taken: CherryPy has logged why; do not schedule runs.
+        cherrypy.engine.exit()
+        raise SystemExit(1)
+    if stopping.is_set():
+        cherrypy.engine.exit()
+    else:
         log.info("serving on 0.0.0.0:%d", config.port)
         runner.start(first_delay=first_run_delay)
-    stopping.wait()
-    # The runs first, then the server, whose stop joins its threads (a run's among them).
-    runner.shutdown()
-    if not runner.wait_idle(STOP_GRACE_SECONDS):
-        log.warning("stopped in the middle of a run; the next start completes it")
-        logging.shutdown()
-        os._exit(0)
-    server.stop()
-    serving.join(STOP_GRACE_SECONDS)
+    cherrypy.engine.block()
     log.info("stopped")
-
-
-class _Request(http.HTTPRequest):
-    # As under CherryPy: a request line may carry an absolute URI (`GET http://host/path`).
-    def __init__(self, server: http.HTTPServer, conn: http.HTTPConnection) -> None:
-        super().__init__(server, conn, proxy_mode=True)
-
-
-class _Connection(http.HTTPConnection):
-    RequestHandlerClass = _Request
-
-
-def _error_log(msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
-    """Cheroot's own messages (a client's broken request, a crash in a worker) go through
-    our log, in its format, rather than to stderr."""
-    logging.getLogger("cheroot").log(level, "%s", msg, exc_info=traceback)

@@ -1,4 +1,4 @@
-"""The real service process (real orchestrator, Cheroot, APScheduler) facing hostile input:
+"""The real service process (real orchestrator, CherryPy, APScheduler) facing hostile input:
 garbled or missing Authorization headers, unknown paths and methods, ids that would forge a
 log line or inject HTML, concurrent syncs and plans, a taken or bad PORT, SIGTERM during a
 run. Every answer is one line of JSON, nothing is forged, nothing leaks.
@@ -69,7 +69,7 @@ service.web.server.serve(load_config(os.environ), first_run_delay={delay})
 
 def start(env: dict[str, str], *, first_run_delay: float = 0.2,
           wait_first_run: bool = True) -> Service:
-    """The real service (real orchestrator, Cheroot, APScheduler), with a short first delay
+    """The real service (real orchestrator, CherryPy, APScheduler), with a short first delay
     so the tests need not wait the production 3 s."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-c", SERVE.format(delay=first_run_delay)],
