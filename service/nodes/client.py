@@ -179,22 +179,34 @@ def _environment_settings(api_url: str, environment: tuple[str | None, ...]
 # Nodes whose connections are kept between runs (the least recently used go first): more
 # than any real deployment has, fewer than a test suite starts.
 NODES_KEPT = 128
-_kept: OrderedDict[tuple[str, int], requests.adapters.HTTPAdapter] = OrderedDict()
+# Connections last used longer ago than this are not reused. A load balancer or NAT on the
+# way (Azure's drops idle flows after 4 minutes by default) may forget a connection without
+# telling either end; a request sent on it would wait out REQUEST_TIMEOUT for nothing.
+IDLE_SECONDS = 60.0
+_kept: OrderedDict[tuple[str, int], tuple[requests.adapters.HTTPAdapter, float]] = \
+    OrderedDict()
 _kept_lock = threading.Lock()
 
 
 def _connections(api_url: str, size: int) -> requests.adapters.HTTPAdapter:
-    """The keep-alive connections to a node, kept from one run to the next: a steady run
-    then opens no TCP connection and makes no TLS handshake, which cost a run more CPU than
-    its reads. Connections the node has closed meanwhile are found and replaced by urllib3
-    before use."""
+    """The keep-alive connections to a node, kept from one run to the next when it follows
+    within IDLE_SECONDS (back-to-back runs, a /plan then a /sync): those then open no TCP
+    connection and make no TLS handshake, which cost a run more CPU than its reads.
+    Connections the node has closed meanwhile are found and replaced by urllib3 before
+    use."""
+    now = time.monotonic()
     with _kept_lock:
-        # Retries are ours (SesamClient): urllib3's would each get a fresh timeout.
-        adapter = _kept.pop((api_url, size), None) or requests.adapters.HTTPAdapter(
-            max_retries=0, pool_connections=1, pool_maxsize=size)
-        _kept[api_url, size] = adapter
+        adapter, used = _kept.pop((api_url, size), (None, now))
+        if adapter is not None and now - used > IDLE_SECONDS:
+            adapter.close()
+            adapter = None
+        if adapter is None:
+            # Retries are ours (SesamClient): urllib3's would each get a fresh timeout.
+            adapter = requests.adapters.HTTPAdapter(max_retries=0, pool_connections=1,
+                                                    pool_maxsize=size)
+        _kept[api_url, size] = adapter, now
         while len(_kept) > NODES_KEPT:
-            _kept.popitem(last=False)[1].close()
+            _kept.popitem(last=False)[1][0].close()
     return adapter
 
 

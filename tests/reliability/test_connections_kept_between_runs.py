@@ -1,9 +1,11 @@
-"""A run reuses the connections the last one left open: a steady run every UPDATE_INTERVAL
-makes no new TCP connection (nor, to a real node, a TLS handshake), and a node that went
-down meanwhile is reached again on a new one."""
+"""A run reuses the connections the last one left open when it follows within a minute: it
+makes no new TCP connection (nor, to a real node, a TLS handshake). A node that went down
+meanwhile is reached again on a new one, and connections idle longer are not reused (a load
+balancer may have forgotten them without a word)."""
 from __future__ import annotations
 
 from service import orchestrator
+from service.nodes import client
 
 from orchestration import config_for
 
@@ -36,3 +38,15 @@ def test_a_node_restarted_between_runs_is_reached_on_a_new_connection(nodes):
     steady = orchestrator.run(config)
     assert (steady.outcome, steady.actions) == ("ok", []), steady.as_json()
     assert slave.connections_accepted > 0
+
+
+def test_connections_idle_too_long_are_not_reused(nodes, monkeypatch):
+    master, slave = nodes(), nodes()
+    master.seed(systems=SYSTEMS, pipes=PIPES)
+    config = config_for(master, {"s1": (slave, ["crm"])}, PER_NODE_CONCURRENCY="6")
+    assert orchestrator.run(config).outcome == "ok"
+    opened = master.connections_accepted
+    monkeypatch.setattr(client, "IDLE_SECONDS", 0.0)   # every kept connection is too old
+    steady = orchestrator.run(config)
+    assert (steady.outcome, steady.actions) == ("ok", [])
+    assert master.connections_accepted > opened
