@@ -24,16 +24,21 @@ import json
 import os
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from contextlib import contextmanager
 from http import HTTPStatus
 from sys import intern
-from typing import Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import requests
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import NewConnectionError, ReadTimeoutError
+
+if TYPE_CHECKING:    # urllib3 declares its connection types for type checkers only
+    from urllib3._base_connection import BaseHTTPConnection
 
 from service.core.names import ComponentKind, name, node_message, q
 from service.core.opaque import dumps, freeze
@@ -176,6 +181,49 @@ def _environment_settings(api_url: str, environment: tuple[str | None, ...]
     return settings["proxies"], True if verify is None else verify, settings["cert"]
 
 
+class _FreshPool(HTTPConnectionPool):
+    """A pool that never hands out a connection idle for longer than IDLE_SECONDS: it is
+    closed instead, and urllib3 connects it again on use. Per connection, not per pool: a
+    pool kept busy by light runs still holds deeper connections a busy run took long ago."""
+
+    def _put_conn(self, conn: BaseHTTPConnection | None) -> None:
+        if conn is not None:
+            _idle_since[conn] = _clock()
+        super()._put_conn(conn)
+
+    def _get_conn(self, timeout: float | None = None) -> BaseHTTPConnection:
+        conn = super()._get_conn(timeout)
+        since = _idle_since.pop(conn, None)
+        if since is not None and _clock() - since > IDLE_SECONDS:
+            conn.close()
+        return conn
+
+
+class _FreshHTTPSPool(_FreshPool, HTTPSConnectionPool):
+    pass
+
+
+_clock = time.monotonic      # when a connection went idle (a test moves it on)
+_idle_since: weakref.WeakKeyDictionary[BaseHTTPConnection, float] = \
+    weakref.WeakKeyDictionary()
+_FRESH_POOLS: dict[str, type[HTTPConnectionPool]] = {"http": _FreshPool,
+                                                     "https": _FreshHTTPSPool}
+
+
+class _Adapter(requests.adapters.HTTPAdapter):
+    """requests' adapter with pools of _FreshPool, directly and through an HTTP(S) proxy."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _FRESH_POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):     # SOCKS pools are urllib3's own kind
+            manager.pool_classes_by_scheme = _FRESH_POOLS
+        return manager
+
+
 # Nodes whose connections are kept between runs (the least recently used go first): more
 # than any real deployment has, fewer than a test suite starts.
 NODES_KEPT = 128
@@ -183,30 +231,23 @@ NODES_KEPT = 128
 # way (Azure's drops idle flows after 4 minutes by default) may forget a connection without
 # telling either end; a request sent on it would wait out REQUEST_TIMEOUT for nothing.
 IDLE_SECONDS = 60.0
-_kept: OrderedDict[tuple[str, int], tuple[requests.adapters.HTTPAdapter, float]] = \
-    OrderedDict()
+_kept: OrderedDict[tuple[str, int], _Adapter] = OrderedDict()
 _kept_lock = threading.Lock()
 
 
 def _connections(api_url: str, size: int) -> requests.adapters.HTTPAdapter:
-    """The keep-alive connections to a node, kept from one run to the next when it follows
-    within IDLE_SECONDS (back-to-back runs, a /plan then a /sync): those then open no TCP
-    connection and make no TLS handshake, which cost a run more CPU than its reads.
-    Connections the node has closed meanwhile are found and replaced by urllib3 before
-    use."""
-    now = time.monotonic()
+    """The keep-alive connections to a node, kept from one run to the next; each is reused
+    only within IDLE_SECONDS of its last use (back-to-back runs, a /plan then a /sync):
+    those then open no TCP connection and make no TLS handshake, which cost a run more CPU
+    than its reads. Connections the node has closed meanwhile are found and replaced by
+    urllib3 before use."""
     with _kept_lock:
-        adapter, used = _kept.pop((api_url, size), (None, now))
-        if adapter is not None and now - used > IDLE_SECONDS:
-            adapter.close()
-            adapter = None
-        if adapter is None:
-            # Retries are ours (SesamClient): urllib3's would each get a fresh timeout.
-            adapter = requests.adapters.HTTPAdapter(max_retries=0, pool_connections=1,
-                                                    pool_maxsize=size)
-        _kept[api_url, size] = adapter, now
+        # Retries are ours (SesamClient): urllib3's would each get a fresh timeout.
+        adapter = _kept.pop((api_url, size), None) or _Adapter(
+            max_retries=0, pool_connections=1, pool_maxsize=size)
+        _kept[api_url, size] = adapter
         while len(_kept) > NODES_KEPT:
-            _kept.popitem(last=False)[1][0].close()
+            _kept.popitem(last=False)[1].close()
     return adapter
 
 

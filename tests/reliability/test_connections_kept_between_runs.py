@@ -4,8 +4,11 @@ meanwhile is reached again on a new one, and connections idle longer are not reu
 balancer may have forgotten them without a word)."""
 from __future__ import annotations
 
+import threading
+
 from service import orchestrator
 from service.nodes import client
+from service.nodes.client import SesamClient
 
 from orchestration import config_for
 
@@ -50,3 +53,28 @@ def test_connections_idle_too_long_are_not_reused(nodes, monkeypatch):
     steady = orchestrator.run(config)
     assert (steady.outcome, steady.actions) == ("ok", [])
     assert master.connections_accepted > opened
+
+
+def test_a_connection_idle_too_long_is_not_reused_while_others_stay_busy(nodes, monkeypatch):
+    # Light runs keep reusing the newest connection; the ones a busy run opened before them
+    # age all the while, and a later busy run must not send on them.
+    node = nodes(latency_ms=50)        # slow enough that 8 reads at once need 8 connections
+    now = [0.0]
+    monkeypatch.setattr(client, "_clock", lambda: now[0])
+
+    def reads(at_once: int) -> None:
+        c = SesamClient(node_id="n", api_url=node.api_url, token=node.token(), concurrency=5)
+        threads = [threading.Thread(target=c.list_secrets) for _ in range(at_once)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    reads(5)
+    busy = node.connections_accepted
+    assert busy == 5
+    for _ in range(3):                 # a light run every 40 s: one connection, kept fresh
+        now[0] += 40
+        reads(1)
+    assert node.connections_accepted == busy
+    reads(5)                           # the other 4 have been idle for 120 s
+    assert node.connections_accepted == busy + 4
