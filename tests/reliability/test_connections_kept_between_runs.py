@@ -17,7 +17,10 @@ SYSTEMS = [{"_id": "crm", "type": "system:url", "base_url": "http://x/"}]
 
 
 def test_a_steady_run_opens_no_new_connection(nodes):
-    master, slave = nodes(), nodes()
+    # Slow enough that a run's four reads of a node are always in flight together: the
+    # first run then opens as many connections as the steady run uses at once. (On quick
+    # nodes a busy machine may have let the first run's reads go one after another.)
+    master, slave = nodes(latency_ms=50), nodes(latency_ms=50)
     master.seed(systems=SYSTEMS, pipes=PIPES)
     # Connections are kept per address and concurrency. A node of an earlier test may have
     # had one of these addresses: its kept connections, dead since it stopped, would be
