@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 
 from service import orchestrator
-from service.nodes import client
+from service.nodes import connections
 from service.nodes.client import SesamClient
 
 from orchestration import config_for
@@ -52,7 +52,7 @@ def test_connections_idle_too_long_are_not_reused(nodes, monkeypatch):
     config = config_for(master, {"s1": (slave, ["crm"])}, PER_NODE_CONCURRENCY="6")
     assert orchestrator.run(config).outcome == "ok"
     opened = master.connections_accepted
-    monkeypatch.setattr(client, "IDLE_SECONDS", 0.0)   # every kept connection is too old
+    monkeypatch.setattr(connections, "IDLE_SECONDS", 0.0)   # every kept connection is too old
     steady = orchestrator.run(config)
     assert (steady.outcome, steady.actions) == ("ok", [])
     assert master.connections_accepted > opened
@@ -63,7 +63,7 @@ def test_a_connection_idle_too_long_is_not_reused_while_others_stay_busy(nodes, 
     # age all the while, and a later busy run must not send on them.
     node = nodes(latency_ms=50)        # slow enough that 8 reads at once need 8 connections
     now = [0.0]
-    monkeypatch.setattr(client, "_clock", lambda: now[0])
+    monkeypatch.setattr(connections, "clock", lambda: now[0])
 
     def reads(at_once: int) -> None:
         c = SesamClient(node_id="n", api_url=node.api_url, token=node.token(), concurrency=5)
