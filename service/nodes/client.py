@@ -2,11 +2,11 @@
 
 Requests go through requests' adapter for the node, its connections kept from run to run
 (service/nodes/connections.py); no Session, whose per-request merging (cookies, hooks,
-~/.netrc, which would replace the bearer token) a node needs none of. GET, PUT and DELETE are repeated
-with backoff on 429 and 5xx (honouring `Retry-After`) and on a cut connection; a POST is
-repeated only when the connection could not even be opened, because a bulk create that did
-land would then answer 409 and a pump operation would run twice. A semaphore keeps at most
-`concurrency` requests in flight per node.
+~/.netrc, which would replace the bearer token) a node needs none of. GET, PUT and DELETE
+are repeated with backoff on 429 and 5xx (honouring `Retry-After`) and on a cut
+connection; a POST is repeated only when the connection could not even be opened, because
+a bulk create that did land would then answer 409 and a pump operation would run twice. A
+semaphore keeps at most `concurrency` requests in flight per node.
 
 Every request has one wall-clock deadline, `timeout` seconds, for all of it: connect, send,
 the whole body (read as it arrives, so a node trickling a byte a second cannot hold a run),
