@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from emulator import EmulatorNode
 from service import orchestrator
 
-from pipe_strategies import pipe_ends
+from pipe_strategies import draw_pipes
 from orchestration import as_copy, config_for, originals, writes
 from scenarios import latest_originals
 
@@ -42,15 +42,8 @@ def masters(draw):
     systems = draw(_SYSTEM_SETS)
     # "out-a" is read and written: an outbound pipe may read what a slave's own pipe writes
     # (no feeder then).
-    source, sink_of = pipe_ends(tuple(systems), ("d1", "d2", "out-a"),
-                                ("out-a", "out-b", "other name"))
-    pipes = []
-    for pid in draw(_PIPE_IDS):
-        pipe = {"_id": pid, "type": "pipe", "source": draw(source)}
-        sink = draw(sink_of)
-        if sink is not None:
-            pipe["sink"] = sink
-        pipes.append(pipe)
+    pipes = draw_pipes(draw, _PIPE_IDS, systems, ("d1", "d2", "out-a"),
+                       ("out-a", "out-b", "other name"))
     env = draw(_ENV)
     secrets = draw(_SECRETS)
     return systems, pipes, env, secrets, draw(_placements(tuple(systems)))

@@ -9,7 +9,7 @@ import functools
 import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
-from pipe_strategies import pipe_ends
+from pipe_strategies import draw_pipes
 from orchestration import as_copy, config_for, originals, writes
 from scenarios import holds_every_original, latest_originals
 from service import orchestrator
@@ -40,14 +40,7 @@ def _steps(systems: tuple[str, ...]) -> st.SearchStrategy:
 def _scenarios(draw):
     systems = draw(_SYSTEM_SETS)
     # "out-a" is read and written: outbound pipes reading what a slave writes
-    source, sink_of = pipe_ends(tuple(systems), ("d1", "out-a"), ("out-a", "out-b"))
-    pipes = []
-    for pid in draw(_PIPE_IDS):
-        pipe = {"_id": pid, "type": "pipe", "source": draw(source)}
-        sink = draw(sink_of)
-        if sink is not None:
-            pipe["sink"] = sink
-        pipes.append(pipe)
+    pipes = draw_pipes(draw, _PIPE_IDS, systems, ("d1", "out-a"), ("out-a", "out-b"))
     return systems, pipes, draw(_steps(tuple(systems)))
 
 
