@@ -40,7 +40,9 @@ a configuration error exits 2, every problem on stderr, before any node is conta
 see README.rst"""
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, exit_fast: bool = False) -> int:
+    """The command; with exit_fast (the real command line, not a test calling it), --once and
+    --plan end the process as soon as their output is written (see _exit_now)."""
     parser = argparse.ArgumentParser(prog="python -m service", description=_DESCRIPTION,
                                      epilog=_EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -78,7 +80,10 @@ def main(argv: list[str] | None = None) -> int:
                   else render(report.as_json()))
         else:
             print(json.dumps(report.as_json(), indent=2))
-        return 0 if report.outcome == "ok" else 1
+        status = 0 if report.outcome == "ok" else 1
+        if exit_fast:
+            _exit_now(status)
+        return status
     from service.web.server import serve
     serve(config)
     return 0
@@ -96,5 +101,19 @@ def once(config: Config, *, dry_run: bool) -> Report:
     return report
 
 
+def _exit_now(code: int) -> None:
+    """End a one-shot command without the interpreter's teardown.
+
+    Everything it had to say is written: the report, and the log lines, flushed here. What is
+    left is freeing a module graph that dies with the process anyway, and that takes about a
+    third of a cold `--plan` (150 ms and more, mostly pydantic's and requests' modules).
+    Nothing of ours runs at exit: no atexit hook, no thread, no file left open for writing.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(exit_fast=True))
