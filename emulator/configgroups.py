@@ -11,6 +11,7 @@ import copy
 import json
 from typing import Any, Literal
 
+from .copying import json_copy
 from .kinds import Kind
 from .store import ApiError, Store, check_config
 
@@ -34,10 +35,10 @@ def export(store: Store, group: str) -> list[dict[str, Any]]:
     with store.lock:
         found: list[dict[str, Any]] = []
         if group == DEFAULT and store.node_metadata is not None:
-            found.append(copy.deepcopy(store.node_metadata))
-        found += [copy.deepcopy(s) for _, s in sorted(store.systems.items())
+            found.append(json_copy(store.node_metadata))
+        found += [json_copy(s) for _, s in sorted(store.systems.items())
                   if group_of(s) == group]
-        found += [copy.deepcopy(p.original) for _, p in sorted(store.pipes.items())
+        found += [json_copy(p.original) for _, p in sorted(store.pipes.items())
                   if group_of(p.original) == group]
         return found
 
@@ -77,7 +78,7 @@ def _checked(items: list[object], group: str) -> list[tuple[Entry, dict[str, Any
         if ctype == "metadata":
             if group != DEFAULT or cid != "node":
                 raise ApiError(400, "node metadata ('_id': 'node') belongs to the default group")
-            out.append(("metadata", copy.deepcopy(item)))
+            out.append(("metadata", json_copy(item)))
             continue
         kind: Kind = "pipe" if ctype == "pipe" else "system"
         config = check_config(item, kind=kind)

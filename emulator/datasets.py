@@ -1,10 +1,11 @@
 """Datasets: versioned entity logs with a per-dataset monotonic `_updated` offset."""
 from __future__ import annotations
 
-import copy
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+
+from .copying import json_copy
 
 # The emulator's stand-in for Sesam's binary entity protocol (which is not public): the
 # JSON array of entities, gzip-compressed, under this media type. A `binary` source asks
@@ -29,7 +30,7 @@ class Dataset:
 
     def put(self, entity: dict[str, Any]) -> bool:
         """Append a version of `entity` unless it equals the latest one; True if appended."""
-        entity = copy.deepcopy(entity)
+        entity = json_copy(entity)
         entity.setdefault("_deleted", False)
         old = self.latest.get(entity["_id"])
         if old is not None and _content(old) == _content(entity):
@@ -68,7 +69,7 @@ class Dataset:
             rows = [e for e in rows if not e.get("_deleted")]
         if limit is not None:
             rows = rows[:limit]
-        return copy.deepcopy(rows)
+        return json_copy(rows)
 
     def summary(self) -> dict[str, Any]:
         live = sum(1 for e in self.latest.values() if not e.get("_deleted"))

@@ -1,9 +1,10 @@
 """Original config -> effective config, and the config errors Sesam would report."""
 from __future__ import annotations
 
-import copy
 import re
 from typing import Any
+
+from .copying import json_copy
 
 NODE_SYSTEM = "system:sesam-node"
 _ENV = re.compile(r"\$ENV\(([^)]*)\)")
@@ -17,9 +18,11 @@ _CHECKED_ELSEWHERE = {"json", "binary"}
 def expand_env(value: object, env: dict[str, Any]) -> object:
     """Replace $ENV(name) in every string; a string that is exactly $ENV(x) takes x's value."""
     if isinstance(value, str):
+        if "$ENV(" not in value:      # most strings: no regex needed
+            return value
         whole = _ENV.fullmatch(value)
         if whole and whole.group(1) in env:
-            return copy.deepcopy(env[whole.group(1)])
+            return json_copy(env[whole.group(1)])
         return _ENV.sub(lambda m: str(env.get(m.group(1), m.group(0))), value)
     if isinstance(value, list):
         return [expand_env(v, env) for v in value]
@@ -41,14 +44,15 @@ def _resolve_conditional(part: object, role: str, errors: list[dict[str, Any]]) 
         return part
     alternatives, key = part.get("alternatives"), part.get("condition")
     if isinstance(alternatives, dict) and isinstance(key, str) and key in alternatives:
-        return copy.deepcopy(alternatives[key])
+        return json_copy(alternatives[key])
     errors.append(_error(role, f"conditional {role}: no alternative for condition {key!r}"))
     return {**part, "system": NODE_SYSTEM}
 
 
 def _expanded(config: dict[str, Any], env: dict[str, Any]) -> dict[str, Any]:
-    # expand_env on an object, typed as the object it returns.
-    return {k: expand_env(v, env) for k, v in copy.deepcopy(config).items()}
+    # expand_env on an object, typed as the object it returns. expand_env builds every list
+    # and dict anew, so the result shares nothing mutable with `config`.
+    return {k: expand_env(v, env) for k, v in config.items()}
 
 
 def pipe_effective(original: dict[str, Any], *,

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .copying import json_copy
 from .datasets import Dataset
 from .effective import pipe_effective, system_effective
 from .kinds import Kind
@@ -102,7 +103,7 @@ def check_config(config: object, *, kind: Kind) -> dict[str, Any]:
         raise ApiError(400, f"pipe '{cid}': 'type' must be 'pipe'")
     if kind == "system" and not (isinstance(ctype, str) and ctype.startswith("system:")):
         raise ApiError(400, f"system '{cid}': 'type' must start with 'system:'")
-    return copy.deepcopy(config)
+    return json_copy(config)
 
 
 class Store:
@@ -220,7 +221,8 @@ class Store:
             for c in checked:
                 self._put(kind, c)
             table = self.pipe_json if kind == "pipe" else self.system_json
-            return [copy.deepcopy(table[c["_id"]]) for c in checked]
+            # Not copied, as get() does not: API objects are replaced, never changed in place.
+            return [table[c["_id"]] for c in checked]
 
     def _put(self, kind: Kind, config: dict[str, Any]) -> None:
         if kind == "pipe":
@@ -303,7 +305,7 @@ class Store:
         with self.lock:
             if replace:
                 self.env = {}
-            self.env.update(copy.deepcopy(values))
+            self.env.update(json_copy(values))
             self._refresh_all()
             return dict(self.env)
 

@@ -42,20 +42,30 @@ def error(path: str, msg: str) -> dict[str, Any]:
     return {"elements": path, "level": "error", "msg": msg}
 
 
-def _strings(value: object) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, list):
-        for v in value:
-            yield from _strings(v)
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from _strings(k)
-            yield from _strings(v)
+def _strings(value: object) -> list[str]:
+    """Every string in a JSON value, keys included, in document order. A loop rather than
+    nested generators: it runs over every config a node takes, DTL rules and all."""
+    found: list[str] = []
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, list):
+            todo.extend(reversed(item))
+        elif isinstance(item, dict):
+            for k, v in reversed(item.items()):
+                todo += (v, k)
+    return found
+
+
+def _names(pattern: re.Pattern[str], marker: str, value: object) -> set[str]:
+    # `marker` is the pattern's fixed start: most strings lack it and skip the regex.
+    return {m for s in _strings(value) if marker in s for m in pattern.findall(s)}
 
 
 def env_errors(original: dict[str, Any], env: Mapping[str, object]) -> list[dict[str, Any]]:
-    names = sorted({m for s in _strings(original) for m in _ENV.findall(s)} - set(env))
+    names = sorted(_names(_ENV, "$ENV(", original) - set(env))
     return [error("$", f"the environment variable '{n}' is not defined") for n in names]
 
 
@@ -130,7 +140,7 @@ def pipe_errors(original: dict[str, Any], effective: dict[str, Any], *, env: Map
     errors = env_errors(original, env) + _id_errors("pipe", original["_id"], system_ids)
     # secrets.rst: a secret can only be used in certain places; the pipe docs (rest source,
     # sink, transform) allow them only on the system. Stricter reading: none in a pipe.
-    for name in sorted({m for s in _strings(original) for m in _SECRET.findall(s)}):
+    for name in sorted(_names(_SECRET, "$SECRET(", original)):
         errors.append(error("$", f"the secret '{name}' is used in a pipe: secrets can only be "
                                  "used in system configs"))
     for role, path, part in _all_parts(effective):
@@ -142,7 +152,7 @@ def system_errors(original: dict[str, Any], *, env: Mapping[str, object], secret
                   pipe_ids: set[str]) -> list[dict[str, Any]]:
     """`secrets`: the names of the global secrets and of this system's own ones."""
     errors = env_errors(original, env) + _id_errors("system", original["_id"], pipe_ids)
-    for name in sorted({m for s in _strings(original) for m in _SECRET.findall(s)} - secrets):
+    for name in sorted(_names(_SECRET, "$SECRET(", original) - secrets):
         errors.append(error("$", f"the secret '{name}' is not defined"))
     if original.get("type") == "system:url":
         given = [k for k in ("url_pattern", "base_url") if original.get(k) not in (None, "")]
