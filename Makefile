@@ -20,8 +20,11 @@ check: $(STAMP)
 	$(BIN)/ruff check $(CHECKED)
 	$(BIN)/mypy $(addprefix -p ,$(CHECKED))
 
+# PYTHONDONTWRITEBYTECODE emptied: Python's default again, so pytest keeps its rewritten
+# test modules in __pycache__ between runs; without them each worker spends about 5 s of
+# CPU rewriting the test files again (a machine may set it, as the development one does).
 test: $(STAMP) check
-	$(BIN)/python -m pytest -n 2 -q -rs   # -rs: a test left out says why (the page test needs a browser)
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n 2 -q -rs   # -rs: a test left out says why (the page test needs a browser)
 
 # The figures README's Guarantees quote: what each fault and crash test's faults did.
 # --fault-report runs only the tests that keep a fault tally, wherever they are.
