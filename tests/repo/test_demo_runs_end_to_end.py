@@ -13,6 +13,10 @@ import pytest
 from repo_root import ROOT
 from service_process import listening as answers
 
+# One worker runs this file: its module fixture (a process, nodes) starts once, not once per
+# worker (pytest.ini: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("demo_runs_end_to_end")
+
 
 @pytest.fixture(scope="module")
 def demo() -> tuple[subprocess.CompletedProcess, float, dict[int, bool], bool]:

@@ -26,6 +26,9 @@ from service_process import (Service, assert_json_one_line, at_once_watching_sta
                              listening, stop_service)
 from stand_in_run import API_TOKEN, in_thread
 
+# One worker runs this file: its module fixture (a process, nodes) starts once, not once per
+# worker (pytest.ini: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("hostile_requests_to_the_served_process")
 
 # A pipe id that, logged raw, would forge a second log line of the service's own format.
 FORGED = "forged\n2030-01-01 00:00:00,000 ERROR service.runs: FORGED-ENTRY"

@@ -20,6 +20,10 @@ from orchestration import environ
 from service_process import Service, start_service, stop_service
 from stand_in_run import API_TOKEN, MASTER_TOKEN, make
 
+# One worker runs this file: its module fixture (a process, nodes) starts once, not once per
+# worker (pytest.ini: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("reach_through_sesam_proxy")
+
 NODE_JWT = f"Bearer {MASTER_TOKEN}"      # what the node's proxy sends on
 
 

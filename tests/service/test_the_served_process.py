@@ -24,6 +24,10 @@ from repo_root import ROOT
 from service_process import (API_TOKEN, Service, at_once_watching_status, free_port, listening,
                              start_service, stop_service)
 
+# One worker runs this file: its module fixture (a process, nodes) starts once, not once per
+# worker (pytest.ini: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("the_served_process")
+
 HOSTILE = 'erp-<b>&"x\''                     # a system id a page must escape
 GHOST = 'ghost-<i>&"y'                       # managed by s2, absent from the master: a warning
 ESCAPED_HOSTILE = "erp-&lt;b&gt;&amp;&#34;x&#39;"
