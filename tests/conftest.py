@@ -11,6 +11,7 @@ import pytest
 
 from emulator import EmulatorNode
 from faultreport import KEY, Tally, line
+from forked_service import ServiceForks
 from service import heap, orchestrator
 from service.nodes.client import SesamClient
 
@@ -37,6 +38,14 @@ def nodes() -> Iterator[Callable[..., EmulatorNode]]:
 @pytest.fixture
 def node(nodes: Callable[..., EmulatorNode]) -> EmulatorNode:
     return nodes()
+
+
+@pytest.fixture(scope="session")
+def service_forks() -> Iterator[ServiceForks]:
+    """`service_forks.once(env)`: a `python -m service --once` to kill (tests/forked_service.py)."""
+    forks = ServiceForks()
+    yield forks
+    forks.close()
 
 
 @pytest.fixture(autouse=True)

@@ -12,8 +12,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -121,7 +119,8 @@ def _middle(ws: list[tuple[str, str]]) -> int:
     return len(ws) // 2
 
 
-def test_killed_while_a_node_holds_a_write_then_restarted_converges(scenario, fault_tally):
+def test_killed_while_a_node_holds_a_write_then_restarted_converges(scenario, fault_tally,
+                                                                   service_forks):
     sc, start, expected, target, run_writes = scenario
     env = {**os.environ, **sc.environ(NEXT), "PYTHONPATH": str(ROOT), "LOG_LEVEL": "ERROR"}
     for nid, ws in run_writes.items():
@@ -135,8 +134,7 @@ def test_killed_while_a_node_holds_a_write_then_restarted_converges(scenario, fa
         node.add_fault(method=method, path="^" + re.escape(path) + "$",
                        skip=ws[:at].count((method, path)), times=1, delay_ms=600,
                        drop_after=True)
-        proc = subprocess.Popen([sys.executable, "-m", "service", "--once"], env=env, cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = service_forks.once(env)
         fault_tally.armed += 1
         try:
             _wait(f"the write to reach the node ({what})",

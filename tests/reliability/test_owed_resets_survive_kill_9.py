@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -42,7 +40,7 @@ def _wait(what: str, ready, timeout: float = 20.0) -> None:
 @pytest.mark.long
 @pytest.mark.parametrize("setup", [_first_move_of_a_pipe_that_ran, _copy_deleted_by_hand],
                          ids=["first move", "copy made again"])
-def test_killed_anywhere_the_owed_reset_still_happens(nodes, setup, fault_tally):
+def test_killed_anywhere_the_owed_reset_still_happens(nodes, setup, fault_tally, service_forks):
     c = Cluster(nodes)
     setup(c)
     assert pipe_runtime(c.master, "crm-person")["last-seen"] not in (None, "")
@@ -67,8 +65,7 @@ def test_killed_anywhere_the_owed_reset_still_happens(nodes, setup, fault_tally)
         node = named[name]
         node.add_fault(method="*", path="^/api/", writes_only=True, skip=k, times=1,
                        delay_ms=400, drop=True)
-        proc = subprocess.Popen([sys.executable, "-m", "service", "--once"], env=env, cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = service_forks.once(env)
         fault_tally.armed += 1
         try:
             # The node holds write k+1, whole: the process dies while it waits for the answer.
