@@ -41,8 +41,8 @@ see README.rst"""
 
 
 def main(argv: list[str] | None = None, *, exit_fast: bool = False) -> int:
-    """The command; with exit_fast (the real command line, not a test calling it), --once and
-    --plan end the process as soon as their output is written (see _exit_now)."""
+    """The command; with exit_fast (the real command line, not a test calling it), the
+    process ends as soon as its work is done and written (see _exit_now)."""
     parser = argparse.ArgumentParser(prog="python -m service", description=_DESCRIPTION,
                                      epilog=_EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -85,7 +85,9 @@ def main(argv: list[str] | None = None, *, exit_fast: bool = False) -> int:
             _exit_now(status)
         return status
     from service.web.server import serve
-    serve(config)
+    serve(config)           # returns once stopped: no run in flight, its history written
+    if exit_fast:
+        _exit_now(0)
     return 0
 
 
@@ -102,12 +104,13 @@ def once(config: Config, *, dry_run: bool) -> Report:
 
 
 def _exit_now(code: int) -> None:
-    """End a one-shot command without the interpreter's teardown.
+    """End the process without the interpreter's teardown.
 
-    Everything it had to say is written: the report, and the log lines, flushed here. What is
-    left is freeing a module graph that dies with the process anyway, and that takes about a
-    third of a cold `--plan` (150 ms and more, mostly pydantic's and requests' modules).
-    Nothing of ours runs at exit: no atexit hook, no thread, no file left open for writing.
+    Everything it had to say is written: the report, the history, and the log lines, flushed
+    here. What is left is freeing a module graph that dies with the process anyway, and that
+    takes about a third of a cold `--plan` (150 ms and more, mostly pydantic's and requests'
+    modules) and as long again after a SIGTERM. Nothing of ours runs at exit: no atexit hook,
+    no thread still working, no file left open for writing.
     """
     logging.shutdown()
     sys.stdout.flush()
