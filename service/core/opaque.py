@@ -63,8 +63,14 @@ def dumps(value: Any) -> bytes:
         return v
     text = json.dumps(swap(value), allow_nan=False)
     if texts:   # a random tag: no user string can pass for a placeholder
-        text = re.sub(f'"{tag}:(\\d+)"', lambda m: texts[int(m.group(1))], text)
+        text = _PLACEHOLDER.sub(
+            lambda m: texts[int(m.group(2))] if m.group(1) == tag else m.group(0), text)
     return text.encode("utf-8")
+
+
+# One pattern for every tag, the tag checked in the replacement: a pattern made per call
+# would be compiled per write and fill `re`'s cache with patterns never used again.
+_PLACEHOLDER = re.compile(r'"([0-9a-f]{16}):(\d+)"')
 
 
 def _freeze_transforms(part: Any) -> None:

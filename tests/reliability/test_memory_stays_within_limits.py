@@ -1,7 +1,8 @@
 """What keeps the service inside its container's memory (issue 17).
 
 - Concurrent GET /plan callers share one plan (single flight): one set of reads, one
-  plan's memory, whatever the number of callers.
+  plan's memory, whatever the number of callers; and a plan asked for during a run waits
+  for the run to end (one run at a time per process).
 - Every answer is capped after decompression (MAX_ANSWER_MB): a listing larger than the
   cap, or a small gzip bomb, stops with one line naming the node, and the run changes nothing.
 - A listing is read entry by entry into what the planner needs: the DTL rules of a pipe as
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -78,6 +80,38 @@ def test_a_plan_asked_for_after_one_finished_is_a_new_plan() -> None:
     assert runner.plan().actions[0]["id"] == "p1"
     assert runner.plan().actions[0]["id"] == "p2"
     assert fake.calls == 2 and runner._flight is None
+
+
+def test_a_dry_run_asked_for_during_a_run_starts_after_the_run_has_ended(nodes) -> None:
+    """One run at a time per process, from first read to report: a dry run (GET /plan)
+    arriving while a real run executes waits, instead of holding its snapshots beside the
+    plan being executed."""
+    from service import orchestrator
+    from orchestration import environ
+    master, slave = nodes(), nodes()
+    master.seed(systems=[{"_id": "crm", "type": "system:url", "base_url": "http://crm.invalid/"}],
+                pipes=[{"_id": "crm-person", "type": "pipe",
+                        "source": {"type": "json", "system": "crm", "url": "person"}}])
+    config = load_config(environ(master, {"s1": (slave, ["crm"])}))
+    dry: dict[str, Report] = {}
+    asked = threading.Event()
+
+    def plan_now() -> None:
+        asked.set()
+        dry["report"] = orchestrator.run(config, dry_run=True)
+
+    def progress(done: int, total: int, action: dict[str, Any]) -> None:
+        if done == 1:       # the real run is executing: ask for a plan, give it time to start
+            threading.Thread(target=plan_now, daemon=True).start()
+            assert asked.wait(5)
+            time.sleep(0.3)
+            assert "report" not in dry
+
+    real = orchestrator.run(config, progress=progress)
+    _wait_for(lambda: "report" in dry, "the dry run")
+    assert real.outcome == "ok" and real.actions, real.errors
+    assert dry["report"].started >= real.finished
+    assert dry["report"].outcome == "ok" and dry["report"].actions == []
 
 
 # --- the answer-size cap -----------------------------------------------------------------
@@ -195,6 +229,23 @@ def test_dtl_rules_are_kept_as_text_that_compares_and_writes_like_the_rules() ->
     assert frozen["transform"]["rules"] != json.dumps(RULES)     # a string is not the rules
     assert thaw(frozen) == pipe and not isinstance(thaw(frozen)["transform"]["rules"], str)
     assert json.loads(json.dumps(thaw(frozen))) == pipe
+
+
+def test_a_write_splices_rules_in_and_leaves_placeholder_shaped_strings_alone() -> None:
+    """dumps() marks where each Opaque goes with a random 16-hex tag; a user string of the
+    same shape (another tag, or even a placeholder of an earlier write) is written as it is,
+    and writing does not compile a pattern per call (re's cache stays as it was)."""
+    from service.core.opaque import dumps
+    lookalike = "0123456789abcdef:0"
+    pipe = freeze({"_id": "p", "description": lookalike, "comment": [lookalike, "x:1"],
+                   "transform": {"type": "dtl", "rules": json.loads(json.dumps(RULES))}})
+    re.purge()
+    for _ in range(50):
+        written = json.loads(dumps(pipe))
+    assert written == thaw(pipe)
+    assert written["description"] == lookalike and written["comment"] == [lookalike, "x:1"]
+    assert written["transform"]["rules"] == RULES
+    assert len(re._cache) <= 1    # type: ignore[attr-defined]
 
 
 def test_the_shape_of_a_config_keeps_what_placement_reads_only() -> None:
