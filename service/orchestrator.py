@@ -30,10 +30,11 @@ from service.report import Report
 # The loggers that may carry a node's words (errors, validation messages) or ids.
 redact_logs("service.runs", "service")
 Progress = Callable[[int, int, dict[str, str]], None]
-# One read-and-plan at a time in this process (a run's, a dry run's): each holds a snapshot
-# of every node, tens of MB for a master of thousands of pipes, and the container has 128 MB.
-# Only the reading and planning are serialised: a run's execution does not hold it.
-_PLANNING = threading.Lock()
+# One run at a time in this process, dry or not, from its first read to its report: a
+# read-and-plan holds a snapshot of every node and an executing run the configs it writes,
+# each tens of MB for a master of thousands of pipes, and the container has 128 MB. A
+# `GET /plan` asked for during a `/sync` therefore waits for the whole run (README).
+_ONE_RUN = threading.Lock()
 
 
 def _now() -> datetime:
@@ -152,7 +153,14 @@ def run(config: Config, *, dry_run: bool = False, progress: Progress | None = No
     `plan_id`: apply only if the plan made now has this id (plan_text.plan_id), else write
     nothing and mark the report `stale_plan`: what a person approved is what runs.
     Past `config.run_timeout` seconds every request still to make fails at once, so the run
-    ends `failed` (and the Runner's lock is free) soon after its deadline."""
+    ends `failed` (and the Runner's lock is free) soon after its deadline. Runs in one
+    process take turns (_ONE_RUN); the deadline counts from a run's turn."""
+    with _ONE_RUN:
+        return _run(config, dry_run=dry_run, progress=progress, now=now, plan_id=plan_id)
+
+
+def _run(config: Config, *, dry_run: bool, progress: Progress | None,
+         now: Callable[[], datetime], plan_id: str | None) -> Report:
     report = Report(started=now().isoformat(), dry_run=dry_run)
     ends = time.monotonic() + config.run_timeout
     clients = {node.id: _client(config, node) for node in config.nodes}
@@ -168,11 +176,10 @@ def run(config: Config, *, dry_run: bool = False, progress: Progress | None = No
                                  "nothing was changed")
             report.outcome = "aborted"
             return report
-        with _PLANNING:
-            the_plan, redactor = _read_and_plan(config, clients, report, now, ends, snapshots)
-            if the_plan is not None and not dry_run:
-                # A run's execution needs only the plan: the snapshots go before it starts.
-                snapshots.clear()
+        the_plan, redactor = _read_and_plan(config, clients, report, now, ends, snapshots)
+        if the_plan is not None and not dry_run:
+            # A run's execution needs only the plan: the snapshots go before it starts.
+            snapshots.clear()
         if the_plan is None:
             report.outcome = report.outcome or "aborted"
             return report
