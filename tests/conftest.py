@@ -93,9 +93,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                           "(failed a write, landed unanswered, absorbed)")
 
 
+_UNGROUPED = pytest.StashKey[set[str]]()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.nodeid in item.config.stash.get(_UNGROUPED, set()):
+        pytest.fail("pytest-xdist's --dist loadgroup did not group this test marked "
+                    "xdist_group: the installed pytest and pytest-xdist do not work together "
+                    "(see requirements-test.txt)", pytrace=False)
+
+
+@pytest.hookimpl(trylast=True)     # after pytest-xdist's own, which marks the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """With --fault-report, the tests that keep a fault tally are chosen by that fixture, not
-    by a list of files, so the report finds them wherever they live; then the long ones first."""
+    by a list of files, so the report finds them wherever they live; then the long ones first.
+    On an xdist worker, notes the tests marked `xdist_group` that --dist loadgroup has not
+    grouped (pytest_runtest_setup fails them): a module fixture that starts a process would
+    then start it on every worker, and nothing else would show it."""
+    if getattr(config.option, "loadgroup", False):
+        config.stash[_UNGROUPED] = {item.nodeid for item in items
+                                    if item.get_closest_marker("xdist_group")
+                                    and "@" not in item.nodeid}
     if config.getoption("--fault-report"):
         tallied = [item for item in items if "fault_tally" in getattr(item, "fixturenames", ())]
         config.hook.pytest_deselected(items=[item for item in items if item not in tallied])
