@@ -303,3 +303,42 @@ def test_one_huge_listing_entry_stops_the_read_before_it_fills_memory(fake_node)
     with pytest.raises(SesamError, match=r"^m1 GET /pipes: an entry larger than 16 MB; "
                                          r"not read$"):
         client.list_pipes()
+
+
+# --- what a plan holds per pipe ---------------------------------------------------------------
+
+def test_a_plan_remembers_equal_answers_about_different_configs_once() -> None:
+    """The original, the slave copy, the generated pipe and the effective config of one pipe
+    all name the same system: one frozenset (~200 bytes) and one Roles for them all while a
+    plan is made, not one per config object."""
+    from service.core.references import remembering, roles, systems_used
+    configs = [{"_id": "p", "source": {"type": "json", "system": "crm", "url": "u"},
+                "sink": {"type": "dataset", "dataset": "d"}, "n": n} for n in range(3)]
+    with remembering():
+        used = [systems_used(c, {}) for c in configs]
+        found = [roles("p", c, {}) for c in configs]
+        assert used[0] == frozenset({"crm"}) and found[0].sink_dataset == "d"
+        assert all(u is used[0] for u in used) and all(r is found[0] for r in found)
+        # Each config still has its own answer.
+        other = {"_id": "q", "source": {"type": "json", "system": "erp"}}
+        assert systems_used(other, {}) == frozenset({"erp"})
+        assert roles("q", other, {}).sink_dataset == "q"
+
+
+def test_slave_copies_without_metadata_of_their_own_share_one_mark() -> None:
+    from service.core.ownership import GROUP_KEY, with_mark
+    plain = [with_mark({"_id": f"p{n}", "type": "pipe"}, "orchestrator-m") for n in range(3)]
+    assert all(c["metadata"] == {GROUP_KEY: "orchestrator-m"} for c in plain)
+    assert all(c["metadata"] is plain[0]["metadata"] for c in plain)
+    own = {"_id": "q", "metadata": {"owner": "ann", GROUP_KEY: "mine"}}
+    marked = with_mark(own, "orchestrator-m")
+    assert marked["metadata"] == {"owner": "ann", GROUP_KEY: "orchestrator-m"}
+    assert own["metadata"] == {"owner": "ann", GROUP_KEY: "mine"}      # the user's untouched
+    assert with_mark({"_id": "r", "metadata": {}}, "orchestrator-m")["metadata"] \
+        == {GROUP_KEY: "orchestrator-m"}
+
+
+def test_a_pipe_placement_has_no_per_object_dict() -> None:
+    from service.core.placement import PipePlacement
+    placed = PipePlacement(id="p", original={}, slave="s1", shape="sync")
+    assert not hasattr(placed, "__dict__")
