@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from service.core.opaque import Opaque
 from service.core.snapshots import Component
 
 _ENV = re.compile(r"\$ENV\(([^)]*)\)")
@@ -57,9 +58,11 @@ def expand_env(value: Any, env: Mapping[str, Any]) -> Any:
 
 
 def secrets_used(value: Any) -> set[str]:
-    """Every `$SECRET(name)` in a config."""
+    """Every `$SECRET(name)` in a config (DTL rules kept as Opaque included)."""
     if isinstance(value, str):
         return set(_SECRET.findall(value))
+    if isinstance(value, Opaque):
+        return set(_SECRET.findall(value.text()))
     if isinstance(value, list):
         return set().union(*(secrets_used(v) for v in value)) if value else set()
     if isinstance(value, dict):
