@@ -403,3 +403,32 @@ def test_dtl_rules_are_kept_deflated_and_still_found_by_what_reads_their_text() 
     assert secrets_used({"transform": {"type": "dtl", "rules": kept}}) == {"crm-key"}
     assert json.loads(dumps({"rules": kept})) == {"rules": rules}
     assert str(kept) == canonical(rules)
+
+
+def test_kept_run_reports_are_held_as_json_text_and_read_back_whole(tmp_path) -> None:
+    """A first run's report lists thousands of actions: ~2 MB as dicts, held for as long as
+    the service runs; as JSON text ~0.6 MB. /status, /runs/<id> and the placement read the
+    same reports as before, and the history file holds what json.dump wrote."""
+    from service.web import history as history_file
+    actions = [{"kind": "create-pipe", "node": "s1", "id": f"p{n}", "reason": "move system crm",
+                "status": "done"} for n in range(2000)]
+
+    def run(config: Any, *, dry_run: bool = False, progress: Any = None) -> Report:
+        return Report(started="2024-01-01T00:00:00+00:00", finished="2024-01-01T00:00:01+00:00",
+                      outcome="ok", actions=[dict(a) for a in actions],
+                      placement={"s1": {"systems": ["crm"], "pipes": ["p0"]}})
+
+    path = tmp_path / "history.json"
+    config = make_config().model_copy(update={"history_path": str(path)})
+    runner = Runner(config=config, run=run)
+    runner.sync()
+    kept = runner._history[-1]
+    assert isinstance(kept, history_file.Entry) and isinstance(kept.text, bytes)
+    whole = runner.report(kept.id)
+    assert whole is not None and whole["actions"] == actions and whole["counts"] == {"done": 2000}
+    assert runner.last_report() == whole
+    assert runner.history() == [{k: v for k, v in whole.items() if k != "placement"}]
+    assert runner.placement() == ({"s1": {"systems": ["crm"], "pipes": ["p0"]}}, whole["finished"])
+    assert json.loads(path.read_text()) == [whole]
+    again = Runner(config=config, run=run)
+    assert again.report(kept.id) == whole and again.sync() and again.history()[0]["id"] == 2
