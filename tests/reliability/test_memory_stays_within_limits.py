@@ -338,10 +338,12 @@ def test_slave_copies_without_metadata_of_their_own_share_one_mark() -> None:
         == {GROUP_KEY: "orchestrator-m"}
 
 
-def test_a_pipe_placement_has_no_per_object_dict() -> None:
+def test_a_pipe_placement_and_a_component_have_no_per_object_dict() -> None:
     from service.core.placement import PipePlacement
+    from service.core.snapshots import Component
     placed = PipePlacement(id="p", original={}, slave="s1", shape="sync")
     assert not hasattr(placed, "__dict__")
+    assert not hasattr(Component(id="p", original={}, effective={}), "__dict__")
 
 
 def test_a_big_answer_reaches_the_server_in_pieces_and_the_body_is_closed() -> None:
