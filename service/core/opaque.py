@@ -26,12 +26,21 @@ def text_of(value: Any) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+def env_text_of(value: Any) -> str:
+    """`default=` for json.dumps when only `$ENV(` is looked for: an Opaque's text where it
+    holds one, else nothing (not inflated)."""
+    if isinstance(value, Opaque):
+        return value.text() if value.names_env else ""
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def canonical(value: Any) -> str:
     # Keys sorted: two dicts are equal in Python whatever their key order, so their texts are.
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       default=text_of)
 
 
+_SECRETS, _ENVS = 1, 2
 # A 4 KB window and a small hash: rules are a few KB, and the default state (~270 KB to
 # deflate, 32 KB to inflate) taken by every listing thread at once cost more than it saved.
 _WINDOW_BITS = 12
@@ -44,13 +53,25 @@ class Opaque(bytes):
 
     __slots__ = ()
 
+    # The first byte says whether the text holds a `$SECRET(` or an `$ENV(` (_SECRETS,
+    # _ENVS): what the planner looks for in every config it writes, without inflating it.
     @classmethod
     def of(cls, value: Any) -> Opaque:
+        text = canonical(value)
+        flags = (_SECRETS if "$SECRET(" in text else 0) | (_ENVS if "$ENV(" in text else 0)
         packer = zlib.compressobj(6, zlib.DEFLATED, -_WINDOW_BITS, 4)
-        return cls(packer.compress(canonical(value).encode("utf-8")) + packer.flush())
+        return cls(bytes((flags,)) + packer.compress(text.encode("utf-8")) + packer.flush())
 
     def text(self) -> str:
-        return zlib.decompress(self, -_WINDOW_BITS).decode("utf-8")
+        return zlib.decompress(memoryview(self)[1:], -_WINDOW_BITS).decode("utf-8")
+
+    @property
+    def names_secrets(self) -> bool:
+        return bool(self[0] & _SECRETS)
+
+    @property
+    def names_env(self) -> bool:
+        return bool(self[0] & _ENVS)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Opaque):

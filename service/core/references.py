@@ -62,7 +62,7 @@ def secrets_used(value: Any) -> set[str]:
     if isinstance(value, str):
         return set(_SECRET.findall(value))
     if isinstance(value, Opaque):
-        return set(_SECRET.findall(value.text()))
+        return set(_SECRET.findall(value.text())) if value.names_secrets else set()
     if isinstance(value, list):
         return set().union(*(secrets_used(v) for v in value)) if value else set()
     if isinstance(value, dict):

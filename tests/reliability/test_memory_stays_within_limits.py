@@ -434,3 +434,31 @@ def test_kept_run_reports_are_held_as_json_text_and_read_back_whole(tmp_path) ->
     assert json.loads(path.read_text()) == [whole]
     again = Runner(config=config, run=run)
     assert again.report(kept.id) == whole and again.sync() and again.history()[0]["id"] == 2
+
+
+def test_deflated_rules_are_not_inflated_to_look_for_secrets_or_env_vars_they_lack(
+        monkeypatch) -> None:
+    """The planner looks for `$SECRET(` and `$ENV(` in every config it writes: deflated
+    rules say whether they hold one, so the others are never inflated (a plan of 10,000
+    pipes would inflate 20,000 texts)."""
+    from service.core.planner import _env_first
+    from service.core.references import secrets_used
+    plain = Opaque.of({"default": [["copy", "*"]]})
+    with_env = Opaque.of({"default": [["add", "x", "$ENV(region)"]]})
+    with_secret = Opaque.of({"default": [["add", "x", "$SECRET(key)"]]})
+    assert (plain.names_env, plain.names_secrets) == (False, False)
+    assert (with_env.names_env, with_secret.names_secrets) == (True, True)
+    inflated: list[Opaque] = []
+    real_text = Opaque.text
+
+    def text(self: Opaque) -> str:
+        inflated.append(self)
+        return real_text(self)
+
+    monkeypatch.setattr(Opaque, "text", text)
+    pipe = {"_id": "p", "transform": [{"type": "dtl", "rules": plain}]}
+    assert secrets_used(pipe) == set() and _env_first(7, pipe) is None
+    assert inflated == []
+    assert secrets_used({"transform": {"type": "dtl", "rules": with_secret}}) == {"key"}
+    assert _env_first(7, {"transform": {"type": "dtl", "rules": with_env}}) == 7
+    assert inflated == [with_secret, with_env]
