@@ -459,6 +459,11 @@ def test_deflated_rules_are_not_inflated_to_look_for_secrets_or_env_vars_they_la
     pipe = {"_id": "p", "transform": [{"type": "dtl", "rules": plain}]}
     assert secrets_used(pipe) == set() and _env_first(7, pipe) is None
     assert inflated == []
+    from service.core.opaque import Digest
+    copy = {"_id": "p", "transform": {"type": "dtl", "rules": {"default": [["copy", "*"]]}}}
+    assert Digest(copy) == {**copy, "transform": {"type": "dtl", "rules": plain}}
+    assert Digest(copy) != {**copy, "transform": {"type": "dtl", "rules": with_env}}
+    assert inflated == []          # a copy is compared with rules by their deflated bytes
     assert secrets_used({"transform": {"type": "dtl", "rules": with_secret}}) == {"key"}
     assert _env_first(7, {"transform": {"type": "dtl", "rules": with_env}}) == 7
     assert inflated == [with_secret, with_env]
