@@ -38,7 +38,14 @@ def with_mark(config: Mapping[str, Any], group: str) -> dict[str, Any]:
     """The copy a slave gets: the config in our group. A user's own `$config-group` is
     replaced (a component is in one group only); the master keeps the user's original."""
     meta = config.get("metadata")
-    return {**config, "metadata": {**(meta if isinstance(meta, dict) else {}), GROUP_KEY: group}}
+    if isinstance(meta, dict) and meta:
+        return {**config, "metadata": {**meta, GROUP_KEY: group}}
+    # Most configs carry no metadata of their own: one mark stands for all of them (a dict
+    # each was ~0.2 KB per copy a plan holds). Payloads are never changed in place.
+    return {**config, "metadata": _marks.setdefault(group, {GROUP_KEY: group})}
+
+
+_marks: dict[str, dict[str, str]] = {}    # group -> {GROUP_KEY: group}, shared
 
 
 @dataclass(frozen=True)

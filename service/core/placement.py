@@ -26,7 +26,7 @@ PipeShape = Literal["sync", "placeholder", "master"]
 Taken = Mapping[str, frozenset[tuple[ComponentKind, str]]]
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)   # slots: one per pipe, 10,000s
 class PipePlacement:
     id: str
     original: dict[str, Any]

@@ -162,7 +162,7 @@ def plan_id(plan: Plan) -> str:
             else action.before
         digest.update(json.dumps([action.kind, action.node, action.id, action.after,
                                   action.payload, before], sort_keys=True,
-                                 default=str).encode())
+                                 default=str).encode())   # str(Opaque): its text
         digest.update(b"\n")
     return digest.hexdigest()[:16]
 

@@ -17,6 +17,7 @@ from service.core import reasons
 from service.core.actions import Action, Kind, Plan
 from service.core.holds import holds, without_feeders
 from service.core.names import ComponentKind, name
+from service.core.opaque import env_text_of
 from service.core.operator_warnings import warnings_for
 from service.core.ownership import Ownership, ownership
 from service.core.placement import Desired, PipePlacement, desired_state
@@ -304,7 +305,8 @@ def _write_copy(b: _Builder, *, slave_id: str, pid: str, want: dict[str, Any],
 def _env_first(set_env: int | None, config: dict[str, Any]) -> int | None:
     """A node refuses a config naming an undefined $ENV(..): such a write waits for the
     slave's set-env. Others do not, so a 403 on /env (contract 7) blocks only what needs it."""
-    return set_env if set_env is not None and "$ENV(" in json.dumps(config) else None
+    return set_env if set_env is not None and "$ENV(" in json.dumps(config, default=env_text_of) \
+        else None
 
 
 def _write_master(b: _Builder, *, master: NodeSnapshot, desired: Desired,

@@ -20,7 +20,7 @@ from service.core.opaque import Digest, freeze
 RUNTIME_FIELDS = ("is-disabled", "last-seen", "is-valid-config", "success", "last-run")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)   # slots: 40 bytes less each, 10,000s of them
 class Component:
     id: str
     original: dict[str, Any]

@@ -101,9 +101,9 @@ class Runner:
         self._run_lock = threading.Lock()     # held for the whole of a real run: single flight
         self._state_lock = threading.Lock()   # guards the fields below; held only briefly
         self._progress: dict[str, Any] | None = None
-        self._history: deque[dict[str, Any]] = deque(history_file.load(config.history_path),
-                                                     maxlen=history)
-        self._next_id = max((e["id"] for e in self._history), default=0) + 1
+        self._history: deque[history_file.Entry] = deque(
+            map(history_file.pack, history_file.load(config.history_path)), maxlen=history)
+        self._next_id = max((e.id for e in self._history), default=0) + 1
         self._scheduler: BaseScheduler | None = None
         # The last plan shown (GET /plan, or the interval's plan under SYNC_POLICY=manual).
         self._pending: dict[str, Any] | None = None
@@ -226,7 +226,7 @@ class Runner:
         with self._state_lock:
             entry["id"] = self._next_id
             self._next_id += 1
-            self._history.append(entry)
+            self._history.append(history_file.pack(entry))
             kept = list(self._history)
         history_file.save(self._config.history_path, kept)
         return report
@@ -277,17 +277,20 @@ class Runner:
         """The last reports of real runs, newest first; without their placement, which
         /status shows once (20 copies of a 10,000-pipe map would swamp the answer)."""
         with self._state_lock:
-            return [{k: v for k, v in entry.items() if k != "placement"}
-                    for entry in reversed(self._history)]
+            kept = list(self._history)
+        return [{k: v for k, v in history_file.unpack(entry).items() if k != "placement"}
+                for entry in reversed(kept)]
 
     def report(self, run_id: int) -> dict[str, Any] | None:
         """One kept run's whole report, or None when it is not (or no longer) kept."""
         with self._state_lock:
-            return next((e for e in self._history if e.get("id") == run_id), None)
+            found = next((e for e in self._history if e.id == run_id), None)
+        return history_file.unpack(found) if found is not None else None
 
     def last_report(self) -> dict[str, Any] | None:
         with self._state_lock:
-            return self._history[-1] if self._history else None
+            last = self._history[-1] if self._history else None
+        return history_file.unpack(last) if last is not None else None
 
     def _keep_flows(self, report: Report) -> None:
         if report.flows is None:
@@ -329,10 +332,12 @@ class Runner:
 
         An aborted run stopped before it knew the nodes, so the one before it says more."""
         with self._state_lock:
-            for entry in reversed(self._history):
-                if entry.get("outcome") != "aborted" and entry.get("placement"):
-                    return entry["placement"], entry.get("finished")
-        return {}, None
+            found = next((e for e in reversed(self._history)
+                          if e.outcome != "aborted" and e.placed), None)
+        if found is None:
+            return {}, None
+        entry = history_file.unpack(found)
+        return entry["placement"], entry.get("finished")
 
     def attention(self) -> dict[str, list[str]]:
         """What needs a person: the last run's warnings and errors, plus token warnings read

@@ -303,3 +303,173 @@ def test_one_huge_listing_entry_stops_the_read_before_it_fills_memory(fake_node)
     with pytest.raises(SesamError, match=r"^m1 GET /pipes: an entry larger than 16 MB; "
                                          r"not read$"):
         client.list_pipes()
+
+
+# --- what a plan holds per pipe ---------------------------------------------------------------
+
+def test_a_plan_remembers_equal_answers_about_different_configs_once() -> None:
+    """The original, the slave copy, the generated pipe and the effective config of one pipe
+    all name the same system: one frozenset (~200 bytes) and one Roles for them all while a
+    plan is made, not one per config object."""
+    from service.core.references import remembering, roles, systems_used
+    configs = [{"_id": "p", "source": {"type": "json", "system": "crm", "url": "u"},
+                "sink": {"type": "dataset", "dataset": "d"}, "n": n} for n in range(3)]
+    with remembering():
+        used = [systems_used(c, {}) for c in configs]
+        found = [roles("p", c, {}) for c in configs]
+        assert used[0] == frozenset({"crm"}) and found[0].sink_dataset == "d"
+        assert all(u is used[0] for u in used) and all(r is found[0] for r in found)
+        # Each config still has its own answer.
+        other = {"_id": "q", "source": {"type": "json", "system": "erp"}}
+        assert systems_used(other, {}) == frozenset({"erp"})
+        assert roles("q", other, {}).sink_dataset == "q"
+
+
+def test_slave_copies_without_metadata_of_their_own_share_one_mark() -> None:
+    from service.core.ownership import GROUP_KEY, with_mark
+    plain = [with_mark({"_id": f"p{n}", "type": "pipe"}, "orchestrator-m") for n in range(3)]
+    assert all(c["metadata"] == {GROUP_KEY: "orchestrator-m"} for c in plain)
+    assert all(c["metadata"] is plain[0]["metadata"] for c in plain)
+    own = {"_id": "q", "metadata": {"owner": "ann", GROUP_KEY: "mine"}}
+    marked = with_mark(own, "orchestrator-m")
+    assert marked["metadata"] == {"owner": "ann", GROUP_KEY: "orchestrator-m"}
+    assert own["metadata"] == {"owner": "ann", GROUP_KEY: "mine"}      # the user's untouched
+    assert with_mark({"_id": "r", "metadata": {}}, "orchestrator-m")["metadata"] \
+        == {GROUP_KEY: "orchestrator-m"}
+
+
+def test_a_pipe_placement_and_a_component_have_no_per_object_dict() -> None:
+    from service.core.placement import PipePlacement
+    from service.core.snapshots import Component
+    placed = PipePlacement(id="p", original={}, slave="s1", shape="sync")
+    assert not hasattr(placed, "__dict__")
+    assert not hasattr(Component(id="p", original={}, effective={}), "__dict__")
+
+
+def test_a_big_answer_reaches_the_server_in_pieces_and_the_body_is_closed() -> None:
+    """Cheroot copies what it is handed into a buffer per connection (and again per socket
+    write): a 1.2 MB plan sent to 4 callers at once held ~10 MB. The served app hands it
+    over at most PIECE bytes at a time, the same bytes and headers."""
+    from service.web.server import PIECE, in_pieces
+    big = bytes(range(256)) * (5 * PIECE // 256 + 7)
+    closed: list[bool] = []
+    started: list[tuple[str, list[tuple[str, str]]]] = []
+
+    class Body(list):
+        def close(self) -> None:
+            closed.append(True)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Body:
+        start_response("200 OK", [("Content-Length", str(len(big) + 2))])
+        return Body([b"{", big, b"}"])
+
+    pieces = list(in_pieces(app)({}, lambda status, headers: started.append((status, headers))))
+    assert started == [("200 OK", [("Content-Length", str(len(big) + 2))])]
+    assert b"".join(pieces) == b"{" + big + b"}" and all(type(p) is bytes for p in pieces)
+    assert max(map(len, pieces)) <= PIECE and len(pieces) > 5 and closed == [True]
+
+
+def test_the_served_app_answers_through_the_pieces(monkeypatch) -> None:
+    import cherrypy
+    from service.web import server
+
+    class Grafted(Exception):
+        pass
+
+    def graft(app: Any, path: str) -> None:
+        raise Grafted(app)        # stops serve() before it configures or starts anything
+
+    monkeypatch.setattr(cherrypy.tree, "graft", graft)
+    monkeypatch.setattr(server, "_configure_logging", lambda level, fmt: None)
+    monkeypatch.setattr(server, "_check_port_free", lambda port: None)
+    with pytest.raises(Grafted) as grafted:
+        server.serve(make_config(), run=HeldPlan())
+    assert grafted.value.args[0].__qualname__ == "in_pieces.<locals>.wrapped"
+
+
+def test_dtl_rules_are_kept_deflated_and_still_found_by_what_reads_their_text() -> None:
+    """20 rules are ~1.2 KB of JSON text (1.4 KB as a str object); kept deflated, ~0.3 KB:
+    3 MB less for a 3,000-pipe master whose sync pipes carry the user's rules. The text is
+    still what $SECRET(..) lookups and $ENV(..) checks read, and what a write splices in."""
+    import sys
+    from bench.scenarios import dtl_transform
+    from service.core.opaque import canonical, dumps
+    from service.core.references import secrets_used
+    rules = dtl_transform("crm-0001-entity-03")["rules"]
+    rules["default"].append(["add", "key", "$SECRET(crm-key)"])
+    kept = freeze({"_id": "p", "transform": {"type": "dtl", "rules": json.loads(json.dumps(
+        rules))}})["transform"]["rules"]
+    assert isinstance(kept, Opaque) and kept == rules and kept.text() == canonical(rules)
+    assert sys.getsizeof(kept) < len(canonical(rules)) / 3
+    assert Opaque.of(json.loads(json.dumps(rules))) == kept          # equal bytes, equal rules
+    assert secrets_used({"transform": {"type": "dtl", "rules": kept}}) == {"crm-key"}
+    assert json.loads(dumps({"rules": kept})) == {"rules": rules}
+    assert str(kept) == canonical(rules)
+
+
+def test_kept_run_reports_are_held_as_json_text_and_read_back_whole(tmp_path) -> None:
+    """A first run's report lists thousands of actions: ~2 MB as dicts, held for as long as
+    the service runs; as JSON text ~0.6 MB. /status, /runs/<id> and the placement read the
+    same reports as before, and the history file holds what json.dump wrote."""
+    from service.web import history as history_file
+    actions = [{"kind": "create-pipe", "node": "s1", "id": f"p{n}", "reason": "move system crm",
+                "status": "done"} for n in range(2000)]
+
+    def run(config: Any, *, dry_run: bool = False, progress: Any = None) -> Report:
+        return Report(started="2024-01-01T00:00:00+00:00", finished="2024-01-01T00:00:01+00:00",
+                      outcome="ok", actions=[dict(a) for a in actions],
+                      placement={"s1": {"systems": ["crm"], "pipes": ["p0"]}})
+
+    path = tmp_path / "history.json"
+    config = make_config().model_copy(update={"history_path": str(path)})
+    runner = Runner(config=config, run=run)
+    runner.sync()
+    kept = runner._history[-1]
+    assert isinstance(kept, history_file.Entry) and isinstance(kept.text, bytes)
+    whole = runner.report(kept.id)
+    assert whole is not None and whole["actions"] == actions and whole["counts"] == {"done": 2000}
+    assert runner.last_report() == whole
+    assert runner.history() == [{k: v for k, v in whole.items() if k != "placement"}]
+    assert runner.placement() == ({"s1": {"systems": ["crm"], "pipes": ["p0"]}}, whole["finished"])
+    assert json.loads(path.read_text()) == [whole]
+    again = Runner(config=config, run=run)
+    assert again.report(kept.id) == whole and again.sync() and again.history()[0]["id"] == 2
+
+
+def test_deflated_rules_are_not_inflated_to_look_for_secrets_or_env_vars_they_lack(
+        monkeypatch) -> None:
+    """The planner looks for `$SECRET(` and `$ENV(` in every config it writes: deflated
+    rules say whether they hold one, so the others are never inflated (a plan of 10,000
+    pipes would inflate 20,000 texts)."""
+    from service.core.planner import _env_first
+    from service.core.references import secrets_used
+    plain = Opaque.of({"default": [["copy", "*"]]})
+    with_env = Opaque.of({"default": [["add", "x", "$ENV(region)"]]})
+    with_secret = Opaque.of({"default": [["add", "x", "$SECRET(key)"]]})
+    assert (plain.names_env, plain.names_secrets) == (False, False)
+    assert (with_env.names_env, with_secret.names_secrets) == (True, True)
+    inflated: list[Opaque] = []
+    real_text = Opaque.text
+
+    def text(self: Opaque) -> str:
+        inflated.append(self)
+        return real_text(self)
+
+    monkeypatch.setattr(Opaque, "text", text)
+    pipe = {"_id": "p", "transform": [{"type": "dtl", "rules": plain}]}
+    assert secrets_used(pipe) == set() and _env_first(7, pipe) is None
+    assert inflated == []
+    from service.core.opaque import Digest
+    deflated: list[Any] = []
+    real_of = Opaque.of.__func__         # type: ignore[attr-defined]
+    monkeypatch.setattr(Opaque, "of", classmethod(
+        lambda cls, value: deflated.append(value) or real_of(cls, value)))
+    copy = {"_id": "p", "transform": {"type": "dtl", "rules": {"default": [["copy", "*"]]}}}
+    kept = Digest(copy)                  # a slave's copy: its rules are not deflated
+    assert deflated == []
+    assert kept == {**copy, "transform": {"type": "dtl", "rules": plain}}
+    assert kept != {**copy, "transform": {"type": "dtl", "rules": with_env}}
+    inflated.clear()
+    assert secrets_used({"transform": {"type": "dtl", "rules": with_secret}}) == {"key"}
+    assert _env_first(7, {"transform": {"type": "dtl", "rules": with_env}}) == 7
+    assert inflated == [with_secret, with_env]
