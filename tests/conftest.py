@@ -118,9 +118,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         tallied = [item for item in items if "fault_tally" in getattr(item, "fixturenames", ())]
         config.hook.pytest_deselected(items=[item for item in items if item not in tallied])
         items[:] = tallied
-    # The tests marked `long` go first: xdist hands out the front of the list in turn, so
-    # each worker starts on a long one and the short ones fill in around them.
-    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+    # The tests marked `long` go first, then the groups (a module that starts a process, run
+    # by one worker as one unit of several seconds): xdist hands out the front of the list in
+    # turn, so each worker starts on a long one and the short ones fill in around them,
+    # instead of a group's start-up and tests coming last on one worker while the other idles.
+    items.sort(key=lambda item: (item.get_closest_marker("long") is None,
+                                 item.get_closest_marker("xdist_group") is None))
 
 
 @pytest.fixture
