@@ -57,7 +57,7 @@ class Opaque(bytes):
     # _ENVS): what the planner looks for in every config it writes, without inflating it.
     @classmethod
     def of(cls, value: Any) -> Opaque:
-        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        text = canonical(value)
         flags = (_SECRETS if "$SECRET(" in text else 0) | (_ENVS if "$ENV(" in text else 0)
         packer = zlib.compressobj(6, zlib.DEFLATED, -_WINDOW_BITS, 4)
         return cls(bytes((flags,)) + packer.compress(text.encode("utf-8")) + packer.flush())
