@@ -128,11 +128,8 @@ def create_app(*, config: Config, runner: Runner) -> Flask:
     protected = _bearer_guard(config)
 
     def status() -> dict[str, Any]:
-        placement, as_of = runner.placement()
         return {"version": __version__, "running": runner.running, "progress": runner.progress(),
-                "next_run": runner.next_run(), "last_report": runner.last_report(),
-                "history": runner.history(), "placement": placement,
-                "placement_as_of": as_of, **runner.attention(), **runner.sync_state(),
+                "next_run": runner.next_run(), **runner.shown(), **runner.sync_state(),
                 "flows": runner.flows(), "flow_counts": runner.flow_counts(),
                 "config": config.public()}
 

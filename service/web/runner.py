@@ -86,6 +86,16 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds")
 
 
+def _newest_placed(kept: list[history_file.Entry]) -> int | None:
+    """Where in `kept` (newest first) the newest run that read the nodes is: an aborted run
+    stopped before it knew them, so the one before it says more about the placement."""
+    return next((i for i, e in enumerate(kept) if e.outcome != "aborted" and e.placed), None)
+
+
+def _without_placement(report: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in report.items() if k != "placement"}
+
+
 def _key(action: dict[str, Any]) -> tuple[Any, ...]:
     return (action.get("kind"), action.get("node"), action.get("id"), action.get("status"))
 
@@ -277,9 +287,24 @@ class Runner:
         """The last reports of real runs, newest first; without their placement, which
         /status shows once (20 copies of a 10,000-pipe map would swamp the answer)."""
         with self._state_lock:
-            kept = list(self._history)
-        return [{k: v for k, v in history_file.unpack(entry).items() if k != "placement"}
-                for entry in reversed(kept)]
+            kept = list(reversed(self._history))
+        return [_without_placement(history_file.unpack(entry)) for entry in kept]
+
+    def shown(self) -> dict[str, Any]:
+        """What /status shows of the kept reports: the last one, the history, the placement
+        and what needs a person, with each report parsed once (the newest, a first run's
+        thousands of actions, is what last_report, history, placement and attention each
+        read)."""
+        with self._state_lock:
+            kept = list(reversed(self._history))
+        reports = [history_file.unpack(entry) for entry in kept]
+        at = _newest_placed(kept)
+        last = reports[0] if reports else None
+        return {"last_report": last,
+                "history": [_without_placement(r) for r in reports],
+                "placement": reports[at]["placement"] if at is not None else {},
+                "placement_as_of": reports[at].get("finished") if at is not None else None,
+                **self._attention(last)}
 
     def report(self, run_id: int) -> dict[str, Any] | None:
         """One kept run's whole report, or None when it is not (or no longer) kept."""
@@ -328,22 +353,22 @@ class Runner:
         return _iso(moment) if moment is not None else None
 
     def placement(self) -> tuple[dict[str, Any], str | None]:
-        """Placement from the newest run that read the nodes, and when that run finished.
-
-        An aborted run stopped before it knew the nodes, so the one before it says more."""
+        """Placement from the newest run that read the nodes, and when that run finished."""
         with self._state_lock:
-            found = next((e for e in reversed(self._history)
-                          if e.outcome != "aborted" and e.placed), None)
-        if found is None:
+            kept = list(reversed(self._history))
+        at = _newest_placed(kept)
+        if at is None:
             return {}, None
-        entry = history_file.unpack(found)
+        entry = history_file.unpack(kept[at])
         return entry["placement"], entry.get("finished")
 
     def attention(self) -> dict[str, list[str]]:
         """What needs a person: the last run's warnings and errors, plus token warnings read
         now from the configuration, so an expiring token shows even before the first run."""
+        return self._attention(self.last_report())
+
+    def _attention(self, last: dict[str, Any] | None) -> dict[str, list[str]]:
         warnings = token_warnings(self._config.nodes, now=self._now())
-        last = self.last_report()
         if last is not None:
             warnings += last.get("warnings", [])
         warnings += [f["warning"] for f in self.flows() if f.get("warning")]

@@ -436,6 +436,37 @@ def test_kept_run_reports_are_held_as_json_text_and_read_back_whole(tmp_path) ->
     assert again.report(kept.id) == whole and again.sync() and again.history()[0]["id"] == 2
 
 
+def test_status_parses_each_kept_report_once_and_shows_what_the_parts_show(monkeypatch) -> None:
+    """/status shows the last report, the history, the placement and what needs a person,
+    all read from the kept reports: each report is parsed once for it, not once per part
+    (the newest, a first run's thousands of actions, is in all four)."""
+    from service.web import history as history_file
+    outcomes = iter(["ok", "aborted"])
+
+    def run(config: Any, *, dry_run: bool = False, progress: Any = None) -> Report:
+        outcome = next(outcomes)
+        return Report(started="2024-01-01T00:00:00+00:00", finished="2024-01-01T00:00:01+00:00",
+                      outcome=outcome, errors=["x"] if outcome == "aborted" else [],
+                      placement={"s1": {"systems": ["crm"], "pipes": []}}
+                      if outcome == "ok" else {})
+
+    runner = Runner(config=make_config(), run=run)
+    runner.sync()
+    runner.sync()
+    parsed: list[int] = []
+    unpack = history_file.unpack
+    monkeypatch.setattr(history_file, "unpack", lambda e: parsed.append(e.id) or unpack(e))
+    shown = runner.shown()
+    assert sorted(parsed) == [1, 2]
+    monkeypatch.setattr(history_file, "unpack", unpack)
+    assert shown["last_report"] == runner.last_report() and shown["history"] == runner.history()
+    assert (shown["placement"], shown["placement_as_of"]) == runner.placement()
+    assert shown["placement"] == {"s1": {"systems": ["crm"], "pipes": []}}     # not the aborted
+    attention = runner.attention()
+    assert (shown["warnings"], shown["errors"]) == (attention["warnings"], attention["errors"])
+    assert shown["errors"] == ["x"]
+
+
 def test_deflated_rules_are_not_inflated_to_look_for_secrets_or_env_vars_they_lack(
         monkeypatch) -> None:
     """The planner looks for `$SECRET(` and `$ENV(` in every config it writes: deflated
