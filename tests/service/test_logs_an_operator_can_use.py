@@ -48,7 +48,10 @@ def test_json_lines_start_up_summary_and_who_asked_for_a_run(nodes):
         assert answer.status_code in (200, 409), answer.text
         _wait_for(service, "run finished (api)")
     finally:
-        assert stop_service(service) == 0
+        code = stop_service(service)
+    # The service's own words when it did not stop cleanly (an exit 1 was seen once in a
+    # while under load, its cause not yet known).
+    assert code == 0, service.log()[-3000:]
     lines = [line for line in service.log().splitlines() if line.strip()]
     entries = [json.loads(line) for line in lines]     # every line is one JSON object
     assert all(set(e) >= {"time", "level", "logger", "message"} for e in entries)
