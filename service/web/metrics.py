@@ -88,9 +88,10 @@ class Metrics:
 
     def record_flows(self, counts: dict[str, dict[str, int]], flows: list[dict[str, Any]],
                      slaves: list[str]) -> None:
-        """Every slave and state shows (0 when none), so an alert on "failing" has a series."""
-        self.flows.clear()
-        self.flow_age.clear()
+        """Every slave and state shows (0 when none), so an alert on "failing" has a series.
+        Each series is set again, not cleared and made anew: the slaves are the
+        configuration's, and series made at every run's end are small objects that would hold
+        on to the heap pages the run used (service/web/history.py)."""
         oldest: dict[str, int] = {}
         for flow in flows:
             if flow["age_seconds"] is not None:
@@ -101,6 +102,8 @@ class Metrics:
                     counts.get(slave, {}).get(state, 0))
             if slave in oldest:
                 self.flow_age.labels(slave=slave).set(oldest[slave])
+            else:
+                self.flow_age.remove(slave)       # none synced yet: no age to show
 
     def exposition(self) -> bytes:
         """The Prometheus text format of everything above."""

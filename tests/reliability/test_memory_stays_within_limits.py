@@ -504,3 +504,61 @@ def test_deflated_rules_are_not_inflated_to_look_for_secrets_or_env_vars_they_la
     assert secrets_used({"transform": {"type": "dtl", "rules": with_secret}}) == {"key"}
     assert _env_first(7, {"transform": {"type": "dtl", "rules": with_env}}) == 7
     assert inflated == [with_secret, with_env]
+
+
+def test_the_flows_kept_between_runs_are_packed_and_shown_whole() -> None:
+    """The Runner keeps a run's data flows until the next run (for /status, the page and the
+    next run's carry-over) packed: thousands of small dicts made late in one run and kept
+    through the next had kept the heap pages they shared with that run's objects in use."""
+    from datetime import UTC, datetime
+
+    from service.core.flows import judge
+    now = datetime(2024, 1, 1, 1, tzinfo=UTC)
+    runs = iter([True, False])
+
+    def run(config: Any, *, dry_run: bool = False, progress: Any = None) -> Report:
+        ok = next(runs)
+        sides = [{"role": "slave copy", "node": "s1", "pipe": f"kept-as-text-{i}",
+                  "exists": True, "ok": ok, "last_run": "2024-01-01T00:00:00+00:00"}
+                 for i in range(3)]
+        return Report(started="2024-01-01T01:00:00+00:00", outcome="ok", flows=[
+            judge({"pipe": f"kept-as-text-{i}", "slave": "s1", "kind": "sync",
+                   "sides": [sides[i]], "interval": 3600, "unreadable": False}, now=now)
+            for i in range(3)])
+
+    runner = Runner(config=make_config(), run=run, now=lambda: now)
+    runner.sync()
+    import gc
+    gc.collect()
+    assert not [o for o in gc.get_objects() if isinstance(o, dict)
+                and str(o.get("pipe", "")).startswith("kept-as-text-")]
+    shown = runner.flows()
+    assert [(f["pipe"], f["state"], f["last_success"]) for f in shown] == [
+        (f"kept-as-text-{i}", "ok", "2024-01-01T00:00:00+00:00") for i in range(3)]
+    runner.sync()        # the copies' last runs failed: the earlier success is carried over
+    assert [(f["state"], f["last_success"]) for f in runner.flows()] == \
+        [("failing", "2024-01-01T00:00:00+00:00")] * 3
+
+
+def test_the_plan_kept_for_review_holds_no_object_of_the_run() -> None:
+    """The last plan with steps is kept for /status until a run applies it: as text, so its
+    placement (a pipe id per moved pipe, strings made while reading) does not keep the heap
+    pages of the run that made them in use."""
+    def run(config: Any, *, dry_run: bool = False, progress: Any = None) -> Report:
+        return Report(started="2024-01-01T00:00:00+00:00", outcome="ok", dry_run=dry_run,
+                      plan_id="p1", actions=[{"kind": "create-pipe", "node": "s1",
+                                              "id": "kept-for-review", "reason": "r"}],
+                      placement={"s1": {"systems": [], "pipes": ["kept-for-review"]}})
+
+    runner = Runner(config=make_config(), run=run)
+    runner.plan()
+    import gc
+    gc.collect()
+    assert not [o for o in gc.get_objects() if isinstance(o, (dict, list))
+                and ("kept-for-review" in o or o.get("id") == "kept-for-review"
+                     if isinstance(o, dict) else "kept-for-review" in o)]
+    state = runner.sync_state()
+    assert state["out_of_sync"] is True
+    assert state["pending_plan"]["actions"][0]["id"] == "kept-for-review"
+    assert state["pending_plan"]["placement"] == {"s1": {"systems": [],
+                                                         "pipes": ["kept-for-review"]}}

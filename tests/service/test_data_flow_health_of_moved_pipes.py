@@ -94,3 +94,20 @@ def test_the_service_keeps_what_needs_a_look_and_counts_the_rest():
     assert failing["last_success"] is None
     carried = flows.carry_over([failing], {("s1", "p"): "2029-12-31T23:00:00+00:00"}, now=now)
     assert carried[0]["state"] == "failing" and carried[0]["age_seconds"] == 3600
+
+
+def test_flow_metrics_follow_each_run_and_an_age_goes_when_no_flow_has_synced():
+    from service.web.metrics import Metrics
+    metrics = Metrics()
+    aged = [{"slave": "s1", "age_seconds": 70}, {"slave": "s1", "age_seconds": 30}]
+    metrics.record_flows({"s1": {"ok": 2}}, aged, ["s1", "s2"])
+    text = metrics.exposition().decode()
+    assert 'sesam_orchestrator_flows{slave="s1",state="ok"} 2.0' in text
+    assert 'sesam_orchestrator_flow_oldest_sync_age_seconds{slave="s1"} 70.0' in text
+    assert 'flow_oldest_sync_age_seconds{slave="s2"}' not in text
+    metrics.record_flows({"s1": {"waiting": 1}}, [{"slave": "s1", "age_seconds": None}],
+                         ["s1", "s2"])
+    text = metrics.exposition().decode()
+    assert 'sesam_orchestrator_flows{slave="s1",state="ok"} 0.0' in text
+    assert 'sesam_orchestrator_flows{slave="s1",state="waiting"} 1.0' in text
+    assert 'flow_oldest_sync_age_seconds{slave="s1"}' not in text
