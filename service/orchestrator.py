@@ -78,7 +78,7 @@ def _deepest(snapshots: dict[str, NodeSnapshot | SesamError]) -> str:
                 if isinstance(item, list) else ()
             stack.extend((child, level + 1) for child in children)
         return deepest
-    levels = {node_id: max((depth(c.original) + depth(c.effective)
+    levels = {node_id: max((depth(c.original)
                             for c in (*snap.pipes.values(), *snap.systems.values())), default=0)
               for node_id, snap in snapshots.items() if isinstance(snap, NodeSnapshot)}
     return max(levels, key=levels.__getitem__) if levels else "?"

@@ -33,9 +33,7 @@ def _when(value: Any) -> datetime | None:
 
 
 def _interval(comp: Component | None) -> int | None:
-    pump = comp.effective.get("pump") if comp is not None else None
-    value = pump.get("schedule_interval") if isinstance(pump, dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+    return comp.uses.interval if comp is not None else None
 
 
 def _side(role: str, node: str, pipe: str, comp: Component | None) -> dict[str, Any]:

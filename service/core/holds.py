@@ -12,7 +12,7 @@ from typing import Any
 
 from service.core.names import FEEDER_PREFIX, FEEDER_SYSTEM, ComponentKind
 from service.core.placement import Desired
-from service.core.references import marker, roles, systems_used, user_original
+from service.core.references import marker, user_original
 from service.core.snapshots import Component, NodeSnapshot
 
 
@@ -104,20 +104,21 @@ def _keep_what_kept_things_need(keep: set[str], snap: NodeSnapshot,
     users: dict[str, set[str]] = {}      # system -> master-known pipes using it
     writers: dict[str, set[str]] = {}    # dataset -> pipes writing it here (feeders too)
     for pid, comp in snap.pipes.items():
-        r = roles(pid, comp.effective, {})
+        r = comp.uses.roles
         if r.sink_dataset and (pid in in_master or pid.startswith(FEEDER_PREFIX)):
             writers.setdefault(r.sink_dataset, set()).add(pid)
         if pid not in in_master:
             continue
-        for system in systems_used(comp.effective, {}):
+        for system in comp.uses.systems:
             users.setdefault(system, set()).add(pid)
     todo = list(keep)
     while todo:
         cid = todo.pop()
         found: set[str] = set()
         if cid in snap.pipes:
-            r = roles(cid, snap.pipes[cid].effective, {})
-            found |= {s for s in systems_used(snap.pipes[cid].effective, {}) if s in snap.systems}
+            uses = snap.pipes[cid].uses
+            r = uses.roles
+            found |= {s for s in uses.systems if s in snap.systems}
             # ... and whatever writes the dataset it reads here (a feeder, or a local pipe).
             found |= writers.get(r.source_dataset or "", set())
         if cid in snap.systems:
@@ -131,7 +132,7 @@ def _feeders_for_kept_sinks(desired: Desired, slave_id: str, keep: set[str],
                             snap: NodeSnapshot) -> frozenset[str]:
     # A dataset a kept pipe writes in the slave needs no feeder (it would be a second writer);
     # with no feeder pipe left, the feeder system goes too.
-    written = {roles(pid, snap.pipes[pid].effective, {}).sink_dataset
+    written = {snap.pipes[pid].uses.roles.sink_dataset
                for pid in keep if pid in snap.pipes and not pid.startswith(FEEDER_PREFIX)}
     pipes = desired.slave_pipes[slave_id]
     unneeded = {FEEDER_PREFIX + d for d in written

@@ -22,8 +22,8 @@ from service.core.snapshots import NodeSnapshot
 
 def _datasets_named(snap: NodeSnapshot) -> set[str]:
     named: set[str] = set()
-    for pid, comp in snap.pipes.items():
-        r = roles(pid, comp.effective, {})
+    for comp in snap.pipes.values():
+        r = comp.uses.roles
         named.update(d for d in (r.source_dataset, r.sink_dataset) if d)
     return named
 

@@ -226,7 +226,7 @@ def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
                     user_disabled=pid in desired.disabled, mode=_pump_mode(want, env),
                     by=placed.systems if placed is not None else ())
         if have is not None and r.sink_dataset and want.get("disable_set_last_seen") is not True \
-                and roles(pid, have.effective, {}).sink_dataset != r.sink_dataset:
+                and have.uses.roles.sink_dataset != r.sink_dataset:
             # The copy now writes a dataset new to it: only a full run fills (and populates)
             # it, so the master's sync pipe, gated on populated, ever gets it. (A crash right
             # after the rewrite loses this reset, as does a user's disable_set_last_seen: the
@@ -425,18 +425,18 @@ def _clean_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
                      for pid, cfg in wanted_pipes.items()}
     changed = {pid for pid, cfg in wanted_pipes.items()
                if pid in snap.pipes and snap.pipes[pid].original != cfg}
-    kept_datasets |= {roles(pid, snap.pipes[pid].effective, {}).sink_dataset
+    kept_datasets |= {snap.pipes[pid].uses.roles.sink_dataset
                       for pid in (set(wanted_pipes) - changed) | keep if pid in snap.pipes}
     for pid, comp in snap.pipes.items():
         if ("pipes", pid) not in owned.ours:
-            r = roles(pid, comp.effective, {})
+            r = comp.uses.roles
             kept_datasets |= {r.sink_dataset, r.source_dataset}
     # A name still holding $ENV(..) could be any dataset: delete none on this slave.
     unsure = any(d and "$ENV(" in d for d in kept_datasets)
     # A pipe the user re-pointed at another dataset leaves its old one: it goes once the copy
     # writes the new one and the master no longer reads the old one.
     for pid in sorted(changed):
-        old = roles(pid, snap.pipes[pid].effective, {}).sink_dataset
+        old = snap.pipes[pid].uses.roles.sink_dataset
         if old and old not in kept_datasets and not unsure:
             kept_datasets.add(old)
             after = [b.slave_write.get((slave_id, "pipes", pid))]
@@ -447,9 +447,9 @@ def _clean_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
     for pid, comp in sorted(snap.pipes.items()):
         if ("pipes", pid) not in owned.ours or pid in wanted_pipes or pid in keep:
             continue
-        r = roles(pid, comp.effective, {})
+        r = comp.uses.roles
         why = reasons.delete(master, "pipes", pid, target=_placed_on(desired, pid))
-        used = set(systems_used(comp.effective, {}))
+        used = set(comp.uses.systems)
         after = list(b.master_write.get(("pipes", pid), []))
         for system in sorted(used):
             after += b.master_write.get(("systems", system), [])

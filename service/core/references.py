@@ -12,10 +12,12 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from service.core.opaque import Opaque
-from service.core.snapshots import Component
+
+if TYPE_CHECKING:     # snapshots.py works out what an effective config names with roles()
+    from service.core.snapshots import Component
 
 _ENV = re.compile(r"\$ENV\(([^)]*)\)")
 _SECRET = re.compile(r"\$SECRET\(([^)]*)\)")
@@ -176,6 +178,13 @@ def systems_used(config: Mapping[str, Any], env: Mapping[str, Any]) -> frozenset
         found = _systems_used(config, env)
         answers.systems = _equal.setdefault(found, found)
     return answers.systems
+
+
+def named(pipe_id: str, config: Mapping[str, Any]) -> tuple[Roles, frozenset[str]]:
+    """`roles` and `systems_used` of a config with no env left to apply (an effective
+    config: Sesam has applied it), worked out now and not remembered: snapshots.py asks once
+    for each entry of a listing, as it is read."""
+    return _roles(pipe_id, config, _NO_ENV), _systems_used(config, _NO_ENV)
 
 
 def _systems_used(config: Mapping[str, Any], env: Mapping[str, Any]) -> frozenset[str]:

@@ -3,9 +3,9 @@ entry of a node's listing becomes a Component.
 
 Only what the planner needs is kept of each listing entry, as it arrives (the service has
 128 MB for a master of thousands of pipes): the original config, its DTL rules as compact
-text (service/core/opaque.py); of the effective config only the parts that say which
-systems and datasets a pipe uses (`shape`) and its pump's `schedule_interval` (flows.py);
-of the runtime the few fields the planner and flows.py read. Reading the listings is
+text (service/core/opaque.py); of the effective config only what the planner reads of it
+(`Uses`: the pipe's source and sink, the systems it names, its pump's interval); of the
+runtime the few fields the planner and flows.py read. Reading the listings is
 service/nodes/reading.py's job.
 """
 from __future__ import annotations
@@ -15,16 +15,43 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service.core.opaque import Digest, freeze
+from service.core.references import Roles, named
 
 # "success" and "last-run": the last pump run, for the data-flow health (flows.py).
 RUNTIME_FIELDS = ("is-disabled", "last-seen", "is-valid-config", "success", "last-run")
+
+
+@dataclass(frozen=True, slots=True)
+class Uses:
+    """What the planner reads of a component's effective config (Sesam's own reading of it:
+    defaults filled in, env vars applied): a pipe's source and sink, every system it names,
+    and its pump's `schedule_interval` (flows.py judges a flow's age by it). Worked out as
+    the listing is read; the effective config is not kept (about 0.4 KB a pipe as a shape of
+    dicts, and the planner's remembered answers about each)."""
+    roles: Roles
+    systems: frozenset[str]
+    interval: int | None = None
+
+
+def uses_of(component_id: str, effective: dict[str, Any],
+            equal: dict[Any, Any] | None = None) -> Uses:
+    """`equal`: answers already made for other entries, handed back when equal (most pipes
+    of a listing name one of a few system sets)."""
+    roles, systems = named(component_id, effective)
+    if equal is not None:
+        systems = equal.setdefault(systems, systems)
+    pump = effective.get("pump")
+    value = pump.get("schedule_interval") if isinstance(pump, dict) else None
+    interval = value if isinstance(value, int) and not isinstance(value, bool) and value > 0 \
+        else None
+    return Uses(roles=roles, systems=systems, interval=interval)
 
 
 @dataclass(frozen=True, slots=True)   # slots: 40 bytes less each, 10,000s of them
 class Component:
     id: str
     original: dict[str, Any]
-    effective: dict[str, Any]
+    uses: Uses
     runtime: dict[str, Any] = field(default_factory=dict)
 
 
@@ -58,33 +85,10 @@ def malformation(item: dict[str, Any]) -> str | None:
     return None
 
 
-# What configs.roles and configs.systems_used read of a config: source, sink, transforms
-# and the parts nested in them, their type, system, dataset and a conditional's choice.
-_SHAPE = frozenset({"type", "system", "dataset", "condition", "source", "sources", "sink",
-                    "transform", "transforms"})
-
-
-# A dict of the shape whose values are all plain values, keyed by its items: one such dict
-# of a listing stands for every equal one (see Keeper).
+# A dict whose values are all plain values, keyed by its items: one such dict of a listing
+# stands for every equal one (see Keeper).
 _Leaves = dict[tuple[Any, ...], dict[str, Any]]
 _PLAIN = (str, int, float, bool, type(None))
-
-
-def shape(part: Any, leaves: _Leaves | None = None) -> Any:
-    """`part` without what no placement decision reads (DTL rules, urls, pump, metadata).
-    With `leaves`, an innermost dict equal to one already in `leaves` is that one: the
-    shapes are only read, and a listing repeats the same `{"type": "dtl"}` or source
-    thousands of times."""
-    if isinstance(part, list):
-        return [shape(p, leaves) for p in part]
-    if not isinstance(part, dict):
-        return part
-    out = {k: shape(v, leaves) for k, v in part.items() if k in _SHAPE}
-    alternatives = part.get("alternatives")
-    if alternatives is not None:
-        out["alternatives"] = ({k: shape(v, leaves) for k, v in alternatives.items()}
-                               if isinstance(alternatives, dict) else alternatives)
-    return _shared(out, leaves)
 
 
 def _shared(part: dict[str, Any], leaves: _Leaves | None) -> dict[str, Any]:
@@ -98,16 +102,14 @@ def _shared(part: dict[str, Any], leaves: _Leaves | None) -> dict[str, Any]:
 
 
 def component_of(item: dict[str, Any], *, whole: bool = True,
-                 leaves: _Leaves | None = None) -> Component:
+                 leaves: _Leaves | None = None, equal: dict[Any, Any] | None = None
+                 ) -> Component:
     config = item["config"]
+    effective = config.get("effective")
+    uses = uses_of(item["_id"], effective if isinstance(effective, dict) else config["original"],
+                   equal)
     original = freeze(config["original"]) if whole else \
         Digest(config["original"], share=lambda kept: _shared(kept, leaves))
-    effective = config.get("effective") if isinstance(config.get("effective"), dict) else original
-    pump = effective.get("pump")
-    effective = {"_id": item["_id"], **shape(effective, leaves)}
-    if isinstance(pump, dict) and "schedule_interval" in pump:
-        # flows.py judges a flow's age by its pump's interval: the one pump field kept.
-        effective["pump"] = _shared({"schedule_interval": pump["schedule_interval"]}, leaves)
     runtime = item.get("runtime") or {}
     # Only what the planner reads: a node with 10,000 pipes sends a lot of runtime we would
     # otherwise hold for the whole run (the container has 128 MB).
@@ -116,21 +118,22 @@ def component_of(item: dict[str, Any], *, whole: bool = True,
         errors = runtime.get("config-errors")
         kept["config-errors"] = [e.get("msg") for e in errors if isinstance(e, dict)] \
             if isinstance(errors, list) else []
-    return Component(id=item["_id"], original=original, effective=effective, runtime=kept)
+    return Component(id=item["_id"], original=original, uses=uses, runtime=kept)
 
 
 class Keeper:
     """What each entry of one listing leaves behind once parsed (called for each entry as it
     arrives): its Component, or (id, why) if malformed. `whole=False`: the original config
     kept by its digest (a slave's copy of a pipe: the planner only compares it with what it
-    should be, and reads its marker). The entries' equal innermost shape dicts are shared
-    (shape): ~0.4 KB less per pipe, for the length of one listing's snapshot."""
+    should be, and reads its marker). Equal system sets, and equal metadata kept with a
+    digest, are one object for the whole listing."""
 
     def __init__(self, *, whole: bool = True) -> None:
         self._whole = whole
         self._leaves: _Leaves = {}
+        self._equal: dict[Any, Any] = {}
 
     def __call__(self, item: dict[str, Any]) -> Component | tuple[str, str]:
         why = malformation(item)
         return (item["_id"], why) if why is not None else \
-            component_of(item, whole=self._whole, leaves=self._leaves)
+            component_of(item, whole=self._whole, leaves=self._leaves, equal=self._equal)

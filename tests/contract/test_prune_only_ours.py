@@ -16,7 +16,7 @@ from orchestration import OUR_GROUP, writes
 from service import orchestrator
 from service.config import ConfigError, load_config
 from service.core.ownership import ownership
-from service.core.snapshots import Component, NodeSnapshot
+from service.core.snapshots import Component, NodeSnapshot, uses_of
 
 FOREIGN_SYSTEMS = [{"_id": "billing", "type": "system:url", "base_url": "http://127.0.0.1:9/"},
                    {"_id": "ledger", "type": "system:url", "base_url": "http://127.0.0.1:9/"}]
@@ -303,7 +303,7 @@ def test_a_second_master_needing_a_feeder_on_a_shared_slave_gets_an_error(nodes)
 
 def _snap(node_id, systems=(), pipes=()):
     def comp(cfg):
-        return Component(id=cfg["_id"], original=cfg, effective=cfg)
+        return Component(id=cfg["_id"], original=cfg, uses=uses_of(cfg["_id"], cfg))
     return NodeSnapshot(node_id=node_id, systems={s["_id"]: comp(s) for s in systems},
                         pipes={p["_id"]: comp(p) for p in pipes}, env={}, secrets=frozenset())
 

@@ -31,11 +31,12 @@ def setup(nodes):
     return master, s1, config
 
 
-def _listing_with(node, depth: int) -> str:
-    """The node's own pipe list, with a value `depth` lists deep in one pipe's config."""
+def _listing_with(node, depth: int, *, after: str = '"type": "pipe"') -> str:
+    """The node's own pipe list, with a value `depth` lists deep in one pipe's config, after
+    `after` (by default at the config's top level, which only the planner walks)."""
     status, body = node.api("GET", "/pipes")
     assert status == 200
-    return json.dumps(body).replace('"url": "t"', '"url": "t", "x": ' + _nested(depth))
+    return json.dumps(body).replace(after, after + ', "x": ' + _nested(depth))
 
 
 def test_a_master_answering_100k_nested_lists_aborts_in_one_line(setup):
@@ -67,6 +68,20 @@ def test_a_config_deep_enough_to_exhaust_the_stack_later_is_one_line_naming_the_
     assert report.outcome == "failed"
     assert report.errors == ["node master holds configs nested too deeply to handle; the run "
                              "stopped"], report.errors
+
+
+def test_a_source_too_deep_to_read_what_it_names_stops_the_read_in_one_line(setup):
+    """What a pipe's source, sink and transforms name is worked out as its listing is read:
+    a source nested that deep stops the read there, naming the node, and nothing changes."""
+    master, s1, config = setup
+    master.add_fault(method="GET", path="^/api/pipes$",
+                     body=_listing_with(master, 700, after='"url": "t"'), times=10)
+    s1.clear_requests()
+    report = orchestrator.run(config())       # must not raise RecursionError
+    assert report.outcome == "aborted"
+    assert report.errors == ["master master could not be read: master GET /pipes: answer is "
+                             "JSON nested too deeply to read; nothing was changed"]
+    assert writes(s1.requests()) == []
 
 
 def test_a_refusal_whose_body_is_nested_too_deeply_is_still_one_line(setup):

@@ -26,7 +26,8 @@ from service.config import ConfigError, load_config
 from service.core.opaque import Opaque, freeze, thaw
 from service.report import Report
 from service.web.runner import Runner
-from service.core.snapshots import shape
+from service.core.references import Roles
+from service.core.snapshots import Uses, component_of, uses_of
 from service.nodes.stream import iter_array
 from stand_in_run import make_config
 
@@ -248,19 +249,32 @@ def test_a_write_splices_rules_in_and_leaves_placeholder_shaped_strings_alone() 
     assert len(re._cache) <= 1    # type: ignore[attr-defined]
 
 
-def test_the_shape_of_a_config_keeps_what_placement_reads_only() -> None:
-    config = {"_id": "p", "source": {"type": "conditional", "condition": "$ENV(x)",
-                                     "alternatives": {"a": {"type": "json", "system": "s1",
-                                                            "url": "u"}}},
-              "transform": [{"type": "dtl", "rules": RULES},
-                            {"type": "rest", "system": "s2", "operations": {"x": {}}}],
-              "sink": {"type": "dataset", "dataset": "d"}, "pump": {"schedule_interval": 5},
-              "metadata": {"orchestrator": {"original_configuration": {"_id": "p"}}}}
-    assert shape(config) == {
-        "source": {"type": "conditional", "condition": "$ENV(x)",
-                   "alternatives": {"a": {"type": "json", "system": "s1"}}},
-        "transform": [{"type": "dtl"}, {"type": "rest", "system": "s2"}],
-        "sink": {"type": "dataset", "dataset": "d"}}
+def test_of_an_effective_config_a_component_keeps_what_the_planner_reads_only() -> None:
+    """Its roles, the systems it names (a conditional's alternative in force only) and its
+    pump's interval, worked out as the entry is read: not the config itself."""
+    effective = {"_id": "p", "type": "pipe",
+                 "source": {"type": "conditional", "condition": "a",
+                            "alternatives": {"a": {"type": "json", "system": "s1", "url": "u"},
+                                             "b": {"type": "json", "system": "s3"}}},
+                 "transform": [{"type": "dtl", "rules": RULES},
+                               {"type": "rest", "system": "s2", "operations": {"x": {}}}],
+                 "sink": {"type": "dataset", "dataset": "d"}, "pump": {"schedule_interval": 5},
+                 "metadata": {"orchestrator": {"original_configuration": {"_id": "p"}}}}
+    comp = component_of({"_id": "p", "config": {"original": {"_id": "p", "type": "pipe"},
+                                                "effective": effective}})
+    assert comp.uses == Uses(
+        roles=Roles(source_type="json", source_system="s1", source_dataset=None,
+                    sink_type="dataset", sink_system=None, sink_dataset="d"),
+        systems=frozenset({"s1", "s2"}), interval=5)
+    assert not hasattr(comp, "effective") and not hasattr(comp.uses, "__dict__")
+    # No effective config: Sesam's defaults read from the original; an interval that is not
+    # a positive whole number is none.
+    bare = component_of({"_id": "q", "config": {"original": {
+        "_id": "q", "type": "pipe", "pump": {"schedule_interval": True}}}})
+    assert bare.uses == Uses(
+        roles=Roles(source_type="embedded", source_system=None, source_dataset=None,
+                    sink_type="dataset", sink_system=None, sink_dataset="q"),
+        systems=frozenset(), interval=None)
 
 
 def test_a_listing_is_parsed_entry_by_entry_across_chunk_boundaries() -> None:
@@ -343,7 +357,7 @@ def test_a_pipe_placement_and_a_component_have_no_per_object_dict() -> None:
     from service.core.snapshots import Component
     placed = PipePlacement(id="p", original={}, slave="s1", shape="sync")
     assert not hasattr(placed, "__dict__")
-    assert not hasattr(Component(id="p", original={}, effective={}), "__dict__")
+    assert not hasattr(Component(id="p", original={}, uses=uses_of("p", {})), "__dict__")
 
 
 def test_a_big_answer_reaches_the_server_in_pieces_and_the_body_is_closed() -> None:
@@ -530,7 +544,8 @@ def test_the_flows_kept_between_runs_are_packed_and_shown_whole() -> None:
     runner.sync()
     import gc
     gc.collect()
-    assert not [o for o in gc.get_objects() if isinstance(o, dict)
+    # Plain dicts only: other modules' dict subclasses may not take any key.
+    assert not [o for o in gc.get_objects() if type(o) is dict
                 and str(o.get("pipe", "")).startswith("kept-as-text-")]
     shown = runner.flows()
     assert [(f["pipe"], f["state"], f["last_success"]) for f in shown] == [
@@ -554,9 +569,9 @@ def test_the_plan_kept_for_review_holds_no_object_of_the_run() -> None:
     runner.plan()
     import gc
     gc.collect()
-    assert not [o for o in gc.get_objects() if isinstance(o, (dict, list))
+    assert not [o for o in gc.get_objects() if type(o) in (dict, list)
                 and ("kept-for-review" in o or o.get("id") == "kept-for-review"
-                     if isinstance(o, dict) else "kept-for-review" in o)]
+                     if type(o) is dict else "kept-for-review" in o)]
     state = runner.sync_state()
     assert state["out_of_sync"] is True
     assert state["pending_plan"]["actions"][0]["id"] == "kept-for-review"

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from service.config import load_config
 from service.core.planner import plan
-from service.core.snapshots import Component, NodeSnapshot
+from service.core.snapshots import Component, NodeSnapshot, uses_of
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 CONFIG = load_config({
@@ -19,7 +19,8 @@ CONFIG = load_config({
 
 
 def _component(config: dict) -> Component:
-    return Component(id=config["_id"], original=config, effective=config, runtime={})
+    return Component(id=config["_id"], original=config, uses=uses_of(config["_id"], config),
+                     runtime={})
 
 
 def _node(node_id: str, systems=(), pipes=(), env=None) -> NodeSnapshot:
