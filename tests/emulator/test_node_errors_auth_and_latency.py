@@ -15,9 +15,12 @@ from tests.conftest import JWT_SECRET
 PIPE = {"_id": "p1", "type": "pipe", "source": {"type": "embedded", "entities": []}}
 
 
+# Named ids: a token made at collection holds the time, and pytest-xdist's workers must
+# collect the same test names even when they collect a second apart.
 @pytest.mark.parametrize("token", [None, "Bearer", "Bearer not-a-jwt",
                                    "Bearer " + make_token("another-secret-0123456789-0123456789"),
-                                   "Bearer " + make_token(JWT_SECRET, expires_in=-10)])
+                                   "Bearer " + make_token(JWT_SECRET, expires_in=-10)],
+                         ids=["none", "no-token", "not-a-jwt", "other-secret", "expired"])
 def test_bad_tokens_get_401(node: EmulatorNode, token: str | None) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=10)
     conn.request("GET", "/api/pipes", headers={"Authorization": token} if token else {})
