@@ -15,7 +15,7 @@ from typing import Any, Literal, get_args
 
 from service.core.names import FEEDER_PREFIX, name
 from service.core.references import roles, user_original
-from service.core.snapshots import Component, NodeSnapshot
+from service.core.snapshots import Component, NodeSnapshot, Runtime
 
 STALE_FACTOR = 3
 State = Literal["failing", "stale", "waiting", "unknown", "ok"]
@@ -37,7 +37,7 @@ def _interval(comp: Component | None) -> int | None:
 
 
 def _side(role: str, node: str, pipe: str, comp: Component | None) -> dict[str, Any]:
-    runtime = comp.runtime if comp is not None else {}
+    runtime = comp.runtime if comp is not None else Runtime()
     ok = runtime.get("success")
     return {"role": role, "node": node, "pipe": pipe, "exists": comp is not None,
             "ok": ok if isinstance(ok, bool) else None, "last_run": runtime.get("last-run")}

@@ -577,3 +577,20 @@ def test_the_plan_kept_for_review_holds_no_object_of_the_run() -> None:
     assert state["pending_plan"]["actions"][0]["id"] == "kept-for-review"
     assert state["pending_plan"]["placement"] == {"s1": {"systems": [],
                                                          "pipes": ["kept-for-review"]}}
+
+
+def test_a_runtime_keeps_the_fields_the_planner_reads_in_a_tuple_read_like_a_dict() -> None:
+    """Every component keeps its runtime for the whole run: by position, not as a dict."""
+    from service.core.snapshots import Runtime
+    node_said = {"is-disabled": True, "last-seen": "42", "is-valid-config": False,
+                 "success": False, "last-run": "2024-01-01T00:00:00Z", "count": 7,
+                 "config-errors": [{"msg": "no such system"}, "odd"]}
+    runtime = Runtime.of(node_said)
+    assert isinstance(runtime, tuple) and not hasattr(runtime, "__dict__")
+    assert [runtime.get(k) for k in ("is-disabled", "last-seen", "is-valid-config", "success",
+                                     "last-run", "config-errors")] == \
+        [True, "42", False, False, "2024-01-01T00:00:00Z", ("no such system",)]
+    assert runtime.get("count") is None and runtime.get("count", 0) == 0    # not kept
+    valid = Runtime.of({"is-valid-config": True, "config-errors": [{"msg": "x"}]})
+    assert valid.get("config-errors") is None and valid.get("is-disabled") is None
+    assert Runtime().get("is-disabled") is None
