@@ -260,7 +260,7 @@ class SesamClient:
         return freeze(body) if body is not None and kind == "pipes" else body
 
     # --- writes ---
-    # Configs are dicts, not any Mapping: `dumps` writes Opaque rules found in dicts only.
+    # Configs are dicts, not any Mapping: the JSON encoder writes dicts (and lists) only.
     def create_pipes(self, configs: Iterable[dict[str, Any]]) -> None:
         self._request("POST", "/pipes", json=list(configs))
 
@@ -317,8 +317,8 @@ class SesamClient:
         if wait <= 0 or not self._slots.acquire(timeout=None if wait == float("inf") else wait):
             raise self._late(where, time.monotonic() + self._timeout)
         try:
-            status, headers, body, attempts = self._exchange(method, path, where, kwargs,
-                                                             each=each)
+            status, headers, body, attempts = self._exchange(
+                method, path, where, kwargs, each=each, drop_ok=method != "GET" and not answer)
         except _TooLarge:
             raise SesamError(f"{where}: answer larger than {self._max_answer // 2**20} MB "
                              "(MAX_ANSWER_MB); not read") from None
@@ -371,17 +371,20 @@ class SesamClient:
             return json.loads(body, object_pairs_hook=hook)
 
     def _exchange(self, method: str, path: str, where: str, kwargs: dict[str, Any], *,
-                  each: Callable[[int, Any], Any] | None = None) -> tuple[int, Any, Any, int]:
+                  each: Callable[[int, Any], Any] | None = None,
+                  drop_ok: bool = False) -> tuple[int, Any, Any, int]:
         """Send until an answer is final, the retries are spent or the deadline is near.
         With `each`, a 2xx answer's body is the listing parsed by it (see `_entries`); a
-        connection cut midway reads the whole listing again (a GET, so it may)."""
+        connection cut midway reads the whole listing again (a GET, so it may). `drop_ok`:
+        a 2xx answer's body is read and not kept (a write whose answer is not wanted)."""
         ends = min(time.monotonic() + self._timeout, self._run_ends)
         attempt = 0
         while True:
             attempt += 1
             pause = self._backoff * 2 ** (attempt - 1)
             try:
-                status, headers, body = self._once(method, path, where, kwargs, ends, each)
+                status, headers, body = self._once(method, path, where, kwargs, ends, each,
+                                                   drop_ok)
             except _Late:
                 raise self._late(where, ends) from None
             except _Failed as failed:
@@ -401,7 +404,7 @@ class SesamClient:
             time.sleep(pause)
 
     def _once(self, method: str, path: str, where: str, kwargs: dict[str, Any], ends: float,
-              each: Callable[[int, Any], Any] | None) -> tuple[int, Any, Any]:
+              each: Callable[[int, Any], Any] | None, drop_ok: bool) -> tuple[int, Any, Any]:
         left = ends - time.monotonic()
         if left <= 0:
             raise _Late()
@@ -432,6 +435,13 @@ class SesamClient:
             if each is not None and 200 <= response.status_code < 300:
                 return (response.status_code, response.headers,
                         self._entries(where, chunks, response.headers, each))
+            if drop_ok and 200 <= response.status_code < 300:
+                # Read to its end (the connection is used again), kept nowhere: a node
+                # answers a bulk create with the 100 configs it made, and bulks go to
+                # every node at once.
+                for _ in chunks:
+                    pass
+                return response.status_code, response.headers, b""
             return response.status_code, response.headers, b"".join(chunks)
         finally:
             response.close()

@@ -53,10 +53,13 @@ Progress = Callable[[Result], None]
 
 
 def _payload(action: Action) -> dict[str, Any]:
-    """What a write sends: the action's payload as the dict the client takes."""
+    """What a write sends: the action's payload as the dict the client takes (itself when it
+    is one: a copy per config of each bulk of 100, all bulks at once, is memory for nothing;
+    the client only reads it)."""
     if action.payload is None:   # a planner's bug: never send a null config
         raise ValueError(f"{action.kind} without a payload")
-    return dict(action.payload)
+    payload = action.payload
+    return payload if isinstance(payload, dict) else dict(payload)
 
 
 def _apply(client: SesamClient, batch: Sequence[Action]) -> None:

@@ -594,3 +594,25 @@ def test_a_runtime_keeps_the_fields_the_planner_reads_in_a_tuple_read_like_a_dic
     valid = Runtime.of({"is-valid-config": True, "config-errors": [{"msg": "x"}]})
     assert valid.get("config-errors") is None and valid.get("is-disabled") is None
     assert Runtime().get("is-disabled") is None
+
+
+def test_the_answer_to_a_write_is_read_to_its_end_and_not_kept(node, monkeypatch) -> None:
+    """A node answers a bulk create with the configs it made: the bulks of a first run go to
+    every node at once, so their answers are read (the connection is used again) and
+    dropped; a refusal's answer is still read for its messages."""
+    client = SesamClient(node_id="n", api_url=node.api_url, token=node.token(admin=True))
+    bodies: list[Any] = []
+    once = SesamClient._once
+
+    def spy(self: SesamClient, *args: Any) -> Any:
+        found = once(self, *args)
+        bodies.append(found[2])
+        return found
+    monkeypatch.setattr(SesamClient, "_once", spy)
+    client.create_pipes([{"_id": f"p{i}", "type": "pipe", "transform": {
+        "type": "dtl", "rules": Opaque.of({"default": [["copy", "*"]]})}} for i in range(100)])
+    assert bodies == [b""]
+    assert len(client.list_pipes()) == 100 and len(bodies[-1]) == 100    # a read keeps all
+    with pytest.raises(SesamError, match="refused"):
+        client.create_pipes([{"_id": "bad", "type": "pipe", "source": {"type": "nope"}}])
+    assert bodies[-1]                                  # the refusal's messages were kept
