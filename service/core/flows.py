@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Literal, get_args
 
 from service.core.names import FEEDER_PREFIX, name
-from service.core.references import roles, user_original
+from service.core.references import user_original
 from service.core.snapshots import Component, NodeSnapshot, Runtime
 
 STALE_FACTOR = 3
@@ -45,7 +45,7 @@ def _side(role: str, node: str, pipe: str, comp: Component | None) -> dict[str, 
 
 def _flow(pid: str, comp: Component, slave_id: str, snap: NodeSnapshot | None,
           master_id: str) -> tuple[dict[str, Any], Component | None]:
-    r = roles(pid, comp.original, {})
+    r = comp.uses.roles
     copy = snap.pipes.get(pid) if snap is not None else None
     sides = [_side("slave copy", slave_id, pid, copy)]
     kind: FlowKind

@@ -202,25 +202,30 @@ _DIGEST_KEEPS = ("orchestrator", "$config-group")
 
 
 class Digest(dict[str, Any]):
-    """A config kept by its fingerprint: what a slave's copy of a pipe is compared by.
+    """A config kept by its fingerprint: what a slave's copy of a pipe, and a sync pipe the
+    orchestrator wrote in the master, are compared by.
 
-    It holds only what is read of a copy besides the comparison: its `metadata.orchestrator`
-    marker (the planner) and its `metadata["$config-group"]` (ownership.py: whose copy it
-    is). It is equal to any config whose digest is its own. A 10,000-pipe master has 10,000
-    such copies on its slaves; whole, they would be the largest part of a run's memory."""
+    It holds only what is read of one besides the comparison: its `metadata.orchestrator`
+    marker (the planner; in the master it keeps the user's config), its
+    `metadata["$config-group"]` (ownership.py: whose copy it is), and the `parts` it is
+    given. It is equal to any config whose digest is its own. A 10,000-pipe master has
+    10,000 such copies on its slaves and 10,000 sync pipes; whole, they would be the largest
+    part of a run's memory."""
 
     __slots__ = ("fingerprint",)
 
     def __init__(self, config: dict[str, Any],
-                 share: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
+                 share: Callable[[dict[str, Any]], dict[str, Any]] | None = None, *,
+                 parts: dict[str, Any] | None = None) -> None:
         """`share`: may hand back an equal dict already held for the kept metadata (a
-        slave's copies mostly carry the same group and nothing else)."""
+        slave's copies mostly carry the same group and nothing else). `parts`: more of the
+        config to keep, as the config has them (top-level keys)."""
         meta = config.get("metadata")
         kept = {k: meta[k] for k in _DIGEST_KEEPS if k in meta} if isinstance(meta, dict) \
             else {}
         if kept and share is not None:
             kept = share(kept)
-        super().__init__({"metadata": kept} if kept else {})
+        super().__init__({**(parts or {}), **({"metadata": kept} if kept else {})})
         self.fingerprint = digest(config)
 
     def __eq__(self, other: object) -> bool:

@@ -4,11 +4,11 @@ Nothing here does I/O. The planner compares what this module says with the snaps
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from service.config import Config
+from service.config import Config, SlaveNode
 from service.core.generated import (
     component_url,
     feeder_pipe,
@@ -17,8 +17,9 @@ from service.core.generated import (
     url_system,
 )
 from service.core.names import FEEDER_SYSTEM, ComponentKind, name, node_message
+from service.core.opaque import Digest
 from service.core.ownership import group_name, with_mark
-from service.core.references import expand_env, roles, systems_used, user_original
+from service.core.references import expand_env, marker, roles, systems_used, user_original
 from service.core.snapshots import Component, NodeSnapshot
 
 PipeShape = Literal["sync", "placeholder", "master"]
@@ -57,6 +58,15 @@ class Desired:
     slave_pipes: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # Where `master_pipes` holds the master's own pipe, kept by digest because it is already
+    # what it should be (snapshots.py): that pipe whole, made again, for a write based on it.
+    master_pipe_whole: Callable[[str], dict[str, Any]] | None = None
+
+    def whole_master_pipe(self, pid: str) -> dict[str, Any]:
+        want = self.master_pipes[pid]
+        if isinstance(want, Digest) and self.master_pipe_whole is not None:
+            return self.master_pipe_whole(pid)
+        return want
 
 
 def _place_pipe(pid: str, original: dict[str, Any], env: Mapping[str, Any],
@@ -314,15 +324,7 @@ def desired_state(config: Config, master: NodeSnapshot, *,
             # must not switch it on.
             metadata["disabled"] = True
             desired.disabled.add(pid)
-        if placement.shape == "sync":
-            through, dataset = placement.source_system, placement.sink_dataset
-            if through is None or dataset is None:   # _place_pipe sets both for a sync pipe
-                raise ValueError(f"sync placement of {name(pid)} without its system or dataset")
-            want = sync_pipe(pid, system=through, dataset=dataset, slave=slave,
-                             binary=config.master.use_binary_source, metadata=metadata)
-        else:
-            want = placeholder_pipe(pid, source_dataset=placement.source_dataset,
-                                    metadata=metadata)
+        want = _generated(config, pid, placement, slave, metadata)
         # What the master holds already, when equal: in a steady run thousands of freshly
         # built configs would otherwise be held beside their equals for the whole plan.
         have = component.original
@@ -358,5 +360,25 @@ def desired_state(config: Config, master: NodeSnapshot, *,
                                       f"{name(dataset)} is not fed to it")
                 continue
             desired.slave_pipes[slave_id][feeder["_id"]] = with_mark(feeder, group)
+    def whole(pid: str) -> dict[str, Any]:
+        # Kept because equal to what is wanted, so its marker is the metadata wanted.
+        placement = desired.pipes[pid]
+        if placement.slave is None:
+            raise ValueError(f"{name(pid)} kept by digest but placed in the master")
+        return _generated(config, pid, placement, slaves[placement.slave],
+                          marker(desired.master_pipes[pid]) or {})
+    desired.master_pipe_whole = whole
     return desired
+
+
+def _generated(config: Config, pid: str, placement: PipePlacement, slave: SlaveNode,
+               metadata: dict[str, Any]) -> dict[str, Any]:
+    """The master's pipe for a pipe placed in `slave`: a sync pipe, or a placeholder."""
+    if placement.shape == "sync":
+        through, dataset = placement.source_system, placement.sink_dataset
+        if through is None or dataset is None:   # _place_pipe sets both for a sync pipe
+            raise ValueError(f"sync placement of {name(pid)} without its system or dataset")
+        return sync_pipe(pid, system=through, dataset=dataset, slave=slave,
+                         binary=config.master.use_binary_source, metadata=metadata)
+    return placeholder_pipe(pid, source_dataset=placement.source_dataset, metadata=metadata)
 

@@ -85,14 +85,16 @@ def _lines(config: Any) -> list[str]:
                       ensure_ascii=False).splitlines()
 
 
-# A slave's copy of a pipe is read only by its digest (service/opaque.Digest): no lines.
-COPY_DIFFERS = "(copy differs: the slave's copy is compared by digest, its lines are not kept)"
+# A slave's copy of a pipe, and a sync pipe the orchestrator wrote in the master, are read
+# only by their digest (service/core/opaque.Digest): no lines to show.
+DIGEST_DIFFERS = ("(differs: what the node holds is compared by its digest, its lines are "
+                  "not kept)")
 
 
 def diff(before: Any, after: Any) -> str:
     """The before -> after difference as unified-diff lines (no file headers), capped."""
     if isinstance(before, Digest):
-        return COPY_DIFFERS
+        return DIGEST_DIFFERS
     try:
         lines = [line for line in difflib.unified_diff(_lines(before), _lines(after), n=1,
                                                        lineterm="")

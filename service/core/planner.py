@@ -7,8 +7,9 @@ orders that keep data safe (contract 3.5, 5, 6) are all expressed here, in one p
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from functools import partial
 from sys import intern  # reasons repeat per slave: one string each, not one per step
 from typing import Any
 
@@ -150,12 +151,12 @@ def _record_owed_resets(b: _Builder, *, master: NodeSnapshot, desired: Desired,
                 or pid in readable[slave].pipes or ("pipes", pid) in blocked:
             continue
         was = user_original(comp)[1]
-        if was is None or roles(pid, comp.original, {}).source_type not in ("json", "binary"):
+        if was is None or comp.uses.roles.source_type not in ("json", "binary"):
             continue   # not a sync pipe yet: no offsets of that slave's to owe a reset for
         if was.get("slave") == slave and not was.get("reset_pending"):
             b.owed_first[pid] = b.add(
                 "update-pipe", master.node_id, pid,
-                payload=_with_reset_pending(desired.master_pipes[pid]),
+                payload=_with_reset_pending(desired.whole_master_pipe(pid)),
                 reason=intern(f"record a full re-read owed: the copy on {placed.slave} is "
                               "missing"))
 
@@ -327,11 +328,13 @@ def _write_master(b: _Builder, *, master: NodeSnapshot, desired: Desired,
             copy_exists = (placed.slave is not None and placed.slave in readable
                            and pid in readable[placed.slave].pipes)
             _write_master_pipe(b, master=master, comp=master.pipes[pid], placed=placed,
-                               want=want, copy_exists=copy_exists)
+                               want=want, copy_exists=copy_exists,
+                               whole=partial(desired.whole_master_pipe, pid))
 
 
 def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
-                       placed: PipePlacement, want: dict[str, Any], copy_exists: bool) -> None:
+                       placed: PipePlacement, want: dict[str, Any], copy_exists: bool,
+                       whole: Callable[[], dict[str, Any]]) -> None:
     """The master's writes for one pipe: rewrite, reset when its source changes, and the
     pump state a placeholder (or a pipe coming back) needs."""
     pid = comp.id
@@ -356,7 +359,7 @@ def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
     # reading another source (a new slave, or its first slave after having run in the
     # master) is reset, and so is a sync pipe given back its original source.
     # Its marker, when it is a sync pipe already.
-    was_sync = was if was is not None and roles(pid, have, {}).source_type in (
+    was_sync = was if was is not None and comp.uses.roles.source_type in (
         "json", "binary") else None
     is_sync = was_sync is not None
     has_offset = comp.runtime.get("last-seen") not in (None, "")
@@ -384,6 +387,8 @@ def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
                 and _pump_mode(want, master.env) != "off")
     if to_new_source:
         # Crash-safe: the flag records "reset still owed" in the master itself.
+        # `want` may be what the master holds, kept by digest: the writes need it whole.
+        want = whole()
         flagged = _with_reset_pending(want)
         if have != flagged and pid not in b.owed_first:
             done.append(b.add("update-pipe", master.node_id, pid, payload=flagged, after=after,

@@ -30,16 +30,25 @@ def marker(config: Mapping[str, Any]) -> dict[str, Any] | None:
     return found if isinstance(found, dict) else None
 
 
+def our_mark(component_id: str, config: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The marker of a master component the orchestrator wrote, keeping the user's config of
+    that id; None for anything else (what the user uploaded last, contract 4)."""
+    mark = marker(config)
+    if mark is not None and isinstance(mark.get("original_configuration"), dict) \
+            and mark["original_configuration"].get("_id") == component_id \
+            and isinstance(mark.get("slave", ""), str):
+        return mark
+    return None
+
+
 def user_original(component: Component) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The user's latest original of a master component, and its marker if ours.
 
     A component with our marker keeps the user's config in `original_configuration`; one
     without is what the user uploaded last, so it is the new original (contract 4).
     """
-    mark = marker(component.original)
-    if mark is not None and isinstance(mark.get("original_configuration"), dict) \
-            and mark["original_configuration"].get("_id") == component.id \
-            and isinstance(mark.get("slave", ""), str):
+    mark = our_mark(component.id, component.original)
+    if mark is not None:
         return mark["original_configuration"], mark
     return component.original, None
 

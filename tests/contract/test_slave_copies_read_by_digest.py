@@ -2,7 +2,7 @@
 
 - says whose copy it is: its `$config-group` is kept, so ownership.py tells ours from a
   person's or another orchestrator's;
-- shows in a plan as "(copy differs ...)" rather than as a diff of a near-empty dict;
+- shows in a plan as "(differs ...)" rather than as a diff of a near-empty dict;
 - changes the plan id when it changes, though its kept marks stay the same.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 from service.core.actions import Action, Plan
 from service.core.opaque import Digest
 from service.core.ownership import GROUP_KEY, group_name, group_of
-from service.core.plan_text import COPY_DIFFERS, diff, entries, plan_id
+from service.core.plan_text import DIGEST_DIFFERS, diff, entries, plan_id
 
 
 def _copy(source: str, group: str | None) -> dict[str, Any]:
@@ -34,10 +34,10 @@ def test_a_digest_keeps_the_config_group_of_the_copy() -> None:
 def test_an_update_of_a_copy_kept_by_digest_shows_that_the_copy_differs() -> None:
     want = _copy("b", group_name("master"))
     before = Digest(_copy("a", group_name("master")))
-    assert diff(before, want) == COPY_DIFFERS
+    assert diff(before, want) == DIGEST_DIFFERS
     plan = Plan(actions=(Action(kind="update-pipe", node="s1", id="p1", payload=want,
                                 reason="r", before=before),))
-    assert entries(plan)[0]["diff"] == COPY_DIFFERS
+    assert entries(plan)[0]["diff"] == DIGEST_DIFFERS
     # A plain dict before still gets a line diff.
     assert '-    "dataset": "a",' in diff(_copy("a", None), _copy("b", None)).splitlines()
 

@@ -616,3 +616,30 @@ def test_the_answer_to_a_write_is_read_to_its_end_and_not_kept(node, monkeypatch
     with pytest.raises(SesamError, match="refused"):
         client.create_pipes([{"_id": "bad", "type": "pipe", "source": {"type": "nope"}}])
     assert bodies[-1]                                  # the refusal's messages were kept
+
+
+def test_a_sync_pipe_the_orchestrator_wrote_is_kept_by_digest_with_what_is_read_of_it(
+        ) -> None:
+    """In the master, a sync pipe of ours is kept by its digest, its marker (the user's
+    config, rules deflated) and its source's url; a user's upload stays whole, rules
+    deflated; the planner makes a kept one whole again where a write needs it (tested with
+    the owed resets in tests/contract/test_resets_that_stick.py)."""
+    from service.core.opaque import Digest
+    from service.core.references import user_original
+    user = {"_id": "p", "type": "pipe", "source": {"type": "json", "system": "crm", "url": "x"},
+            "transform": {"type": "dtl", "rules": {"default": RULES}}}
+    sync = {"_id": "p", "type": "pipe", "description": "generated",
+            "source": {"type": "json", "system": "s1-feed", "url": "p", "supports_since": True},
+            "sink": {"type": "dataset", "dataset": "p"}, "pump": {"schedule_interval": 300},
+            "metadata": {"orchestrator": {"slave": "s1", "url": "https://s1/api/pipes/p",
+                                          "original_configuration": user}}}
+    kept = component_of({"_id": "p", "config": {"original": json.loads(json.dumps(sync))}})
+    assert isinstance(kept.original, Digest) and kept.original == sync
+    assert set(kept.original) == {"source", "metadata"}
+    assert kept.original["source"] == {"url": "p"}
+    original, mark = user_original(kept)
+    assert mark is not None and mark["slave"] == "s1" and original == user
+    assert isinstance(original["transform"]["rules"], Opaque)
+    upload = component_of({"_id": "p", "config": {"original": json.loads(json.dumps(user))}})
+    assert not isinstance(upload.original, Digest) and upload.original == user
+    assert isinstance(upload.original["transform"]["rules"], Opaque)
