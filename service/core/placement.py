@@ -4,7 +4,7 @@ Nothing here does I/O. The planner compares what this module says with the snaps
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -58,15 +58,6 @@ class Desired:
     slave_pipes: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    # Where `master_pipes` holds the master's own pipe, kept by digest because it is already
-    # what it should be (snapshots.py): that pipe whole, made again, for a write based on it.
-    master_pipe_whole: Callable[[str], dict[str, Any]] | None = None
-
-    def whole_master_pipe(self, pid: str) -> dict[str, Any]:
-        want = self.master_pipes[pid]
-        if isinstance(want, Digest) and self.master_pipe_whole is not None:
-            return self.master_pipe_whole(pid)
-        return want
 
 
 def _place_pipe(pid: str, original: dict[str, Any], env: Mapping[str, Any],
@@ -360,15 +351,22 @@ def desired_state(config: Config, master: NodeSnapshot, *,
                                       f"{name(dataset)} is not fed to it")
                 continue
             desired.slave_pipes[slave_id][feeder["_id"]] = with_mark(feeder, group)
-    def whole(pid: str) -> dict[str, Any]:
-        # Kept because equal to what is wanted, so its marker is the metadata wanted.
-        placement = desired.pipes[pid]
-        if placement.slave is None:
-            raise ValueError(f"{name(pid)} kept by digest but placed in the master")
-        return _generated(config, pid, placement, slaves[placement.slave],
-                          marker(desired.master_pipes[pid]) or {})
-    desired.master_pipe_whole = whole
     return desired
+
+
+def whole_master_pipe(config: Config, desired: Desired, pid: str) -> dict[str, Any]:
+    """`desired.master_pipes[pid]` whole. Where the master's own pipe already is what it
+    should be, placement keeps it, and a sync pipe is kept by digest (snapshots.py): a write
+    based on it (an owed reset's flag) needs it whole, made again from its placement and
+    its marker (equal to what is wanted, so its marker is the metadata wanted)."""
+    want = desired.master_pipes[pid]
+    if not isinstance(want, Digest):
+        return want
+    placement = desired.pipes[pid]
+    if placement.slave is None:
+        raise ValueError(f"{name(pid)} kept by digest but placed in the master")
+    return _generated(config, pid, placement, config.slave(placement.slave),
+                      marker(want) or {})
 
 
 def _generated(config: Config, pid: str, placement: PipePlacement, slave: SlaveNode,

@@ -21,7 +21,7 @@ from service.core.names import ComponentKind, name
 from service.core.opaque import env_text_of
 from service.core.operator_warnings import warnings_for
 from service.core.ownership import Ownership, ownership
-from service.core.placement import Desired, PipePlacement, desired_state
+from service.core.placement import Desired, PipePlacement, desired_state, whole_master_pipe
 from service.core.references import (
     expand_env,
     marker,
@@ -120,13 +120,14 @@ def _plan(config: Config, master: NodeSnapshot | None,
     b = _Builder(master, readable)
     # 0. A sync pipe whose slave copy is missing (deleted by hand, slave rebuilt) will read a
     #    new dataset: record the reset it owes before the copy is made again (12.4).
-    _record_owed_resets(b, master=master, desired=desired, readable=readable,
+    _record_owed_resets(b, config=config, master=master, desired=desired, readable=readable,
                         blocked=held.blocked)
     # 1. Slaves first: env, then systems, then the pipes that use them (3.5).
     for slave_id, snap in sorted(readable.items()):
         _write_slave(b, slave_id=slave_id, snap=snap, master=master, desired=desired)
     # 2. The master, once what it will point at exists (3.5); resets after a move (5).
-    _write_master(b, master=master, desired=desired, blocked=held.blocked, readable=readable)
+    _write_master(b, config=config, master=master, desired=desired, blocked=held.blocked,
+                  readable=readable)
     # 3. Clean the slaves, each copy only after the master no longer points at it (5, 6).
     for slave_id, snap in sorted(readable.items()):
         _clean_slave(b, slave_id=slave_id, snap=snap, master=master, desired=desired,
@@ -138,7 +139,7 @@ def _plan(config: Config, master: NodeSnapshot | None,
                 errors=tuple(desired.errors), placement=_placement(desired))
 
 
-def _record_owed_resets(b: _Builder, *, master: NodeSnapshot, desired: Desired,
+def _record_owed_resets(b: _Builder, *, config: Config, master: NodeSnapshot, desired: Desired,
                         readable: Mapping[str, NodeSnapshot],
                         blocked: frozenset[tuple[ComponentKind, str]]) -> None:
     """The copy's absence is the only sign that the sync pipe's offsets are foreign, and
@@ -156,7 +157,7 @@ def _record_owed_resets(b: _Builder, *, master: NodeSnapshot, desired: Desired,
         if was.get("slave") == slave and not was.get("reset_pending"):
             b.owed_first[pid] = b.add(
                 "update-pipe", master.node_id, pid,
-                payload=_with_reset_pending(desired.whole_master_pipe(pid)),
+                payload=_with_reset_pending(whole_master_pipe(config, desired, pid)),
                 reason=intern(f"record a full re-read owed: the copy on {placed.slave} is "
                               "missing"))
 
@@ -310,7 +311,7 @@ def _env_first(set_env: int | None, config: dict[str, Any]) -> int | None:
         else None
 
 
-def _write_master(b: _Builder, *, master: NodeSnapshot, desired: Desired,
+def _write_master(b: _Builder, *, config: Config, master: NodeSnapshot, desired: Desired,
                   blocked: frozenset[tuple[ComponentKind, str]],
                   readable: Mapping[str, NodeSnapshot]) -> None:
     for sid, want in sorted(desired.master_systems.items()):
@@ -329,7 +330,7 @@ def _write_master(b: _Builder, *, master: NodeSnapshot, desired: Desired,
                            and pid in readable[placed.slave].pipes)
             _write_master_pipe(b, master=master, comp=master.pipes[pid], placed=placed,
                                want=want, copy_exists=copy_exists,
-                               whole=partial(desired.whole_master_pipe, pid))
+                               whole=partial(whole_master_pipe, config, desired, pid))
 
 
 def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
