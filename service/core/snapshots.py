@@ -132,25 +132,33 @@ def component_of(item: dict[str, Any], *, whole: bool = True,
     effective = config.get("effective")
     uses = uses_of(item["_id"], effective if isinstance(effective, dict) else config["original"],
                    equal)
-    original = freeze(config["original"]) if whole else \
-        Digest(config["original"], share=lambda kept: _shared(kept, leaves))
-    if whole and uses.roles.source_type in ("json", "binary") \
-            and our_mark(item["_id"], original) is not None:
-        original = _sync_pipe_kept(original)
+    raw = config["original"]
+    original: dict[str, Any]
+    if not whole:
+        original = Digest(raw, share=lambda kept: _shared(kept, leaves))
+    elif uses.roles.source_type in ("json", "binary") and our_mark(item["_id"], raw) is not None:
+        original = _sync_pipe_kept(raw)
+    else:
+        original = freeze(raw)
     # Only what the planner reads: a node with 10,000 pipes sends a lot of runtime we would
     # otherwise hold for the whole run (the container has 128 MB).
     runtime = Runtime.of(item.get("runtime") or {})
     return Component(id=item["_id"], original=original, uses=uses, runtime=runtime)
 
 
-def _sync_pipe_kept(original: dict[str, Any]) -> Digest:
+def _sync_pipe_kept(raw: dict[str, Any]) -> Digest:
     """A sync pipe the orchestrator wrote in the master, kept by its digest: the planner
     compares it with the one it wants, reads its marker (with the user's config in it) and
     its source's `url`, and writes a new one whole when they differ. Whole, its source,
-    sink, pump and own keys were about 0.5 KB a pipe beside the user's config."""
-    source = original.get("source")
+    sink, pump and own keys were about 0.5 KB a pipe beside the user's config.
+
+    Digested as read, its rules deflated after (in the marker it keeps, which is the
+    config's own): a digest of the deflated rules would inflate each one straight back."""
+    source = raw.get("source")
     url = source.get("url") if isinstance(source, dict) else None
-    return Digest(original, parts={"source": {"url": url}} if url is not None else None)
+    kept = Digest(raw, parts={"source": {"url": url}} if url is not None else None)
+    freeze(raw)
+    return kept
 
 
 class Keeper:

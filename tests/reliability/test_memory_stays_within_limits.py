@@ -635,6 +635,9 @@ def test_a_sync_pipe_the_orchestrator_wrote_is_kept_by_digest_with_what_is_read_
                                           "original_configuration": user}}}
     kept = component_of({"_id": "p", "config": {"original": json.loads(json.dumps(sync))}})
     assert isinstance(kept.original, Digest) and kept.original == sync
+    # Digested as read, before its rules were deflated: the same fingerprint as after.
+    from service.core.opaque import digest
+    assert kept.original.fingerprint == digest(freeze(json.loads(json.dumps(sync))))
     assert set(kept.original) == {"source", "metadata"}
     assert kept.original["source"] == {"url": "p"}
     original, mark = user_original(kept)
