@@ -127,9 +127,10 @@ class Runner:
         self._next_id = max((e.id for e in self._history), default=0) + 1
         self._scheduler: BaseScheduler | None = None
         # The last plan shown (GET /plan, or the interval's plan under SYNC_POLICY=manual).
-        # Kept as (has steps, its JSON text when it has): as dicts, its placement alone held a
-        # string per pipe made while reading, spread over the heap pages the run had used.
-        self._pending: tuple[bool, bytes | None] | None = None
+        # Packed when it has steps, b"" when it has none, None when no plan was made since
+        # the last run: as dicts, its placement alone held a string per pipe made while
+        # reading, spread over the heap pages the run had used.
+        self._pending: bytes | None = None
         # The newest data-flow health: what needs a look (flows.shown), the counts per slave
         # and state, and each flow's last successful sync for the next run to carry over.
         # The first and last packed (see _keep_flows).
@@ -208,8 +209,7 @@ class Runner:
         if report.outcome != "aborted" and report.plan_id is not None:
             self.metrics.record_plan(report)
             with self._state_lock:
-                self._pending = (bool(report.actions), json.dumps(report.as_json()).encode()
-                                 if report.actions else None)
+                self._pending = _packed(report.as_json()) if report.actions else b""
                 self._leftovers = [w for w in report.warnings if is_leftover_warning(w)]
         return report if encode is None else flight.answer
 
@@ -365,9 +365,9 @@ class Runner:
         (None: no plan since the last run) and that plan."""
         with self._state_lock:
             pending = self._pending
-        out = None if pending is None else pending[0]
-        return {"sync_policy": self._config.sync_policy, "out_of_sync": out,
-                "pending_plan": json.loads(pending[1]) if pending and pending[1] else None}
+        return {"sync_policy": self._config.sync_policy,
+                "out_of_sync": None if pending is None else bool(pending),
+                "pending_plan": _unpacked(pending) if pending else None}
 
     def next_run(self) -> str | None:
         scheduler = self._scheduler
