@@ -15,7 +15,7 @@ import json
 import re
 import secrets
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 
@@ -133,10 +133,16 @@ def dumps(value: Any) -> bytes:
 _PLACEHOLDER = re.compile(r'"([0-9a-f]{16}):(\d+)"')
 
 
-def _freeze_transforms(part: Any) -> None:
+def _dtl_transforms(part: Any) -> Iterator[dict[str, Any]]:
+    """The DTL transforms of a `transform` value (one transform or a list of them)."""
     for t in part if isinstance(part, list) else [part]:
-        if isinstance(t, dict) and t.get("type") == "dtl" and isinstance(t.get("rules"),
-                                                                             (dict, list)):
+        if isinstance(t, dict) and t.get("type") == "dtl":
+            yield t
+
+
+def _freeze_transforms(part: Any) -> None:
+    for t in _dtl_transforms(part):
+        if isinstance(t.get("rules"), (dict, list)):
             t["rules"] = Opaque.of(t["rules"])
 
 
@@ -164,13 +170,12 @@ def thaw(value: Any) -> Any:
 
 
 def _as_text(part: Any) -> None:
-    for t in part if isinstance(part, list) else [part]:
-        if isinstance(t, dict) and t.get("type") == "dtl":
-            rules = t.get("rules")
-            if isinstance(rules, Opaque):
-                t["rules"] = rules.text()
-            elif isinstance(rules, (dict, list)):
-                t["rules"] = canonical(rules)
+    for t in _dtl_transforms(part):
+        rules = t.get("rules")
+        if isinstance(rules, Opaque):
+            t["rules"] = rules.text()
+        elif isinstance(rules, (dict, list)):
+            t["rules"] = canonical(rules)
 
 
 def _text_copy(config: dict[str, Any]) -> dict[str, Any]:
