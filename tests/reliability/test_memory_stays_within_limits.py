@@ -646,3 +646,65 @@ def test_a_sync_pipe_the_orchestrator_wrote_is_kept_by_digest_with_what_is_read_
     upload = component_of({"_id": "p", "config": {"original": json.loads(json.dumps(user))}})
     assert not isinstance(upload.original, Digest) and upload.original == user
     assert isinstance(upload.original["transform"]["rules"], Opaque)
+
+
+def test_what_the_runner_packs_is_never_held_whole_as_text() -> None:
+    """Flows and plans are packed at a run's end, on top of all else the run held: a few
+    items at a time go to the compressor, never the whole list as one text and its bytes."""
+    import tracemalloc
+
+    from service.web.runner import _packed, _unpacked
+    flows = [{"pipe": f"p{i:05d}", "slave": f"s{i % 15}", "state": "waiting",
+              "last_success": None, "sides": [{"role": "slave copy", "exists": True}]}
+             for i in range(10_000)]
+    report = {"outcome": "ok", "actions": flows, "placement": {"s1": {"pipes": ["p"]}}}
+    text = len(json.dumps(flows))
+    for value in (flows, report):
+        tracemalloc.start()
+        packed = _packed(value)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        # The compressor's own state is about 0.27 MB; the text is 1.3 MB.
+        assert peak < text / 3, (peak, text)
+        assert _unpacked(packed) == json.loads(json.dumps(value))
+
+
+def test_the_bodies_sent_at_once_stay_under_their_limit_and_one_larger_still_goes() -> None:
+    """A first run sends bulks of 100 configs to every slave at once: the JSON bodies held
+    together, all nodes counted, stay under a limit; a body is made only when there is room,
+    and a body larger than the limit alone still goes."""
+    from service.nodes import client as client_module
+    bodies = client_module._Bodies(10_000)
+    inside, most, lock = [0], [0], threading.Lock()
+    release = threading.Event()
+
+    def send(size: int) -> int:
+        with bodies.held({"x": "a" * size}, float("inf")) as data:
+            with lock:
+                inside[0] += len(data)
+                most[0] = max(most[0], inside[0])
+            release.wait(5)
+            with lock:
+                inside[0] -= len(data)
+        return len(data)
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        sent = [pool.submit(send, 3000) for _ in range(10)]
+        _wait_for(lambda: inside[0] >= 4 * 3000, "four bodies held")
+        time.sleep(0.1)
+        assert most[0] < 10_000 + 3100, most[0]      # room for four, never five or more
+        release.set()
+        assert all(f.result() > 3000 for f in sent)
+    with bodies.held({"x": "a" * 50_000}, float("inf")) as data:   # larger than the limit
+        assert len(data) > 50_000
+    with bodies.held(None, float("inf")) as nothing:
+        assert nothing is None
+
+
+def test_a_body_that_finds_no_room_before_the_runs_deadline_fails_as_late() -> None:
+    from service.nodes import client as client_module
+    bodies = client_module._Bodies(10)
+    with bodies.held({"big": "x" * 100}, float("inf")):
+        with pytest.raises(client_module._Late):
+            with bodies.held({"x": 1}, time.monotonic() + 0.05):
+                pass
