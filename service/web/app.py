@@ -28,6 +28,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from service.config import Config
 from service.version import __version__
+from service.web.json_pieces import utf8_pieces
 from service.web.runner import Busy, Runner
 
 TOKEN_HEADER = "X-Orchestrator-Token"
@@ -176,13 +177,15 @@ def create_app(*, config: Config, runner: Runner) -> Flask:
                              plan_id=report.plan_id)
             answer.status_code = 409
             return answer
-        return jsonify(report.as_json())
+        # In pieces: a first run's report holds an entry per action, MBs at 10,000 pipes.
+        return app.response_class(utf8_pieces(report.as_json()), mimetype="application/json")
 
     @app.get("/plan")
     @protected
     def plan() -> Any:
         _log_caller("GET /plan")
-        body = runner.plan_as(lambda report: jsonify(report.as_json()).get_data())
+        # Made once and shared by every caller of the flight; no whole text made before it.
+        body = runner.plan_as(lambda report: b"".join(utf8_pieces(report.as_json())))
         return app.response_class(body, mimetype="application/json")
 
     @app.get("/runs/<int:run_id>")

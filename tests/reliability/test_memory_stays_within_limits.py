@@ -653,6 +653,7 @@ def test_what_the_runner_packs_is_never_held_whole_as_text() -> None:
     items at a time go to the compressor, never the whole list as one text and its bytes."""
     import tracemalloc
 
+    from service.web.json_pieces import pieces
     from service.web.runner import _packed, _unpacked
     flows = [{"pipe": f"p{i:05d}", "slave": f"s{i % 15}", "state": "waiting",
               "last_success": None, "sides": [{"role": "slave copy", "exists": True}]}
@@ -667,6 +668,8 @@ def test_what_the_runner_packs_is_never_held_whole_as_text() -> None:
         # The compressor's own state is about 0.27 MB; the text is 1.3 MB.
         assert peak < text / 3, (peak, text)
         assert _unpacked(packed) == json.loads(json.dumps(value))
+    for value in ([], {}, {"a": []}, [[1, 2], {"b": [3]}] * 300, {"é": "ü"}, None, 1.5, "x"):
+        assert "".join(pieces(value)) == json.dumps(value, separators=(",", ":"))
 
 
 def test_the_bodies_sent_at_once_stay_under_their_limit_and_one_larger_still_goes() -> None:
@@ -708,3 +711,19 @@ def test_a_body_that_finds_no_room_before_the_runs_deadline_fails_as_late() -> N
         with pytest.raises(client_module._Late):
             with bodies.held({"x": 1}, time.monotonic() + 0.05):
                 pass
+
+
+def test_a_runs_report_is_answered_in_pieces_never_as_one_text() -> None:
+    """POST /sync answers with the run's report, an entry per action: 20,000 entries at
+    10,000 pipes. It goes to the server a piece at a time, and says the same."""
+    from stand_in_run import FakeRun, make, report
+    actions = [{"kind": "create-pipe", "node": "s1", "id": f"p{i}", "status": "done",
+                "reason": "move é"} for i in range(2000)]
+    client, _, _ = make(fake=FakeRun(report(actions=actions)))
+    answer = client.post("/sync", buffered=False)
+    assert answer.status_code == 200 and answer.is_streamed
+    parts = list(answer.response)
+    assert len(parts) > 5 and max(map(len, parts)) < len(b"".join(parts)) / 5
+    assert json.loads(b"".join(parts))["actions"] == actions
+    planned = client.get("/plan").get_json()["actions"]
+    assert planned == [{**a, "status": "planned"} for a in actions]

@@ -1,0 +1,38 @@
+"""A JSON value as text in pieces: a list, and each list a dict holds, some items at a time.
+
+What the service keeps or answers at a run's end (its flows, a plan, a report of 20,000
+actions) comes on top of all else the run held. As one text, then its bytes, a few MB
+passed twice through the container's 128 MB for nothing: what takes the text (a
+compressor, the HTTP server) takes it piece by piece as well.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from functools import partial
+from typing import Any
+
+ITEMS = 200          # list items turned to text at a time
+_dumps = partial(json.dumps, separators=(",", ":"))
+
+
+def pieces(value: Any) -> Iterator[str]:
+    """The compact JSON text of `value`, in pieces; joined, equal to json.dumps'."""
+    if isinstance(value, list):
+        yield "["
+        for at in range(0, len(value), ITEMS):
+            yield ("," if at else "") + ",".join(map(_dumps, value[at:at + ITEMS]))
+        yield "]"
+    elif isinstance(value, dict):
+        yield "{"
+        for at, (key, item) in enumerate(value.items()):
+            yield ("," if at else "") + _dumps(str(key)) + ":"
+            yield from pieces(item) if isinstance(item, list) else (_dumps(item),)
+        yield "}"
+    else:
+        yield _dumps(value)
+
+
+def utf8_pieces(value: Any) -> Iterator[bytes]:
+    """`pieces` as bytes (ASCII: non-ASCII characters are written as \\u escapes)."""
+    return (piece.encode("ascii") for piece in pieces(value))
