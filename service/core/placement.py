@@ -53,11 +53,18 @@ class Desired:
     # master's env is unreadable): left exactly where they are, in the master and slaves.
     untouched: set[str] = field(default_factory=set)
     disabled: set[str] = field(default_factory=set)   # moved pipes the user had disabled
-    # slave id -> {component id: original config}
+    # slave id -> {component id: config}, as the slave should hold it less the group mark
+    # `marked` adds: marked copies of thousands of pipes, held for the whole plan, were
+    # 0.5 KB a pipe, where a steady plan only compares each with the copy read.
     slave_systems: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     slave_pipes: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    group: str = ""      # the config group of the orchestrator's components on the slaves
+
+    def marked(self, config: dict[str, Any]) -> dict[str, Any]:
+        """A config of `slave_systems` or `slave_pipes` as the slave should hold it."""
+        return with_mark(config, self.group)
 
 
 def _place_pipe(pid: str, original: dict[str, Any], env: Mapping[str, Any],
@@ -230,9 +237,8 @@ def desired_state(config: Config, master: NodeSnapshot, *,
 
     `taken`: per slave, the (kind, id) of components there that are not ours: never written,
     so a component of ours with such an id is not placed there (an error)."""
-    desired = Desired()
+    desired = Desired(group=group_name(config.master.id))
     taken = taken or {}
-    group = group_name(config.master.id)
     env = master.env or {}
     slaves = {s.id: s for s in config.slaves}
     originals = {sid: user_original(c)[0] for sid, c in master.systems.items()
@@ -291,7 +297,7 @@ def desired_state(config: Config, master: NodeSnapshot, *,
             desired.master_systems[sid] = original
             continue
         slave = slaves[slave_id]
-        desired.slave_systems[slave_id][sid] = with_mark(original, group)
+        desired.slave_systems[slave_id][sid] = original
         desired.master_systems[sid] = url_system(
             sid, endpoint=slave.endpoint, secret_key=slave.jwt_secret_key,
             token=slave.jwt_token.get_secret_value(),
@@ -306,7 +312,7 @@ def desired_state(config: Config, master: NodeSnapshot, *,
             desired.master_pipes[pid] = original
             continue
         slave = slaves[placement.slave]
-        desired.slave_pipes[slave.id][pid] = with_mark(original, group)
+        desired.slave_pipes[slave.id][pid] = original
         metadata: dict[str, Any] = {"slave": slave.id,
                                     "url": component_url(slave, "pipes", pid),
                                     "original_configuration": original}
@@ -337,9 +343,9 @@ def desired_state(config: Config, master: NodeSnapshot, *,
                                   f"{', '.join(map(name, sorted(datasets)))} are not fed to it")
             continue
         master_node = config.master
-        desired.slave_systems[slave_id][FEEDER_SYSTEM] = with_mark(url_system(
+        desired.slave_systems[slave_id][FEEDER_SYSTEM] = url_system(
             FEEDER_SYSTEM, endpoint=master_node.endpoint, secret_key=master_node.jwt_secret_key,
-            token=master_node.jwt_token.get_secret_value(), metadata={"feeder": True}), group)
+            token=master_node.jwt_token.get_secret_value(), metadata={"feeder": True})
         for dataset in sorted(datasets):
             feeder = feeder_pipe(dataset, slave=slave, master_endpoint=master_node.endpoint)
             if feeder["_id"] in desired.slave_pipes[slave_id]:
@@ -350,7 +356,7 @@ def desired_state(config: Config, master: NodeSnapshot, *,
                 desired.errors.append(f"{_clash('pipes', feeder['_id'], slave_id)}; dataset "
                                       f"{name(dataset)} is not fed to it")
                 continue
-            desired.slave_pipes[slave_id][feeder["_id"]] = with_mark(feeder, group)
+            desired.slave_pipes[slave_id][feeder["_id"]] = feeder
     return desired
 
 

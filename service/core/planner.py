@@ -195,7 +195,8 @@ def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
             set_env = b.add("set-env", slave_id, "env", payload=diff,
                             reason=intern(f"copy the master's env vars to {slave_id}"),
                             before={k: snap.env.get(k) for k in diff})
-    for sid, want in sorted(desired.slave_systems[slave_id].items()):
+    for sid, config in sorted(desired.slave_systems[slave_id].items()):
+        want = desired.marked(config)
         have = snap.systems.get(sid)
         if have is None or have.original != want:
             kind: Kind = "create-system" if have is None else "update-system"
@@ -204,13 +205,17 @@ def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
                 reason=reasons.write(master, b.slaves, "systems", sid, target=slave_id,
                                      node=slave_id),
                 before=have.original if have is not None else None)
-    for pid, want in sorted(desired.slave_pipes[slave_id].items()):
+    for pid, config in sorted(desired.slave_pipes[slave_id].items()):
+        # Marked here, and kept only by the write that sends it: compared, then dropped.
+        want = desired.marked(config)
         have = snap.pipes.get(pid)
-        # Named with the master's env: the slave's will be that once set-env is done.
+        # Named with the master's env: the slave's will be that once set-env is done. Asked
+        # of the config placement asked already (the answers are remembered per object, and
+        # the mark names nothing).
         env = master.env or snap.env or {}
-        r = roles(pid, want, env)
+        r = roles(pid, config, env)
         after = [b.slave_write.get((slave_id, "systems", s))
-                 for s in sorted(systems_used(want, env))]
+                 for s in sorted(systems_used(config, env))]
         after.append(_env_first(set_env, want))
         if (have is not None and have.original != want
                 and _reads_another_master(have.original, want)):
@@ -430,7 +435,7 @@ def _clean_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
     kept_datasets = {roles(pid, cfg, master.env or snap.env or {}).sink_dataset
                      for pid, cfg in wanted_pipes.items()}
     changed = {pid for pid, cfg in wanted_pipes.items()
-               if pid in snap.pipes and snap.pipes[pid].original != cfg}
+               if pid in snap.pipes and snap.pipes[pid].original != desired.marked(cfg)}
     kept_datasets |= {snap.pipes[pid].uses.roles.sink_dataset
                       for pid in (set(wanted_pipes) - changed) | keep if pid in snap.pipes}
     for pid, comp in snap.pipes.items():
