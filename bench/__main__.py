@@ -147,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict] = {}
     if set(wanted) & set(LATENCY_NAMES):
         print(f"initial/steady/move: latency {args.latency_ms} ms, concurrency "
-              f"{args.concurrency}, {args.repeat} repetition(s) ...", flush=True)
+              f"{args.concurrency}, {args.repeat} repetition(s), steady "
+              f"{max(args.repeat, scenarios.STEADY_SAMPLES)} times ...", flush=True)
         got = scenarios.latency_scenarios(latency_ms=args.latency_ms,
                                           concurrency=args.concurrency, repeat=args.repeat,
                                           in_process=args.in_process)

@@ -204,12 +204,18 @@ PIPES_PER_SYSTEM = 10
 LOCAL_PIPES = 100
 
 
+STEADY_SAMPLES = 20
+
+
 def latency_scenarios(*, latency_ms: int = 20, concurrency: int = 8, repeat: int = 3,
+                      steady_samples: int = STEADY_SAMPLES,
                       slaves: int = SLAVES, systems_per_slave: int = SYSTEMS_PER_SLAVE,
                       pipes_per_system: int = PIPES_PER_SYSTEM, local_pipes: int = LOCAL_PIPES,
                       in_process: bool = False) -> dict[str, dict]:
     """`initial`, `steady` and `move`, one after the other on the same nodes; the sequence is
     repeated `repeat` times from the same seeded state, and wall times are the median.
+    `steady` is measured `steady_samples` times at each latency (the sequence's runs, then
+    more steady runs after the last move).
 
     With a latency, each repetition also runs the sequence at 0 ms first: `wall_ms_0` is
     then the CPU part (the orchestrator's, the emulators', process start), and
@@ -244,6 +250,13 @@ def latency_scenarios(*, latency_ms: int = 20, concurrency: int = 8, repeat: int
             managed[target].append(moved)
             move = measured_run(env(), nodes, lat, in_process=in_process)
             runs["move", lat].append({"moved": f"{moved}: slave1 -> {target}", **move})
+        # More steady runs, from the steady state the last move left, the two latencies
+        # taking turns to go first: its latency part (about 10 ms) hides in run-to-run noise
+        # of +-60 ms, and the medians of 5 swung by 90 ms between two invocations.
+        for k in range(max(0, steady_samples - max(1, repeat))):
+            for lat in latencies if k % 2 else latencies[::-1]:
+                runs["steady", lat].append(measured_run(env(), nodes, lat,
+                                                        in_process=in_process))
         pipes = systems * pipes_per_system + local_pipes
         results: dict[str, dict] = {}
         for name in ("initial", "steady", "move"):
