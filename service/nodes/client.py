@@ -310,23 +310,19 @@ class SesamClient:
         `answer`: a write's parsed answer is wanted (pump operations). With `each`, the
         answer must be a JSON array and the result is [each(position, entry), ...]."""
         where = f"{self.node_id} {method} {path}"
-        wait = self._run_ends - time.monotonic()
-        if wait <= 0 or not self._slots.acquire(timeout=None if wait == float("inf") else wait):
-            raise self._late(where, time.monotonic() + self._timeout)
+        data = self._slot_and_body(where, kwargs.pop("json", None))
+        if data is not None:
+            kwargs["data"] = data
+            kwargs["headers"] = {"Content-Type": "application/json"}
         try:
-            with _BODIES.held(kwargs.pop("json", None), self._run_ends) as data:
-                if data is not None:
-                    kwargs["data"] = data
-                    kwargs["headers"] = {"Content-Type": "application/json"}
-                status, headers, body, attempts = self._exchange(
-                    method, path, where, kwargs, each=each,
-                    drop_ok=method != "GET" and not answer)
-        except _Late:
-            raise self._late(where, self._run_ends) from None
+            status, headers, body, attempts = self._exchange(
+                method, path, where, kwargs, each=each, drop_ok=method != "GET" and not answer)
         except _TooLarge:
             raise SesamError(f"{where}: answer larger than {self._max_answer // 2**20} MB "
                              "(MAX_ANSWER_MB); not read") from None
         finally:
+            if data is not None:
+                _BODIES.done(data)
             self._slots.release()
         if status == 404 and missing_ok:
             return None
@@ -450,6 +446,29 @@ class SesamClient:
         finally:
             response.close()
 
+    def _slot_and_body(self, where: str, value: Any) -> bytes | None:
+        """Take one of the node's slots and, for a JSON `value`, make its body once the
+        bodies held leave room (_Bodies). Room is waited for without the slot: the node's
+        other requests (reads, deletes, pump operations) are never held up by other nodes'
+        writes, however slowly a node takes them."""
+        while True:
+            wait = self._run_ends - time.monotonic()
+            if wait <= 0 or not self._slots.acquire(
+                    timeout=None if wait == float("inf") else wait):
+                raise self._late(where, time.monotonic() + self._timeout)
+            if value is None:
+                return None
+            try:
+                data = _BODIES.made(value)
+            except BaseException:     # not JSON (NaN, say): the caller's error, slot freed
+                self._slots.release()
+                raise
+            if data is not None:
+                return data
+            self._slots.release()
+            if not _BODIES.room(self._run_ends):
+                raise self._late(where, self._run_ends)
+
     def _late(self, where: str, ends: float) -> SesamTimeout:
         if ends >= self._run_ends:
             return SesamTimeout(f"{where}: not done when the run's deadline of "
@@ -459,38 +478,39 @@ class SesamClient:
 
 
 class _Bodies:
-    """The JSON bodies this process holds to send, all nodes together, kept under `limit`
+    """The JSON bodies this process holds to send, all nodes together, kept near `limit`
     bytes: a first run sends bulks of 100 configs to every slave at once, and 100 bulks of
     realistic pipes held together were 10 MB or more of a 128 MB container (make bench).
-    A body is made only when the bytes held are under the limit, so one larger than the
-    limit still goes, alone. Made one at a time: making one is CPU work the GIL lets only
-    one thread do anyway."""
+    A body is made only while the bytes held are under the limit, so at most the limit
+    plus one body is held, and a body larger than the limit still goes. Made one at a
+    time: making one is CPU work the GIL lets only one thread do anyway."""
 
     def __init__(self, limit: int) -> None:
         self._limit = limit
         self._held = 0
         self._turn = threading.Condition()
 
-    @contextmanager
-    def held(self, value: Any, ends: float) -> Iterator[bytes | None]:
-        """`value` as the JSON bytes to send (None for None), counted while the caller
-        sends them. Raises _Late when no room is made before `ends`."""
-        if value is None:
-            yield None
-            return
+    def made(self, value: Any) -> bytes | None:
+        """`value` as the JSON bytes to send, counted until `done`; None when there is no
+        room now (see `room`)."""
         with self._turn:
-            left = None if ends == float("inf") else ends - time.monotonic()
-            if not self._turn.wait_for(lambda: self._held < self._limit, timeout=left):
-                raise _Late()
+            if self._held >= self._limit:
+                return None
             # Opaque rules and Digests serialise as what they stand for.
             data = dumps(value)
             self._held += len(data)
-        try:
-            yield data
-        finally:
-            with self._turn:
-                self._held -= len(data)
-                self._turn.notify_all()
+            return data
+
+    def done(self, data: bytes) -> None:
+        with self._turn:
+            self._held -= len(data)
+            self._turn.notify_all()
+
+    def room(self, ends: float) -> bool:
+        """Wait until there is room for a body; False when there is none by `ends`."""
+        with self._turn:
+            left = None if ends == float("inf") else ends - time.monotonic()
+            return self._turn.wait_for(lambda: self._held < self._limit, timeout=left)
 
 
 BODIES_MB = 2

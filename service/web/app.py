@@ -178,14 +178,16 @@ def create_app(*, config: Config, runner: Runner) -> Flask:
             answer.status_code = 409
             return answer
         # In pieces: a first run's report holds an entry per action, MBs at 10,000 pipes.
-        return app.response_class(utf8_pieces(report.as_json()), mimetype="application/json")
+        return app.response_class(utf8_pieces(report.as_json(), end="\n"),
+                                  mimetype="application/json")
 
     @app.get("/plan")
     @protected
     def plan() -> Any:
         _log_caller("GET /plan")
         # Made once and shared by every caller of the flight; no whole text made before it.
-        body = runner.plan_as(lambda report: b"".join(utf8_pieces(report.as_json())))
+        body = runner.plan_as(lambda report: b"".join(utf8_pieces(report.as_json(),
+                                                                  end="\n")))
         return app.response_class(body, mimetype="application/json")
 
     @app.get("/runs/<int:run_id>")

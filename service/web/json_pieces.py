@@ -26,13 +26,19 @@ def pieces(value: Any) -> Iterator[str]:
     elif isinstance(value, dict):
         yield "{"
         for at, (key, item) in enumerate(value.items()):
-            yield ("," if at else "") + _dumps(str(key)) + ":"
+            # A key as json.dumps writes it (True as "true"): one-entry dict, braces off.
+            name = _dumps(key) if isinstance(key, str) else _dumps({key: 0})[1:-3]
+            yield ("," if at else "") + name + ":"
             yield from pieces(item) if isinstance(item, list) else (_dumps(item),)
         yield "}"
     else:
         yield _dumps(value)
 
 
-def utf8_pieces(value: Any) -> Iterator[bytes]:
-    """`pieces` as bytes (ASCII: non-ASCII characters are written as \\u escapes)."""
-    return (piece.encode("ascii") for piece in pieces(value))
+def utf8_pieces(value: Any, *, end: str = "") -> Iterator[bytes]:
+    """`pieces` as bytes (ASCII: non-ASCII characters are written as \\u escapes), then
+    `end` (an answer ends with a newline, as Flask's jsonify ends one)."""
+    for piece in pieces(value):
+        yield piece.encode("ascii")
+    if end:
+        yield end.encode("ascii")

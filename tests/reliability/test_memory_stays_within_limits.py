@@ -668,49 +668,75 @@ def test_what_the_runner_packs_is_never_held_whole_as_text() -> None:
     assert peak < text / 3, (peak, text)
     assert _unpacked(packed) == json.loads(json.dumps(report))
     assert _unpacked(_packed(flows)) == json.loads(json.dumps(flows))
-    for value in ([], {}, {"a": []}, [[1, 2], {"b": [3]}] * 300, {"é": "ü"}, None, 1.5, "x"):
+    for value in ([], {}, {"a": []}, [[1, 2], {"b": [3]}] * 300, {"é": "ü"}, None, 1.5, "x",
+                  {True: [1], None: 2, 3: {4: 5}, 1.5: "f"}):
         assert "".join(pieces(value)) == json.dumps(value, separators=(",", ":"))
 
 
 def test_the_bodies_sent_at_once_stay_under_their_limit_and_one_larger_still_goes() -> None:
-    """A first run sends bulks of 100 configs to every slave at once: the JSON bodies held
-    together, all nodes counted, stay under a limit; a body is made only when there is room,
-    and a body larger than the limit alone still goes."""
+    """A first run sends bulks of 100 configs to every slave at once: a body is made only
+    while the bodies held, all nodes counted, are under a limit (so at most the limit and
+    one body are held), and one larger than the limit still goes."""
     from service.nodes import client as client_module
     bodies = client_module._Bodies(10_000)
-    inside, most, lock = [0], [0], threading.Lock()
-    release = threading.Event()
-
-    def send(size: int) -> int:
-        with bodies.held({"x": "a" * size}, float("inf")) as data:
-            with lock:
-                inside[0] += len(data)
-                most[0] = max(most[0], inside[0])
-            release.wait(5)
-            with lock:
-                inside[0] -= len(data)
-        return len(data)
-
-    with ThreadPoolExecutor(max_workers=12) as pool:
-        sent = [pool.submit(send, 3000) for _ in range(10)]
-        _wait_for(lambda: inside[0] >= 4 * 3000, "four bodies held")
-        time.sleep(0.1)
-        assert most[0] < 10_000 + 3100, most[0]      # room for four, never five or more
-        release.set()
-        assert all(f.result() > 3000 for f in sent)
-    with bodies.held({"x": "a" * 50_000}, float("inf")) as data:   # larger than the limit
-        assert len(data) > 50_000
-    with bodies.held(None, float("inf")) as nothing:
-        assert nothing is None
+    made = [bodies.made({"x": "a" * 3000}) for _ in range(5)]
+    assert [m is not None for m in made] == [True] * 4 + [False]     # 4 x 3 KB: no room
+    assert not bodies.room(time.monotonic() + 0.05)                  # none by the deadline
+    waiter = ThreadPoolExecutor(max_workers=1).submit(bodies.room, float("inf"))
+    time.sleep(0.05)
+    assert not waiter.done()
+    bodies.done(made[0])
+    assert waiter.result(timeout=5) is True
+    for data in made[1:4]:
+        bodies.done(data)
+    big = bodies.made({"x": "a" * 50_000})                           # larger than the limit
+    assert big is not None and len(big) > 50_000
+    assert bodies.made({"x": 1}) is None
+    bodies.done(big)
+    assert bodies.made({"x": 1}) == b'{"x": 1}'
 
 
-def test_a_body_that_finds_no_room_before_the_runs_deadline_fails_as_late() -> None:
+def test_a_node_slow_to_take_writes_holds_up_no_other_nodes_reads(nodes, monkeypatch
+                                                                  ) -> None:
+    """While one node takes its time over the writes that fill the bodies' room, another
+    node's writes wait for room without holding that node's slots: its reads go on."""
     from service.nodes import client as client_module
-    bodies = client_module._Bodies(10)
-    with bodies.held({"big": "x" * 100}, float("inf")):
-        with pytest.raises(client_module._Late):
-            with bodies.held({"x": 1}, time.monotonic() + 0.05):
-                pass
+    monkeypatch.setattr(client_module, "_BODIES", client_module._Bodies(1000))
+    slow, quick = nodes(latency_ms=1500), nodes()
+    to_slow = SesamClient(node_id="slow", api_url=slow.api_url, token=slow.token(admin=True),
+                          concurrency=1)
+    to_quick = SesamClient(node_id="quick", api_url=quick.api_url,
+                           token=quick.token(admin=True), concurrency=1)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        held = pool.submit(to_slow.post_env, {"big": "x" * 2000})
+        time.sleep(0.3)                               # its body holds all the room now
+        waiting = pool.submit(to_quick.post_env, {"k": "v"})
+        time.sleep(0.1)
+        t0 = time.monotonic()
+        assert to_quick.get_env() == {}               # the write waits; the read does not
+        assert time.monotonic() - t0 < 1.0 and not waiting.done()
+        held.result(timeout=10)
+        waiting.result(timeout=10)
+    assert to_quick.get_env() == {"k": "v"}
+
+
+def test_a_write_that_finds_no_room_before_the_runs_deadline_fails_as_late(
+        nodes, monkeypatch) -> None:
+    from service.nodes import client as client_module
+    monkeypatch.setattr(client_module, "_BODIES", client_module._Bodies(10))
+    node = nodes()
+    client = SesamClient(node_id="n", api_url=node.api_url, token=node.token(admin=True),
+                         run_timeout=0.3)
+    filler = client_module._BODIES.made({"x": "y" * 100})
+    assert filler is not None
+    with pytest.raises(SesamError, match="RUN_TIMEOUT"):
+        client.post_env({"k": "v"})
+    client_module._BODIES.done(filler)
+    one_slot = SesamClient(node_id="n", api_url=node.api_url, token=node.token(admin=True),
+                           concurrency=1, run_timeout=5)
+    with pytest.raises(ValueError):                   # not JSON: the slot is given back
+        one_slot.post_env({"k": float("nan")})
+    assert one_slot.get_env() == {}
 
 
 def test_a_runs_report_is_answered_in_pieces_never_as_one_text() -> None:
@@ -724,7 +750,7 @@ def test_a_runs_report_is_answered_in_pieces_never_as_one_text() -> None:
     assert answer.status_code == 200 and answer.is_streamed
     parts = list(answer.response)
     assert len(parts) > 5 and max(map(len, parts)) < len(b"".join(parts)) / 5
-    assert json.loads(b"".join(parts))["actions"] == actions
+    assert json.loads(b"".join(parts))["actions"] == actions and parts[-1] == b"\n"
     planned = client.get("/plan").get_json()["actions"]
     assert planned == [{**a, "status": "planned"} for a in actions]
 
