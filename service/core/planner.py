@@ -217,8 +217,10 @@ def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
         after = [b.slave_write.get((slave_id, "systems", s))
                  for s in sorted(systems_used(config, env))]
         after.append(_env_first(set_env, want))
-        if (have is not None and have.original != want
-                and _reads_another_master(have.original, want)):
+        # The marker test first: it is cheap, and the comparison digests the wanted config
+        # (of every copy a slave holds, every run).
+        if (have is not None and _reads_another_master(have.original, want)
+                and have.original != want):
             # A feeder whose master moved: its offsets are the old master's. Reset first,
             # mark the new master last, so a crash in between resets again next run.
             after = [b.add("reset-pipe", slave_id, pid, after=after,
