@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from service.core.generated import SyncPipe
+
 Kind = Literal[
     "create-system",   # POST /systems (bulk when several are ready together)
     "update-system",   # PUT /systems/{id}/config
@@ -27,6 +29,10 @@ Kind = Literal[
 # What became of a step: a run's executor says done, failed or skipped (executor.Result); a
 # dry run's report says planned (plan_text).
 Status = Literal["done", "failed", "skipped", "planned"]
+# A config as an action writes or expects it: a sync pipe may be held as what it is made of
+# (generated.SyncPipe: a first run's plan holds thousands), and `generated.built` makes it
+# whole where it is sent, compared or shown.
+Config = Mapping[str, Any] | SyncPipe
 
 @dataclass(frozen=True, slots=True)   # slots: a first run holds 10,000s
 class Action:
@@ -34,19 +40,19 @@ class Action:
     node: str
     id: str
     # What gets written: a component config for create/update, the env values for set-env.
-    payload: Mapping[str, Any] | None = field(default=None, repr=False, hash=False)
+    payload: Config | None = field(default=None, repr=False, hash=False)
     # Indices (into Plan.actions) of the actions that must have succeeded before this one.
     after: tuple[int, ...] = ()
     # For an overwrite in the master: the original config the plan was based on. The
     # executor re-reads the component right before writing and skips the write when it
     # differs, so a user's upload is never overwritten (contract 3.5). None: no re-read.
-    expect: Mapping[str, Any] | None = field(default=None, repr=False, hash=False, compare=False)
+    expect: Config | None = field(default=None, repr=False, hash=False, compare=False)
     # Why the planner wants this step, for the person approving the plan ("move system crm
     # s2 -> s1", "revert a hand edit", ...). Never holds a config value.
     reason: str = field(default="", compare=False)
     # For a write: what the component (or the env values written) held when read, so a plan
     # can show the difference. None: nothing there yet (a create), or not a write.
-    before: Mapping[str, Any] | None = field(default=None, repr=False, hash=False, compare=False)
+    before: Config | None = field(default=None, repr=False, hash=False, compare=False)
 
     def describe(self) -> dict[str, str]:
         """The public face of an action: safe to log, report and compare."""

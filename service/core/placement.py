@@ -10,19 +10,24 @@ from typing import Any, Literal
 
 from service.config import Config, SlaveNode
 from service.core.generated import (
+    SyncPipe,
+    built,
     component_url,
     feeder_pipe,
     placeholder_pipe,
-    sync_pipe,
+    sync_marker,
     url_system,
 )
 from service.core.names import FEEDER_SYSTEM, ComponentKind, name, node_message
 from service.core.opaque import Digest
 from service.core.ownership import group_name, with_mark
-from service.core.references import expand_env, marker, roles, systems_used, user_original
+from service.core.references import expand_env, roles, systems_used, user_original
 from service.core.snapshots import Component, NodeSnapshot
 
 PipeShape = Literal["sync", "placeholder", "master"]
+# What the master should hold for a pipe: a config (the user's, a placeholder, or what it
+# holds already, maybe kept by digest), or a sync pipe as what it is made of.
+MasterPipe = dict[str, Any] | SyncPipe
 # Per slave, the (kind, id) of the components there that are not ours.
 Taken = Mapping[str, frozenset[tuple[ComponentKind, str]]]
 
@@ -43,7 +48,7 @@ class PipePlacement:
 class Desired:
     """What every node should hold after the run."""
     master_systems: dict[str, dict[str, Any]] = field(default_factory=dict)
-    master_pipes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    master_pipes: dict[str, MasterPipe] = field(default_factory=dict)
     pipes: dict[str, PipePlacement] = field(default_factory=dict)
     system_slave: dict[str, str] = field(default_factory=dict)   # managed system -> slave
     # Managed systems the master does not list, or whose slave holds a component of that id
@@ -313,19 +318,15 @@ def desired_state(config: Config, master: NodeSnapshot, *,
             continue
         slave = slaves[placement.slave]
         desired.slave_pipes[slave.id][pid] = original
-        metadata: dict[str, Any] = {"slave": slave.id,
-                                    "url": component_url(slave, "pipes", pid),
-                                    "original_configuration": original}
         if _user_disabled(component):
             # The user had disabled it: its slave copy stays disabled, and moving it back
             # must not switch it on.
-            metadata["disabled"] = True
             desired.disabled.add(pid)
-        want = _generated(config, pid, placement, slave, metadata)
+        want = _generated(config, pid, placement, slave, disabled=pid in desired.disabled)
         # What the master holds already, when equal: in a steady run thousands of freshly
         # built configs would otherwise be held beside their equals for the whole plan.
         have = component.original
-        desired.master_pipes[pid] = have if want == have else want
+        desired.master_pipes[pid] = have if built(want) == have else want
         if placement.source_dataset:
             feeds.setdefault(slave.id, set()).add(placement.source_dataset)
 
@@ -360,11 +361,11 @@ def desired_state(config: Config, master: NodeSnapshot, *,
     return desired
 
 
-def whole_master_pipe(config: Config, desired: Desired, pid: str) -> dict[str, Any]:
-    """`desired.master_pipes[pid]` whole. Where the master's own pipe already is what it
-    should be, placement keeps it, and a sync pipe is kept by digest (snapshots.py): a write
-    based on it (an owed reset's flag) needs it whole, made again from its placement and
-    its marker (equal to what is wanted, so its marker is the metadata wanted)."""
+def whole_master_pipe(config: Config, desired: Desired, pid: str) -> MasterPipe:
+    """`desired.master_pipes[pid]` whole, or as what it is made of (a SyncPipe). Where the
+    master's own pipe already is what it should be, placement keeps it, and a sync pipe is
+    kept by digest (snapshots.py): a write based on it (an owed reset's flag) needs it made
+    again, from its placement (equal to what is wanted, so made from the same parts)."""
     want = desired.master_pipes[pid]
     if not isinstance(want, Digest):
         return want
@@ -372,17 +373,19 @@ def whole_master_pipe(config: Config, desired: Desired, pid: str) -> dict[str, A
     if placement.slave is None:
         raise ValueError(f"{name(pid)} kept by digest but placed in the master")
     return _generated(config, pid, placement, config.slave(placement.slave),
-                      marker(want) or {})
+                      disabled=pid in desired.disabled)
 
 
-def _generated(config: Config, pid: str, placement: PipePlacement, slave: SlaveNode,
-               metadata: dict[str, Any]) -> dict[str, Any]:
+def _generated(config: Config, pid: str, placement: PipePlacement, slave: SlaveNode, *,
+               disabled: bool) -> MasterPipe:
     """The master's pipe for a pipe placed in `slave`: a sync pipe, or a placeholder."""
     if placement.shape == "sync":
         through, dataset = placement.source_system, placement.sink_dataset
         if through is None or dataset is None:   # _place_pipe sets both for a sync pipe
             raise ValueError(f"sync placement of {name(pid)} without its system or dataset")
-        return sync_pipe(pid, system=through, dataset=dataset, slave=slave,
-                         binary=config.master.use_binary_source, metadata=metadata)
-    return placeholder_pipe(pid, source_dataset=placement.source_dataset, metadata=metadata)
-
+        return SyncPipe(pid, system=through, dataset=dataset, slave=slave,
+                        binary=config.master.use_binary_source, original=placement.original,
+                        disabled=disabled)
+    return placeholder_pipe(pid, source_dataset=placement.source_dataset,
+                            metadata=sync_marker(pid, slave=slave, original=placement.original,
+                                                 disabled=disabled))

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from service.core.actions import Action, Plan
+from service.core.generated import built
 from service.core.names import name
 from service.core.opaque import Digest, thaw
 from service.redaction import REDACTED
@@ -136,8 +137,9 @@ def entries(plan: Plan, *, entity_counts: Mapping[tuple[str, str], int] | None =
                                  "flags": flags(action, counts)}
         if action.kind in _WRITES:
             diffs += 1
-            entry["diff"] = redact(diff(action.before, action.payload)) if diffs <= MAX_DIFFS \
-                else f"(not shown: only the first {MAX_DIFFS} writes of a plan show their diff)"
+            entry["diff"] = (
+                redact(diff(built(action.before), built(action.payload))) if diffs <= MAX_DIFFS
+                else f"(not shown: only the first {MAX_DIFFS} writes of a plan show their diff)")
         out.append(entry)
     return out
 
@@ -161,9 +163,9 @@ def plan_id(plan: Plan) -> str:
     for action in plan.actions:
         # A Digest's dict holds only its marks: its fingerprint is what says the copy changed.
         before = action.before.fingerprint.hex() if isinstance(action.before, Digest) \
-            else action.before
+            else built(action.before)
         digest.update(json.dumps([action.kind, action.node, action.id, action.after,
-                                  action.payload, before], sort_keys=True,
+                                  built(action.payload), before], sort_keys=True,
                                  default=str).encode())   # str(Opaque): its text
         digest.update(b"\n")
     return digest.hexdigest()[:16]

@@ -16,12 +16,19 @@ from typing import Any
 from service.config import Config
 from service.core import reasons
 from service.core.actions import Action, Kind, Plan
+from service.core.generated import built
 from service.core.holds import holds, without_feeders
 from service.core.names import ComponentKind, name
 from service.core.opaque import env_text_of
 from service.core.operator_warnings import warnings_for
 from service.core.ownership import Ownership, ownership
-from service.core.placement import Desired, PipePlacement, desired_state, whole_master_pipe
+from service.core.placement import (
+    Desired,
+    MasterPipe,
+    PipePlacement,
+    desired_state,
+    whole_master_pipe,
+)
 from service.core.references import (
     expand_env,
     marker,
@@ -157,7 +164,7 @@ def _record_owed_resets(b: _Builder, *, config: Config, master: NodeSnapshot, de
         if was.get("slave") == slave and not was.get("reset_pending"):
             b.owed_first[pid] = b.add(
                 "update-pipe", master.node_id, pid,
-                payload=_with_reset_pending(whole_master_pipe(config, desired, pid)),
+                payload=_with_reset_pending(built(whole_master_pipe(config, desired, pid))),
                 reason=intern(f"record a full re-read owed: the copy on {placed.slave} is "
                               "missing"))
 
@@ -321,13 +328,13 @@ def _env_first(set_env: int | None, config: dict[str, Any]) -> int | None:
 def _write_master(b: _Builder, *, config: Config, master: NodeSnapshot, desired: Desired,
                   blocked: frozenset[tuple[ComponentKind, str]],
                   readable: Mapping[str, NodeSnapshot]) -> None:
-    for sid, want in sorted(desired.master_systems.items()):
-        if ("systems", sid) in blocked or master.systems[sid].original == want:
+    for sid, system in sorted(desired.master_systems.items()):
+        if ("systems", sid) in blocked or master.systems[sid].original == system:
             continue
         slave = desired.system_slave.get(sid)
         after = [b.slave_write.get((slave, "systems", sid))] if slave else []
         b.master_write["systems", sid] = [b.add(
-            "update-system", master.node_id, sid, payload=want, after=after,
+            "update-system", master.node_id, sid, payload=system, after=after,
             reason=reasons.write(master, b.slaves, "systems", sid, target=slave,
                                  node=master.node_id))]
     for pid, want in sorted(desired.master_pipes.items()):
@@ -341,11 +348,13 @@ def _write_master(b: _Builder, *, config: Config, master: NodeSnapshot, desired:
 
 
 def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
-                       placed: PipePlacement, want: dict[str, Any], copy_exists: bool,
-                       whole: Callable[[], dict[str, Any]]) -> None:
+                       placed: PipePlacement, want: MasterPipe, copy_exists: bool,
+                       whole: Callable[[], MasterPipe]) -> None:
     """The master's writes for one pipe: rewrite, reset when its source changes, and the
-    pump state a placeholder (or a pipe coming back) needs."""
+    pump state a placeholder (or a pipe coming back) needs. `want` is written as it is (a
+    sync pipe as what it is made of, see generated.SyncPipe), and read as `config`."""
     pid = comp.id
+    config = built(want)
     have = comp.original
     was = user_original(comp)[1]
     # A user's upload live in the master whose copy exists already on its slave: the
@@ -379,8 +388,8 @@ def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
         pid in b.owed_first
         or (was_sync is not None and (
             was_sync.get("slave") != placed.slave or was_sync.get("reset_pending")
-            or was_sync.get("url") != want["metadata"]["orchestrator"]["url"]
-            or have.get("source", {}).get("url") != want["source"]["url"]))
+            or was_sync.get("url") != config["metadata"]["orchestrator"]["url"]
+            or have.get("source", {}).get("url") != config["source"]["url"]))
         or (not is_sync and has_offset))
     if pid in b.owed_first:
         after.append(b.owed_first[pid])
@@ -392,12 +401,12 @@ def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
     reenable = (placed.shape != "placeholder" and comp.runtime.get("is-disabled") is True
                 and was is not None and not was.get("disabled") and marker(have) is not None
                 and (have.get("pump") or {}).get("mode") == "off"
-                and _pump_mode(want, master.env) != "off")
+                and _pump_mode(config, master.env) != "off")
     if to_new_source:
         # Crash-safe: the flag records "reset still owed" in the master itself.
         # `want` may be what the master holds, kept by digest: the writes need it whole.
         want = whole()
-        flagged = _with_reset_pending(want)
+        flagged = _with_reset_pending(built(want))
         if have != flagged and pid not in b.owed_first:
             done.append(b.add("update-pipe", master.node_id, pid, payload=flagged, after=after,
                               reason=intern(f"{why}: record the full re-read it owes first")))
@@ -414,7 +423,7 @@ def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
                           reason="back in the master: re-read everything from its own source"))
         done.append(b.add("update-pipe", master.node_id, pid, payload=want, after=done[-1:],
                           reason=why))
-    elif have != want:
+    elif have != config:
         done.append(b.add("update-pipe", master.node_id, pid, payload=want, after=after,
                           reason=why))
     if reenable:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.core.actions import Action, Kind, Plan, Status
+from service.core.generated import built
 from service.core.names import ComponentKind
 from service.nodes import pumps
 from service.nodes.client import SesamClient, SesamError, SesamForbidden, SesamInvalid
@@ -44,7 +45,7 @@ def _unchanged(client: SesamClient, action: Action) -> None:
     if action.expect is None:
         return
     kind: ComponentKind = "pipes" if action.kind == "update-pipe" else "systems"
-    if client.get_config(kind, action.id) != action.expect:
+    if client.get_config(kind, action.id) != built(action.expect):
         raise Changed(f"{action.node}: {kind[:-1]} changed since the run read it (an upload?); "
                       "not overwritten, the next run takes it from there")
 
@@ -58,7 +59,7 @@ def _payload(action: Action) -> dict[str, Any]:
     the client only reads it)."""
     if action.payload is None:   # a planner's bug: never send a null config
         raise ValueError(f"{action.kind} without a payload")
-    payload = action.payload
+    payload = built(action.payload)
     return payload if isinstance(payload, dict) else dict(payload)
 
 
