@@ -5,7 +5,10 @@ Built from action descriptions and plain strings only, so it cannot hold a token
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:    # only named: service.core imports this module (through redaction)
+    from service.core.flows import Flow
 
 Outcome = Literal["ok", "failed", "aborted"]
 
@@ -28,7 +31,7 @@ class Report:
     # True when the run was asked for a plan id and the nodes had changed since: it wrote nothing.
     stale_plan: bool = False
     # Data-flow health of every moved pipe, from the runtimes read (flows.flows); None: not read.
-    flows: list[dict[str, Any]] | None = None
+    flows: list[Flow] | None = None
 
     def as_json(self) -> dict[str, Any]:
         out = {"outcome": self.outcome, "started": self.started, "finished": self.finished,
@@ -42,5 +45,5 @@ class Report:
         if self.stale_plan:
             out["stale_plan"] = True
         if self.flows is not None:
-            out["flows"] = self.flows
+            out["flows"] = [flow.as_json() for flow in self.flows]
         return out

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, get_args
+from typing import get_args
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -20,6 +20,7 @@ from prometheus_client import (
 )
 
 from service.core.flows import STATES as FLOW_STATES
+from service.core.flows import Flow
 from service.report import Outcome, Report
 from service.version import __version__
 
@@ -86,7 +87,7 @@ class Metrics:
         self.planned.set(len(report.actions))
         self.out_of_sync.set(1 if report.actions else 0)
 
-    def record_flows(self, counts: dict[str, dict[str, int]], flows: list[dict[str, Any]],
+    def record_flows(self, counts: dict[str, dict[str, int]], flows: list[Flow],
                      slaves: list[str]) -> None:
         """Every slave and state shows (0 when none), so an alert on "failing" has a series.
         Each series is set again, not cleared and made anew: the slaves are the
@@ -94,8 +95,8 @@ class Metrics:
         on to the heap pages the run used (service/web/history.py)."""
         oldest: dict[str, int] = {}
         for flow in flows:
-            if flow["age_seconds"] is not None:
-                oldest[flow["slave"]] = max(oldest.get(flow["slave"], 0), flow["age_seconds"])
+            if flow.age_seconds is not None:
+                oldest[flow.slave] = max(oldest.get(flow.slave, 0), flow.age_seconds)
         for slave in slaves:
             for state in FLOW_STATES:
                 self.flows.labels(slave=slave, state=state).set(

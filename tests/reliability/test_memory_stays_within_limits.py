@@ -526,19 +526,17 @@ def test_the_flows_kept_between_runs_are_packed_and_shown_whole() -> None:
     through the next had kept the heap pages they shared with that run's objects in use."""
     from datetime import UTC, datetime
 
-    from service.core.flows import judge
+    from service.core.flows import Flow, Side, judge
     now = datetime(2024, 1, 1, 1, tzinfo=UTC)
     runs = iter([True, False])
 
     def run(config: Any, *, dry_run: bool = False, progress: Any = None) -> Report:
         ok = next(runs)
-        sides = [{"role": "slave copy", "node": "s1", "pipe": f"kept-as-text-{i}",
-                  "exists": True, "ok": ok, "last_run": "2024-01-01T00:00:00+00:00"}
-                 for i in range(3)]
+        sides = [Side("slave copy", "s1", f"kept-as-text-{i}", True, ok,
+                      "2024-01-01T00:00:00+00:00") for i in range(3)]
         return Report(started="2024-01-01T01:00:00+00:00", outcome="ok", flows=[
-            judge({"pipe": f"kept-as-text-{i}", "slave": "s1", "kind": "sync",
-                   "sides": [sides[i]], "interval": 3600, "unreadable": False}, now=now)
-            for i in range(3)])
+            judge(Flow(f"kept-as-text-{i}", "s1", "sync", (sides[i],), interval=3600),
+                  now=now) for i in range(3)])
 
     runner = Runner(config=make_config(), run=run, now=lambda: now)
     runner.sync()
@@ -838,3 +836,40 @@ def test_a_first_runs_plan_holds_each_master_rewrite_as_what_it_is_made_of() -> 
     assert mark["slave"] == slave and mark["original_configuration"] is users[0]
     # The user's config (it may hold a token) is never in a repr, so never in a log line.
     assert "entities-0" not in repr(rewrites[0].payload)
+
+
+def test_a_runs_data_flows_are_held_as_tuples_not_dicts() -> None:
+    """A run holds one flow per moved pipe from its listings to its end, and a steady run
+    makes them on top of the listings, at its highest point: as a dict with a dict per side
+    they were ~0.9 KB each; they are slotted objects and tuples (~0.4 KB), dicts only where
+    shown."""
+    import tracemalloc
+    from datetime import UTC, datetime
+
+    from service.core import flows
+
+    count = 300
+
+    def moved(i: int) -> dict[str, Any]:
+        user = {"_id": f"p{i:03d}", "type": "pipe",
+                "source": {"type": "sql", "system": "crm", "table": f"t{i}"}}
+        return {"_id": user["_id"], "type": "pipe",
+                "source": {"type": "json", "system": "s1-sync", "url": user["_id"]},
+                "sink": {"type": "dataset", "dataset": user["_id"]},
+                "metadata": {"orchestrator": {"slave": "s1", "original_configuration": user}}}
+    master = _snapshot("master", [moved(i) for i in range(count)])
+    slave = _snapshot("s1", [{"_id": f"p{i:03d}", "type": "pipe"} for i in range(count)])
+    now = datetime(2024, 1, 1, tzinfo=UTC)
+    tracemalloc.start()
+    try:
+        found = flows.flows(master, {"s1": slave}, now=now)
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert len(found) == count and {f.state for f in found} == {"waiting"}
+    assert held / count < 600, f"{held / count:.0f} bytes a flow"
+    assert found[0].as_json()["sides"] == [
+        {"role": "slave copy", "node": "s1", "pipe": "p000", "exists": True, "ok": None,
+         "last_run": None},
+        {"role": "sync pipe", "node": "master", "pipe": "p000", "exists": True, "ok": None,
+         "last_run": None}]

@@ -24,8 +24,10 @@ def _synced(c: Cluster):
     return cfg
 
 
-def _by_pipe(flows):
-    return {f["pipe"]: f for f in flows}
+def _by_pipe(found):
+    """A run's flows, or /status's, by pipe, as /status shows them."""
+    shown = [f.as_json() if isinstance(f, flows.Flow) else f for f in found]
+    return {f["pipe"]: f for f in shown}
 
 
 def test_flows_read_from_the_listings_ok_then_stale_then_failing(nodes):
@@ -79,33 +81,31 @@ def test_flows_read_from_the_listings_ok_then_stale_then_failing(nodes):
 def test_the_service_keeps_what_needs_a_look_and_counts_the_rest():
     now = datetime(2030, 1, 1, tzinfo=timezone.utc)
 
-    def flow(pipe: str, state: str) -> dict:
-        return {"slave": "s1", "pipe": pipe, "state": state, "last_success": None}
+    def flow(pipe: str, state: flows.State) -> flows.Flow:
+        return flows.Flow(pipe, "s1", "sync", (), state=state)
     found = [flow("bad", "failing")] + [flow(f"p{i:03d}", "ok") for i in range(120)]
     kept = flows.shown(found, ok_per_slave=50)
-    assert [f["pipe"] for f in kept][:2] == ["bad", "p000"] and len(kept) == 51
+    assert [f.pipe for f in kept][:2] == ["bad", "p000"] and len(kept) == 51
     assert flows.counts(found) == {"s1": {"failing": 1, "ok": 120}}
     # a flow whose last runs failed keeps the last success an earlier run saw
-    failing = flows.judge({"pipe": "p", "slave": "s1", "kind": "sync", "interval": 60,
-                           "unreadable": False, "sides": [
-                               {"role": "slave copy", "node": "s1", "pipe": "p",
-                                "exists": True, "ok": False, "last_run": "2030-01-01T00:00:00Z"}]},
-                          now=now)
-    assert failing["last_success"] is None
+    failing = flows.judge(flows.Flow("p", "s1", "sync", (
+        flows.Side("slave copy", "s1", "p", True, False, "2030-01-01T00:00:00Z"),),
+        interval=60), now=now)
+    assert failing.last_success is None
     carried = flows.carry_over([failing], {("s1", "p"): "2029-12-31T23:00:00+00:00"}, now=now)
-    assert carried[0]["state"] == "failing" and carried[0]["age_seconds"] == 3600
+    assert carried[0].state == "failing" and carried[0].age_seconds == 3600
 
 
 def test_flow_metrics_follow_each_run_and_an_age_goes_when_no_flow_has_synced():
     from service.web.metrics import Metrics
     metrics = Metrics()
-    aged = [{"slave": "s1", "age_seconds": 70}, {"slave": "s1", "age_seconds": 30}]
+    aged = [flows.Flow(p, "s1", "sync", (), age_seconds=age) for p, age in (("a", 70), ("b", 30))]
     metrics.record_flows({"s1": {"ok": 2}}, aged, ["s1", "s2"])
     text = metrics.exposition().decode()
     assert 'sesam_orchestrator_flows{slave="s1",state="ok"} 2.0' in text
     assert 'sesam_orchestrator_flow_oldest_sync_age_seconds{slave="s1"} 70.0' in text
     assert 'flow_oldest_sync_age_seconds{slave="s2"}' not in text
-    metrics.record_flows({"s1": {"waiting": 1}}, [{"slave": "s1", "age_seconds": None}],
+    metrics.record_flows({"s1": {"waiting": 1}}, [flows.Flow("a", "s1", "sync", ())],
                          ["s1", "s2"])
     text = metrics.exposition().decode()
     assert 'sesam_orchestrator_flows{slave="s1",state="ok"} 0.0' in text
