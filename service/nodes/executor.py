@@ -25,7 +25,7 @@ BULK = 100   # components per bulk POST: big enough to save round trips, small e
 _CREATES: tuple[Kind, ...] = ("create-pipe", "create-system")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)   # slots: a first run holds one per action, 10,000s
 class Result:
     index: int
     action: Action
