@@ -205,7 +205,7 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(state.latency_ms / 1000)
         rule = state.faults.hit(method, parts.path)
         if rule is not None and rule.delay_ms:
-            time.sleep(rule.delay_ms / 1000)
+            state.faults.hold(rule)
         if rule is not None and rule.drop:
             self._raw()
             state.record(method, parts.path, parts.query, 0, operation)
@@ -288,6 +288,8 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(400, {"message": str(exc)})
         elif path == "/_emulator/faults" and self.command == "GET":
             self._send(200, state.faults.report())
+        elif path == "/_emulator/faults/release" and self.command == "POST":
+            self._send(200, {"released": state.faults.release()})
         elif path == "/_emulator/faults" and self.command == "DELETE":
             state.faults.clear()
             self._send(200, {})
