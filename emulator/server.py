@@ -15,7 +15,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from . import auth, proxy
+from . import auth, proxy, threads
 from .faults import Faults
 from .routes import ROUTES, RawBody, RawJSON, Request
 from .schedule import Scheduler
@@ -364,7 +364,8 @@ class NodeServer(ThreadingHTTPServer):
         with self._open_lock:
             self._open.add(request)
             self.accepted += 1
-        super().process_request(request, client_address)
+        # As ThreadingMixIn does with a daemon thread of its own, in a thread kept for reuse.
+        threads.CONNECTIONS.run(lambda: self.process_request_thread(request, client_address))
 
     def shutdown_request(self, request: Any) -> None:
         with self._open_lock:
