@@ -1,6 +1,9 @@
 """Fault rules: make chosen /api requests fail (status), vanish (drop), lag (delay) or
 trickle (the answer's body sent one byte at a time, `trickle_ms` apart).
 
+A request a rule's delay holds can be let go before the delay is up (`release`): a test that
+holds a write while it kills the client need not then wait the rest of the delay out.
+
 `drop_after` wins over `status` and `body`: the node carries the request out and cuts the
 connection, so "landed but unanswered" happens whatever else the rule says."""
 from __future__ import annotations
@@ -79,6 +82,7 @@ class Faults:
         self._lock = threading.Lock()
         self._rules: list[Rule] = []
         self._ids = itertools.count(1)
+        self._held: set[threading.Event] = set()     # one per request a delay holds now
 
     def add(self, body: object) -> int:
         rule = parse_rule(next(self._ids), body)
@@ -103,6 +107,26 @@ class Faults:
                 rule.hits += 1
                 return rule
         return None
+
+    def hold(self, rule: Rule) -> None:
+        """Wait out the rule's delay, or less when release() lets the request go first."""
+        released = threading.Event()
+        with self._lock:
+            self._held.add(released)
+        try:
+            released.wait(rule.delay_ms / 1000)
+        finally:
+            with self._lock:
+                self._held.discard(released)
+
+    def release(self) -> int:
+        """Let every request a delay holds now go on at once (to what its rule does next);
+        how many there were. Later hits are held as before."""
+        with self._lock:
+            held, self._held = self._held, set()
+        for released in held:
+            released.set()
+        return len(held)
 
     def landed(self, rule: Rule) -> None:
         with self._lock:

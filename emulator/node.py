@@ -170,6 +170,13 @@ class EmulatorNode:
         assert status == 200 and isinstance(body, list), body
         return body
 
+    def release_held(self) -> int:
+        """Let the requests that fault delays hold now go on at once (each then does what its
+        rule says: dropped, carried out and cut, or answered); how many there were."""
+        status, body = self.emulator("POST", "/faults/release")
+        assert status == 200 and isinstance(body, dict), body
+        return int(body["released"])
+
     def register_container(self, system_id: str, url: str) -> dict[str, Any]:
         """Where `system:microservice` `system_id`'s container listens (`http://127.0.0.1:PORT`):
         the emulator runs no image, and its proxy (emulator/proxy.py) forwards there."""

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from . import auth, proxy
+from . import auth, proxy, threads
 from .faults import Faults
 from .routes import ROUTES, RawBody, RawJSON, Request
 from .schedule import Scheduler
@@ -205,7 +205,7 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(state.latency_ms / 1000)
         rule = state.faults.hit(method, parts.path)
         if rule is not None and rule.delay_ms:
-            time.sleep(rule.delay_ms / 1000)
+            state.faults.hold(rule)
         if rule is not None and rule.drop:
             self._raw()
             state.record(method, parts.path, parts.query, 0, operation)
@@ -288,6 +288,8 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(400, {"message": str(exc)})
         elif path == "/_emulator/faults" and self.command == "GET":
             self._send(200, state.faults.report())
+        elif path == "/_emulator/faults/release" and self.command == "POST":
+            self._send(200, {"released": state.faults.release()})
         elif path == "/_emulator/faults" and self.command == "DELETE":
             state.faults.clear()
             self._send(200, {})
@@ -362,7 +364,8 @@ class NodeServer(ThreadingHTTPServer):
         with self._open_lock:
             self._open.add(request)
             self.accepted += 1
-        super().process_request(request, client_address)
+        # As ThreadingMixIn does with a daemon thread of its own, in a thread kept for reuse.
+        threads.CONNECTIONS.run(lambda: self.process_request_thread(request, client_address))
 
     def shutdown_request(self, request: Any) -> None:
         with self._open_lock:

@@ -1,9 +1,11 @@
 """Shared fixtures: emulated Sesam nodes that are stopped when the test ends; runs without
-retry pauses or heap release, and plans checked for a component planned twice (for tests that ask for them);
+retry pauses or heap release, with the service's pool threads reused; and plans checked for
+a component planned twice (for tests that ask for them);
 the `--fault-report` option (runs the tests that use the `fault_tally` fixture, prints their
 figures)."""
 from __future__ import annotations
 
+import importlib
 from collections import Counter
 from typing import Callable, Iterator
 
@@ -12,6 +14,7 @@ import pytest
 from emulator import EmulatorNode
 from faultreport import KEY, Tally, line
 from forked_service import ServiceForks
+from reused_threads import POOL_MODULES, ReusedThreadPool
 from service import heap, orchestrator
 from service.nodes.client import SesamClient
 
@@ -46,6 +49,16 @@ def service_forks() -> Iterator[ServiceForks]:
     forks = ServiceForks()
     yield forks
     forks.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def reused_pool_threads() -> Iterator[None]:
+    """The service's per-run thread pools take their threads from a reservoir instead of
+    starting new ones (tests/reused_threads.py): the same pools, without the thread starts."""
+    with pytest.MonkeyPatch.context() as patch:
+        for module in POOL_MODULES:
+            patch.setattr(importlib.import_module(module), "ThreadPoolExecutor", ReusedThreadPool)
+        yield
 
 
 @pytest.fixture(autouse=True)

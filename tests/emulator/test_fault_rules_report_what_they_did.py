@@ -3,6 +3,8 @@ says: a test can prove its fault fired and that a write landed unanswered."""
 from __future__ import annotations
 
 import http.client
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -40,3 +42,28 @@ def test_clearing_the_rules_clears_their_report(node: EmulatorNode) -> None:
     assert node.api("GET", "/env")[0] == 500
     assert node.emulator("DELETE", "/faults")[0] == 200
     assert node.faults() == []
+
+
+def test_a_held_request_released_goes_on_at_once_and_later_hits_are_held_again(
+        node: EmulatorNode) -> None:
+    # Held far longer than any test takes: only the release lets these requests go.
+    node.add_fault(method="POST", path="^/api/systems$", delay_ms=600_000, times=2)
+    assert node.release_held() == 0                      # nothing held yet
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(node.api, "POST", "/systems", [SYSTEM])
+        _until(lambda: node.faults()[0]["hits"] == 1)
+        assert node.release_held() == 1
+        assert first.result()[0] == 201                    # carried out as the rule says
+        second = pool.submit(node.api, "POST", "/systems", [{**SYSTEM, "_id": "t"}])
+        _until(lambda: node.faults()[0]["hits"] == 2)
+        assert not second.done() and node.store.systems.keys() == {"s"}   # held again
+        assert node.release_held() == 1
+        assert second.result()[0] == 201
+    assert [r["status"] for r in node.requests()] == [201, 201]
+
+
+def _until(ready) -> None:
+    deadline = time.monotonic() + 10
+    while not ready():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)

@@ -129,10 +129,11 @@ def test_killed_while_a_node_holds_a_write_then_restarted_converges(scenario, fa
         what = f"SIGKILL while {nid} holds {method} {path} (write {at + 1})"
         sc.restore(start)
         node = sc.nodes[nid]
-        # The node holds the write for a while, then carries it out and cuts the connection:
-        # the process is killed while it waits for the answer.
+        # The node holds the write (far longer than the test takes, until it is released),
+        # then carries it out and cuts the connection: the process is killed while it waits
+        # for the answer.
         node.add_fault(method=method, path="^" + re.escape(path) + "$",
-                       skip=ws[:at].count((method, path)), times=1, delay_ms=600,
+                       skip=ws[:at].count((method, path)), times=1, delay_ms=60_000,
                        drop_after=True)
         proc = service_forks.once(env)
         fault_tally.armed += 1
@@ -147,6 +148,7 @@ def test_killed_while_a_node_holds_a_write_then_restarted_converges(scenario, fa
         assert proc.returncode == -signal.SIGKILL, what
         fault_tally.fired += 1
         fault_tally.crashed += 1
+        assert node.release_held() == 1, f"the node no longer held the write: {what}"
         _wait(f"the held write to land ({what})", lambda: node.faults()[0]["landed"] == 1,
               node=node)
         fault_tally.landed += 1

@@ -14,6 +14,8 @@ from repo_root import ROOT
 from service import orchestrator
 
 
+HELD_MS = 60_000      # how long a node holds the write; released once the process is dead
+
 
 def _first_move_of_a_pipe_that_ran(c: Cluster) -> None:
     for version in range(8):          # the source's offsets grow far beyond a new copy's
@@ -63,8 +65,9 @@ def test_killed_anywhere_the_owed_reset_still_happens(nodes, setup, fault_tally,
     for name, k in points:
         restore()
         node = named[name]
+        # Held far longer than the test takes: the kill lands while the node holds it.
         node.add_fault(method="*", path="^/api/", writes_only=True, skip=k, times=1,
-                       delay_ms=400, drop=True)
+                       delay_ms=HELD_MS, drop=True)
         proc = service_forks.once(env)
         fault_tally.armed += 1
         try:
@@ -78,7 +81,9 @@ def test_killed_anywhere_the_owed_reset_still_happens(nodes, setup, fault_tally,
         assert proc.returncode == -signal.SIGKILL, (name, k)
         fault_tally.fired += 1
         fault_tally.crashed += 1
-        # The held write is dropped unapplied: wait until the node has let it go.
+        # The node still held the write when the process died; let go now, it is dropped
+        # unapplied: wait until the node has let it go.
+        assert node.release_held() == 1, (name, k)
         _wait(f"write {k + 1} on {name} to be dropped",
               lambda: any(r["status"] == 0 for r in node.requests()))
         fault_tally.failed_write += 1
