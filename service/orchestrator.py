@@ -275,7 +275,7 @@ def _read_and_plan(config: Config, clients: dict[str, SesamClient], report: Repo
         else:
             slaves[slave.id] = snap
     the_plan = make_plan(config, master, slaves, now=now())
-    # After the plan, not before: the flows (a dict per moved pipe, MBs at 10,000 pipes)
+    # After the plan, not before: the flows (one per moved pipe, MBs at 10,000 pipes)
     # then take memory the plan's working set has freed instead of adding to its peak.
     report.flows = flow_health(master, slaves, now=now())
     if time.monotonic() >= ends:

@@ -32,7 +32,7 @@ Status = Literal["done", "failed", "skipped", "planned"]
 # A config as an action writes or expects it: a sync pipe may be held as what it is made of
 # (generated.SyncPipe: a first run's plan holds thousands), and `generated.built` makes it
 # whole where it is sent, compared or shown.
-Config = Mapping[str, Any] | SyncPipe
+Payload = Mapping[str, Any] | SyncPipe
 
 @dataclass(frozen=True, slots=True)   # slots: a first run holds 10,000s
 class Action:
@@ -40,19 +40,19 @@ class Action:
     node: str
     id: str
     # What gets written: a component config for create/update, the env values for set-env.
-    payload: Config | None = field(default=None, repr=False, hash=False)
+    payload: Payload | None = field(default=None, repr=False, hash=False)
     # Indices (into Plan.actions) of the actions that must have succeeded before this one.
     after: tuple[int, ...] = ()
     # For an overwrite in the master: the original config the plan was based on. The
     # executor re-reads the component right before writing and skips the write when it
     # differs, so a user's upload is never overwritten (contract 3.5). None: no re-read.
-    expect: Config | None = field(default=None, repr=False, hash=False, compare=False)
+    expect: Payload | None = field(default=None, repr=False, hash=False, compare=False)
     # Why the planner wants this step, for the person approving the plan ("move system crm
     # s2 -> s1", "revert a hand edit", ...). Never holds a config value.
     reason: str = field(default="", compare=False)
     # For a write: what the component (or the env values written) held when read, so a plan
     # can show the difference. None: nothing there yet (a create), or not a write.
-    before: Config | None = field(default=None, repr=False, hash=False, compare=False)
+    before: Payload | None = field(default=None, repr=False, hash=False, compare=False)
 
     def describe(self) -> dict[str, str]:
         """The public face of an action: safe to log, report and compare."""

@@ -44,7 +44,7 @@ class Side(NamedTuple):
     pipe: str
     exists: bool
     ok: bool | None
-    last_run: str | None
+    last_run: Any       # as the node's runtime has it (an ISO time when it is one)
 
 
 # Tuples and slots, not dicts: a run holds one flow per moved pipe (10,000s) from its

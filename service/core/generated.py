@@ -71,7 +71,7 @@ def sync_marker(pipe_id: str, *, slave: SlaveNode, original: dict[str, Any],
     return {**metadata, "disabled": True} if disabled else metadata
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class SyncPipe:
     """A synchronising pipe (`sync_pipe`, with its `sync_marker`) held as what it is made of.
 
@@ -89,6 +89,18 @@ class SyncPipe:
 
     def __repr__(self) -> str:   # the user's config may hold a token: never in a log line
         return f"SyncPipe({self.pipe_id!r} from {self.slave.id!r})"
+
+    def __eq__(self, other: object) -> bool:
+        # Compared with a config it would be unequal to an equal one, and every run would
+        # rewrite the pipe: such a comparison is a bug, so it says so.
+        if not isinstance(other, SyncPipe):
+            raise TypeError("a SyncPipe is compared with a config only once built()")
+        return all(getattr(self, f) == getattr(other, f) for f in self.__slots__)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = None   # type: ignore[assignment]   # its config is a dict
 
     def whole(self) -> dict[str, Any]:
         return sync_pipe(self.pipe_id, system=self.system, dataset=self.dataset,

@@ -361,11 +361,11 @@ def desired_state(config: Config, master: NodeSnapshot, *,
     return desired
 
 
-def whole_master_pipe(config: Config, desired: Desired, pid: str) -> MasterPipe:
-    """`desired.master_pipes[pid]` whole, or as what it is made of (a SyncPipe). Where the
-    master's own pipe already is what it should be, placement keeps it, and a sync pipe is
-    kept by digest (snapshots.py): a write based on it (an owed reset's flag) needs it made
-    again, from its placement (equal to what is wanted, so made from the same parts)."""
+def writable_master_pipe(config: Config, desired: Desired, pid: str) -> MasterPipe:
+    """`desired.master_pipes[pid]` as it can be written. Where the master's own pipe
+    already is what it should be, placement keeps it, and a sync pipe is kept by digest
+    (snapshots.py): a write based on it (an owed reset's flag) needs it made again, from
+    its placement (equal to what is wanted, so made from the same parts)."""
     want = desired.master_pipes[pid]
     if not isinstance(want, Digest):
         return want

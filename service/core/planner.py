@@ -27,7 +27,7 @@ from service.core.placement import (
     MasterPipe,
     PipePlacement,
     desired_state,
-    whole_master_pipe,
+    writable_master_pipe,
 )
 from service.core.references import (
     expand_env,
@@ -164,7 +164,7 @@ def _record_owed_resets(b: _Builder, *, config: Config, master: NodeSnapshot, de
         if was.get("slave") == slave and not was.get("reset_pending"):
             b.owed_first[pid] = b.add(
                 "update-pipe", master.node_id, pid,
-                payload=_with_reset_pending(built(whole_master_pipe(config, desired, pid))),
+                payload=_with_reset_pending(built(writable_master_pipe(config, desired, pid))),
                 reason=intern(f"record a full re-read owed: the copy on {placed.slave} is "
                               "missing"))
 
@@ -344,12 +344,12 @@ def _write_master(b: _Builder, *, config: Config, master: NodeSnapshot, desired:
                            and pid in readable[placed.slave].pipes)
             _write_master_pipe(b, master=master, comp=master.pipes[pid], placed=placed,
                                want=want, copy_exists=copy_exists,
-                               whole=partial(whole_master_pipe, config, desired, pid))
+                               writable=partial(writable_master_pipe, config, desired, pid))
 
 
 def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
                        placed: PipePlacement, want: MasterPipe, copy_exists: bool,
-                       whole: Callable[[], MasterPipe]) -> None:
+                       writable: Callable[[], MasterPipe]) -> None:
     """The master's writes for one pipe: rewrite, reset when its source changes, and the
     pump state a placeholder (or a pipe coming back) needs. `want` is written as it is (a
     sync pipe as what it is made of, see generated.SyncPipe), and read as `config`."""
@@ -404,8 +404,8 @@ def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
                 and _pump_mode(config, master.env) != "off")
     if to_new_source:
         # Crash-safe: the flag records "reset still owed" in the master itself.
-        # `want` may be what the master holds, kept by digest: the writes need it whole.
-        want = whole()
+        # `want` may be what the master holds, kept by digest: the writes need it made.
+        want = writable()
         flagged = _with_reset_pending(built(want))
         if have != flagged and pid not in b.owed_first:
             done.append(b.add("update-pipe", master.node_id, pid, payload=flagged, after=after,

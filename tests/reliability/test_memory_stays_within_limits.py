@@ -816,7 +816,7 @@ def test_a_first_runs_plan_holds_each_master_rewrite_as_what_it_is_made_of() -> 
                                           "base_url": "http://crm.invalid/"}])
     slaves = {slave: _snapshot(slave, [])}
     now = datetime(2024, 1, 1, tzinfo=UTC)
-    plan(config, master, slaves, now=now)       # what is made once per process, made
+    made_before = plan(config, master, slaves, now=now)   # what is made once per process
     tracemalloc.start()
     try:
         first = plan(config, master, slaves, now=now)
@@ -836,6 +836,12 @@ def test_a_first_runs_plan_holds_each_master_rewrite_as_what_it_is_made_of() -> 
     assert mark["slave"] == slave and mark["original_configuration"] is users[0]
     # The user's config (it may hold a token) is never in a repr, so never in a log line.
     assert "entities-0" not in repr(rewrites[0].payload)
+    # Compared unbuilt with a config, it would differ from an equal one and every run would
+    # rewrite the pipe: that comparison fails loudly instead.
+    with pytest.raises(TypeError):
+        assert rewrites[0].payload != whole
+    # Two made alike compare equal without being built (plans compare their actions).
+    assert made_before.actions == first.actions
 
 
 def test_a_runs_data_flows_are_held_as_tuples_not_dicts() -> None:
