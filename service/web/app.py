@@ -186,8 +186,8 @@ def create_app(*, config: Config, runner: Runner) -> Flask:
     def plan() -> Any:
         _log_caller("GET /plan")
         # Made once and shared by every caller of the flight; no whole text made before it.
-        body = runner.plan_as(lambda report: b"".join(utf8_pieces(report.as_json(),
-                                                                  end="\n")))
+        body = runner.plan_as(lambda report: b"".join(utf8_pieces(
+            report.as_json(flow_objects=True), end="\n")))
         return app.response_class(body, mimetype="application/json")
 
     @app.get("/runs/<int:run_id>")

@@ -13,7 +13,18 @@ from functools import partial
 from typing import Any
 
 ITEMS = 200          # list items turned to text at a time
-_dumps = partial(json.dumps, separators=(",", ":"))
+
+
+def _as_json(value: Any) -> Any:
+    """`default=` for json.dumps: an object with an `as_json()` (a run's `Flow`) is written
+    as what that returns, made as it is met."""
+    as_json = getattr(value, "as_json", None)
+    if as_json is None:
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    return as_json()
+
+
+_dumps = partial(json.dumps, separators=(",", ":"), default=_as_json)
 
 
 def pieces(value: Any) -> Iterator[str]:
