@@ -917,6 +917,8 @@ def test_a_plans_flows_become_json_a_few_at_a_time_in_its_answer_and_what_is_kep
     expected = [f.as_json() for f in made]
     assert answer.status_code == 200 and answer.get_json()["flows"] == expected
     assert runner.flows() == expected           # kept for /status: all of them need a look
-    # The answer is about 1 MB here, held as pieces and then joined (2.1 MB at peak); the
-    # flows as dicts are 2.6 MB, and made all at once the peak was 4.4 MB.
-    assert peak < dicts_size, f"{peak / 2**20:.1f} MB at peak, {dicts_size / 2**20:.1f} as dicts"
+    # The answer is about 1 MB here, shared as its pieces (the test client joins its own
+    # copy): 1.8 MB at peak. The flows as dicts are 2.6 MB; made all at once the peak was
+    # 4.4 MB, and with the pieces joined into one answer 2.1 MB.
+    assert peak < 0.75 * dicts_size, \
+        f"{peak / 2**20:.1f} MB at peak, {dicts_size / 2**20:.1f} as dicts"
