@@ -97,11 +97,6 @@ class SyncPipe:
             raise TypeError("a SyncPipe is compared with a config only once built()")
         return all(getattr(self, f) == getattr(other, f) for f in self.__slots__)
 
-    def __ne__(self, other: object) -> bool:
-        return not self.__eq__(other)
-
-    __hash__ = None   # type: ignore[assignment]   # its config is a dict
-
     def whole(self) -> dict[str, Any]:
         return sync_pipe(self.pipe_id, system=self.system, dataset=self.dataset,
                          slave=self.slave, binary=self.binary,
