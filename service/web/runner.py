@@ -344,12 +344,12 @@ class Runner:
         with self._state_lock:
             seen = {(slave, pipe): when for slave, pipe, when in _unpacked(self._flow_successes)}
             found = carry_over(report.flows, seen, now=self._now())
-            # Packed until the next run: as dicts, thousands of flows (three dicts and a few
-            # strings each) made late in a run and kept through the next one held on to the
-            # heap pages the run's own objects had shared with them (make bench: ~2 MB at
-            # 3,000 pipes); as plain JSON text, 1.3 MB of 3,000 flows waiting for a first sync.
-            # Each flow turned into JSON as the packer meets it (json_pieces): as dicts all
-            # at once, 10,000 flows waiting for a first sync were ~9 MB at a run's end.
+            # Packed until the next run: kept as objects, thousands of flows made late in a
+            # run and kept through the next one held on to the heap pages the run's own
+            # objects had shared with them (make bench: ~2 MB at 3,000 pipes); as plain JSON
+            # text, 1.3 MB of 3,000 flows waiting for a first sync. Each flow becomes JSON as
+            # the packer meets it (json_pieces): as dicts all at once, 10,000 flows waiting
+            # for a first sync were ~9 MB at a run's end.
             self._flows = _packed(flows.shown(found))
             self._flow_successes = _packed(
                 [[slave, pipe, when] for (slave, pipe), when in flows.successes(found).items()])
