@@ -77,6 +77,15 @@ def parse_rule(rule_id: int, body: object) -> Rule:
                 reason=None if body.get("reason") is None else str(body["reason"]))
 
 
+@dataclass(frozen=True)
+class Hit:
+    """A request a rule fired for. `released`: for a rule with a delay, what release() sets
+    to let the request go on; held from the moment the rule counts the request, so a
+    release right after a client sees the hit never misses it."""
+    rule: Rule
+    released: threading.Event | None = None
+
+
 class Faults:
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -94,7 +103,7 @@ class Faults:
         with self._lock:
             self._rules.clear()
 
-    def hit(self, method: str, path: str) -> Rule | None:
+    def hit(self, method: str, path: str) -> Hit | None:
         """The first rule that fires for this request; counts skips and hits down."""
         with self._lock:
             for rule in self._rules:
@@ -105,19 +114,21 @@ class Faults:
                     continue
                 rule.times -= 1
                 rule.hits += 1
-                return rule
+                released = threading.Event() if rule.delay_ms else None
+                if released is not None:
+                    self._held.add(released)
+                return Hit(rule, released)
         return None
 
-    def hold(self, rule: Rule) -> None:
+    def hold(self, hit: Hit) -> None:
         """Wait out the rule's delay, or less when release() lets the request go first."""
-        released = threading.Event()
-        with self._lock:
-            self._held.add(released)
+        if hit.released is None:
+            return
         try:
-            released.wait(rule.delay_ms / 1000)
+            hit.released.wait(hit.rule.delay_ms / 1000)
         finally:
             with self._lock:
-                self._held.discard(released)
+                self._held.discard(hit.released)
 
     def release(self) -> int:
         """Let every request a delay holds now go on at once (to what its rule does next);

@@ -203,9 +203,10 @@ class Handler(BaseHTTPRequestHandler):
         # answer always finds the request in /_emulator/requests.
         if state.latency_ms:
             time.sleep(state.latency_ms / 1000)
-        rule = state.faults.hit(method, parts.path)
-        if rule is not None and rule.delay_ms:
-            state.faults.hold(rule)
+        hit = state.faults.hit(method, parts.path)
+        rule = hit.rule if hit is not None else None
+        if hit is not None:
+            state.faults.hold(hit)
         if rule is not None and rule.drop:
             self._raw()
             state.record(method, parts.path, parts.query, 0, operation)

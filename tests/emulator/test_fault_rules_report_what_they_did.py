@@ -62,6 +62,19 @@ def test_a_held_request_released_goes_on_at_once_and_later_hits_are_held_again(
     assert [r["status"] for r in node.requests()] == [201, 201]
 
 
+def test_a_request_counted_by_a_delay_rule_is_held_from_that_moment() -> None:
+    """A client that sees a hit counted releases it at once: the request is held from the
+    moment its rule counts it, not from when its thread next runs (found in review)."""
+    from emulator.faults import Faults
+    faults = Faults()
+    faults.add({"method": "POST", "path": "^/api/systems$", "delay_ms": 600_000})
+    hit = faults.hit("POST", "/api/systems")
+    assert hit is not None and faults.release() == 1     # before its thread waits
+    assert hit.released is not None and hit.released.is_set()   # so hold() will not wait
+    faults.hold(hit)
+    assert faults.release() == 0                          # and it is no longer held
+
+
 def _until(ready) -> None:
     deadline = time.monotonic() + 10
     while not ready():
