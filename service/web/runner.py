@@ -99,6 +99,13 @@ def _without_placement(report: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in report.items() if k != "placement"}
 
 
+def _without_flows(report: Report) -> dict[str, Any]:
+    """A plan as kept for review: its flows are kept apart (_keep_flows)."""
+    kept = report.as_json(flow_objects=True)
+    kept.pop("flows", None)
+    return kept
+
+
 def _key(action: dict[str, Any]) -> tuple[Any, ...]:
     return (action.get("kind"), action.get("node"), action.get("id"), action.get("status"))
 
@@ -215,7 +222,7 @@ class Runner:
         if report.outcome != "aborted" and report.plan_id is not None:
             self.metrics.record_plan(report)
             with self._state_lock:
-                self._pending = _packed(report.as_json()) if report.actions else b""
+                self._pending = _packed(_without_flows(report)) if report.actions else b""
                 self._leftovers = [w for w in report.warnings if is_leftover_warning(w)]
         return report if encode is None else flight.answer
 
@@ -251,6 +258,7 @@ class Runner:
                  len(report.warnings), len(report.errors), duration)
         self.metrics.record(report, duration=duration)
         self._keep_flows(report)
+        report.flows = None            # the Runner keeps what it shows; the rest can go
         entry = {**report.as_json(), "trigger": trigger, "duration_seconds": round(duration, 3)}
         entry.pop("flows", None)        # /status shows the newest once
         entry["counts"] = dict(Counter(str(a.get("status")) for a in report.actions))
@@ -354,7 +362,6 @@ class Runner:
             self._flow_successes = _packed(
                 [[slave, pipe, when] for (slave, pipe), when in flows.successes(found).items()])
             self._flow_counts = counted = flows.counts(found)
-        report.flows = None            # the Runner keeps what it shows; the rest can go
         self.metrics.record_flows(counted, found, [s.id for s in self._config.slaves])
 
     def flows(self) -> list[dict[str, Any]]:

@@ -74,6 +74,40 @@ def test_concurrent_plan_callers_share_one_plan() -> None:
     assert reports[0].actions[0]["id"] == "p1"
 
 
+def test_a_caller_sharing_a_plan_gets_its_flows_however_late_it_writes_its_answer() -> None:
+    """A GET /plan that joins a plan the schedule asked for (the leader wants the report,
+    not an answer) writes its answer from the shared report after the leader is done with
+    it: the leader keeps what it shows of the flows without taking them from that report
+    (found in review: a late answer had no flows)."""
+    from service.core.flows import Flow
+
+    class HeldPlanWithFlows(HeldPlan):
+        def __call__(self, config: Any, *, dry_run: bool = False, progress: Any = None
+                     ) -> Report:
+            report = super().__call__(config, dry_run=dry_run, progress=progress)
+            report.plan_id, report.flows = "0" * 16, [Flow("p", "s1", "sync", ())]
+            return report
+    fake = HeldPlanWithFlows()
+    runner = Runner(config=make_config(), run=fake)
+    leader_done = threading.Event()
+
+    def late_answer(report: Report) -> Any:
+        assert leader_done.wait(10)
+        return report.as_json(flow_objects=True).get("flows")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        leader = pool.submit(runner.plan)
+        assert fake.entered.wait(5)
+        follower = pool.submit(runner.plan_as, late_answer)
+        _wait_for(lambda: runner._flight is not None and runner._flight.waiting == 1,
+                  "a caller waiting on the plan in flight")
+        fake.release.set()
+        leader.result(10)
+        leader_done.set()
+        answered = follower.result(10)
+    assert [f.pipe for f in answered] == ["p"] and fake.calls == 1
+    assert [f["pipe"] for f in runner.flows()] == ["p"]       # and the Runner kept them
+
+
 def test_a_plan_asked_for_after_one_finished_is_a_new_plan() -> None:
     fake = HeldPlan()
     fake.release.set()
