@@ -55,6 +55,8 @@ def service_forks() -> Iterator[ServiceForks]:
 def reused_pool_threads() -> Iterator[None]:
     """The service's per-run thread pools take their threads from a reservoir instead of
     starting new ones (tests/reused_threads.py): the same pools, without the thread starts."""
+    with ReusedThreadPool(max_workers=1) as pool:   # works, or fails here rather than hangs
+        assert pool.submit(int, "1").result(timeout=10) == 1
     with pytest.MonkeyPatch.context() as patch:
         for module in POOL_MODULES:
             patch.setattr(importlib.import_module(module), "ThreadPoolExecutor", ReusedThreadPool)

@@ -11,12 +11,20 @@ state (no thread-locals or context variables), so a reused thread behaves as a n
 """
 from __future__ import annotations
 
+import inspect
 import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures.thread import _worker  # type: ignore[attr-defined]
 
 from emulator.threads import Reservoir
+
+# The worker loop is called as ThreadPoolExecutor calls it in Python 3.11 to 3.13. Should a
+# release call it otherwise, every pool's work would wait forever: fail here instead.
+_WORKER_ARGS = ("executor_reference", "work_queue", "initializer", "initargs")
+if tuple(inspect.signature(_worker).parameters) != _WORKER_ARGS:
+    raise RuntimeError("tests/reused_threads.py: concurrent.futures.thread._worker takes "
+                       f"{tuple(inspect.signature(_worker).parameters)}, not {_WORKER_ARGS}")
 
 _THREADS = Reservoir("service-pool")
 # Where the service makes its pools (each module names ThreadPoolExecutor itself).
