@@ -62,18 +62,18 @@ def sync_pipe(pipe_id: str, *, system: str, dataset: str, slave: SlaveNode, bina
     }
 
 
-def sync_marker(pipe_id: str, *, slave: SlaveNode, original: dict[str, Any],
-                disabled: bool) -> dict[str, Any]:
-    """The `metadata.orchestrator` of the master's pipe for a pipe moved to `slave`: where it
-    runs, and the user's config (`disabled`: the user had disabled it)."""
-    metadata = {"slave": slave.id, "url": component_url(slave, "pipes", pipe_id),
+def moved_marker(kind: ComponentKind, component_id: str, *, slave: SlaveNode,
+                 original: dict[str, Any], disabled: bool = False) -> dict[str, Any]:
+    """The `metadata.orchestrator` of the master's component for one moved to `slave`: where
+    it runs, and the user's config (`disabled`: the user had disabled the pipe)."""
+    metadata = {"slave": slave.id, "url": component_url(slave, kind, component_id),
                 "original_configuration": original}
     return {**metadata, "disabled": True} if disabled else metadata
 
 
 @dataclass(frozen=True, slots=True, repr=False, eq=False)
 class SyncPipe:
-    """A synchronising pipe (`sync_pipe`, with its `sync_marker`) held as what it is made of.
+    """A synchronising pipe (`sync_pipe`, with its `moved_marker`) held as what it is made of.
 
     A first run rewrites every moved pipe in the master, and its plan holds each rewrite
     until the executor writes it: as dicts, ~1.3 KB a pipe (13 MB at 10,000 pipes, on top of
@@ -100,8 +100,9 @@ class SyncPipe:
     def whole(self) -> dict[str, Any]:
         return sync_pipe(self.pipe_id, system=self.system, dataset=self.dataset,
                          slave=self.slave, binary=self.binary,
-                         metadata=sync_marker(self.pipe_id, slave=self.slave,
-                                              original=self.original, disabled=self.disabled))
+                         metadata=moved_marker("pipes", self.pipe_id, slave=self.slave,
+                                               original=self.original,
+                                               disabled=self.disabled))
 
 
 _Config = TypeVar("_Config")

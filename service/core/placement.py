@@ -12,10 +12,9 @@ from service.config import Config, SlaveNode
 from service.core.generated import (
     SyncPipe,
     built,
-    component_url,
     feeder_pipe,
+    moved_marker,
     placeholder_pipe,
-    sync_marker,
     url_system,
 )
 from service.core.names import FEEDER_SYSTEM, ComponentKind, name, node_message
@@ -306,8 +305,7 @@ def desired_state(config: Config, master: NodeSnapshot, *,
         desired.master_systems[sid] = url_system(
             sid, endpoint=slave.endpoint, secret_key=slave.jwt_secret_key,
             token=slave.jwt_token.get_secret_value(),
-            metadata={"slave": slave_id, "url": component_url(slave, "systems", sid),
-                      "original_configuration": original})
+            metadata=moved_marker("systems", sid, slave=slave, original=original))
 
     feeds: dict[str, set[str]] = {}
     for pid, placement in placements.items():
@@ -387,5 +385,6 @@ def _generated(config: Config, pid: str, placement: PipePlacement, slave: SlaveN
                         binary=config.master.use_binary_source, original=placement.original,
                         disabled=disabled)
     return placeholder_pipe(pid, source_dataset=placement.source_dataset,
-                            metadata=sync_marker(pid, slave=slave, original=placement.original,
-                                                 disabled=disabled))
+                            metadata=moved_marker("pipes", pid, slave=slave,
+                                                  original=placement.original,
+                                                  disabled=disabled))
