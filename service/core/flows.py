@@ -81,20 +81,20 @@ def _side(role: str, node: str, pipe: str, comp: Component | None) -> Side:
 
 
 def _flow(pid: str, comp: Component, slave_id: str, snap: NodeSnapshot | None,
-          master_id: str) -> tuple[FlowKind, list[Side], Component | None]:
+          master_id: str) -> tuple[FlowKind, tuple[Side, ...], Component | None]:
     """What carries the flow of a pipe moved to `slave_id`: its kind, its sides, and the
     component whose schedule says how often it should sync."""
     r = comp.uses.roles
     copy = snap.pipes.get(pid) if snap is not None else None
-    sides = [_side("slave copy", slave_id, pid, copy)]
+    copied = _side("slave copy", slave_id, pid, copy)
     if r.source_type in ("json", "binary"):
-        return "sync", [*sides, _side("sync pipe", master_id, pid, comp)], comp
+        return "sync", (copied, _side("sync pipe", master_id, pid, comp)), comp
     if r.source_dataset and snap is not None and FEEDER_PREFIX + r.source_dataset in snap.pipes:
         # (No feeder: a pipe on the slave makes that dataset there; the copy is the flow.)
         feeder_id = FEEDER_PREFIX + r.source_dataset
         timer = snap.pipes[feeder_id]
-        return "outbound", [_side("feeder", slave_id, feeder_id, timer), *sides], timer
-    return "copy only", sides, copy
+        return "outbound", (_side("feeder", slave_id, feeder_id, timer), copied), timer
+    return "copy only", (copied,), copy
 
 
 def judge(flow: Flow, *, now: datetime) -> Flow:
@@ -145,7 +145,7 @@ def flows(master: NodeSnapshot, slaves: Mapping[str, NodeSnapshot | None], *,
         if not isinstance(slave_id, str) or slave_id not in slaves:
             continue
         kind, sides, timer = _flow(pid, comp, slave_id, slaves[slave_id], master.node_id)
-        out.append(judge(Flow(pid, slave_id, kind, tuple(sides), interval=_interval(timer),
+        out.append(judge(Flow(pid, slave_id, kind, sides, interval=_interval(timer),
                               unreadable=slaves[slave_id] is None), now=now))
     return ordered(out)
 
