@@ -16,13 +16,11 @@ drive the Runner with a fake one.
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
 import time
 import traceback
-import zlib
 from collections import Counter, deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -41,7 +39,7 @@ from service.logs import OncePer, log_action, log_findings, one_line
 from service.redaction import REDACTED, for_tokens  # noqa: F401 - REDACTED: kept importable here
 from service.report import Report
 from service.web import history as history_file
-from service.web.json_pieces import utf8_pieces
+from service.web.json_pieces import deflated, inflated
 from service.web.metrics import Metrics
 
 log = logging.getLogger("service.runs")
@@ -110,20 +108,6 @@ def _key(action: dict[str, Any]) -> tuple[Any, ...]:
     return (action.get("kind"), action.get("node"), action.get("id"), action.get("status"))
 
 
-def _packed(value: Any) -> bytes:
-    """`value` as deflated JSON: flows repeat their keys and roles thousands of times.
-    Deflated piece by piece (json_pieces.py): as one text, then bytes, 3,000 flows were a
-    passing 2.5 MB at the end of each run, at make bench's served peak."""
-    packer = zlib.compressobj(1)
-    out = [packer.compress(piece) for piece in utf8_pieces(value)]
-    out.append(packer.flush())
-    return b"".join(out)
-
-
-def _unpacked(packed: bytes) -> Any:
-    return json.loads(zlib.decompress(packed))
-
-
 class Runner:
     def __init__(self, *, config: Config, run: RunFunction, metrics: Metrics | None = None,
                  history: int = HISTORY, clock: Callable[[], float] = time.monotonic,
@@ -147,9 +131,9 @@ class Runner:
         # The newest data-flow health: what needs a look (flows.shown), the counts per slave
         # and state, and each flow's last successful sync for the next run to carry over.
         # The first and last packed (see _keep_flows).
-        self._flows = _packed([])
+        self._flows = deflated([])
         self._flow_counts: dict[str, dict[str, int]] = {}
-        self._flow_successes = _packed([])
+        self._flow_successes = deflated([])
         # Every token the service holds, and anything shaped like a credential: scrubbed
         # from anything it logs or answers (the run redacts its report too; a crash's text
         # and a stand-in run's report are only redacted here).
@@ -222,7 +206,7 @@ class Runner:
         if report.outcome != "aborted" and report.plan_id is not None:
             self.metrics.record_plan(report)
             with self._state_lock:
-                self._pending = _packed(_without_flows(report)) if report.actions else b""
+                self._pending = deflated(_without_flows(report)) if report.actions else b""
                 self._leftovers = [w for w in report.warnings if is_leftover_warning(w)]
         return report if encode is None else flight.answer
 
@@ -350,7 +334,7 @@ class Runner:
         if report.flows is None:
             return
         with self._state_lock:
-            seen = {(slave, pipe): when for slave, pipe, when in _unpacked(self._flow_successes)}
+            seen = {(slave, pipe): when for slave, pipe, when in inflated(self._flow_successes)}
             found = carry_over(report.flows, seen, now=self._now())
             # Packed until the next run: kept as objects, thousands of flows made late in a
             # run and kept through the next one held on to the heap pages the run's own
@@ -358,8 +342,8 @@ class Runner:
             # text, 1.3 MB of 3,000 flows waiting for a first sync. Each flow becomes JSON as
             # the packer meets it (json_pieces): as dicts all at once, 10,000 flows waiting
             # for a first sync were ~9 MB at a run's end.
-            self._flows = _packed(flows.shown(found))
-            self._flow_successes = _packed(
+            self._flows = deflated(flows.shown(found))
+            self._flow_successes = deflated(
                 [[slave, pipe, when] for (slave, pipe), when in flows.successes(found).items()])
             self._flow_counts = counted = flows.counts(found)
         self.metrics.record_flows(counted, found, [s.id for s in self._config.slaves])
@@ -368,7 +352,7 @@ class Runner:
         """The newest data-flow health, worst first (healthy ones capped per slave)."""
         with self._state_lock:
             kept = self._flows
-        shown: list[dict[str, Any]] = _unpacked(kept)
+        shown: list[dict[str, Any]] = inflated(kept)
         return shown
 
     def flow_counts(self) -> dict[str, dict[str, int]]:
@@ -382,7 +366,7 @@ class Runner:
             pending = self._pending
         return {"sync_policy": self._config.sync_policy,
                 "out_of_sync": None if pending is None else bool(pending),
-                "pending_plan": _unpacked(pending) if pending else None}
+                "pending_plan": inflated(pending) if pending else None}
 
     def next_run(self) -> str | None:
         scheduler = self._scheduler
