@@ -16,7 +16,7 @@ from service.config import Config, Node
 from service.core import plan_text
 from service.core.actions import Plan
 from service.core.flows import flows as flow_health
-from service.core.leftovers import leftover_datasets, leftover_warnings
+from service.core.leftovers import Unused, leftover_warnings, unused_names
 from service.core.names import name
 from service.core.planner import plan as make_plan
 from service.core.snapshots import NodeSnapshot
@@ -128,23 +128,29 @@ def _entity_counts(plan: Plan, clients: dict[str, SesamClient]) -> dict[tuple[st
     return {key: n for key, n in found.items() if isinstance(n, int)}
 
 
-def _leftovers(the_plan: Plan, snapshots: dict[str, NodeSnapshot | SesamError],
-               clients: dict[str, SesamClient], master_id: str) -> list[str]:
+def _unused(the_plan: Plan, snapshots: dict[str, NodeSnapshot | SesamError],
+            master_id: str) -> Unused | None:
+    master = snapshots.get(master_id)
+    if not isinstance(master, NodeSnapshot):
+        return None
+    slaves = {n: s for n, s in snapshots.items()
+              if n != master_id and isinstance(s, NodeSnapshot)}
+    return unused_names(the_plan, master, slaves)
+
+
+def _leftovers(unused: Unused | None, clients: dict[str, SesamClient]) -> list[str]:
     """Warnings naming the datasets an earlier orchestrator may have left (leftovers.py).
     Read by dry runs only, one dataset listing per readable node: a steady run keeps to its
     four reads per node, and `--plan` is the upgrade's first step (README)."""
-    master = snapshots.get(master_id)
-    if not isinstance(master, NodeSnapshot):
+    if unused is None:
         return []
-    readable = [n for n, s in snapshots.items() if isinstance(s, NodeSnapshot)]
-    found = _at_once(readable, lambda node_id: clients[node_id].list_dataset_ids(), most=32)
+    found = _at_once(list(unused.in_use), lambda node_id: clients[node_id].list_dataset_ids(),
+                     most=32)
     unread = [f"node {n}: its datasets could not be listed ({e}), so datasets an earlier "
               "orchestrator may have left there are not reported"
               for n, e in found.items() if isinstance(e, SesamError)]
-    slaves = {n: s for n, s in snapshots.items()
-              if n != master_id and isinstance(s, NodeSnapshot)}
     listed = {n: ids for n, ids in found.items() if not isinstance(ids, SesamError)}
-    return unread + leftover_warnings(leftover_datasets(the_plan, master, slaves, listed))
+    return unread + leftover_warnings(unused.leftovers(listed))
 
 
 def run(config: Config, *, dry_run: bool = False, progress: Progress | None = None,
@@ -177,15 +183,17 @@ def _run(config: Config, *, dry_run: bool, progress: Progress | None,
             report.outcome = "aborted"
             return report
         the_plan, redactor = _read_and_plan(config, clients, report, now, ends, snapshots)
-        if the_plan is not None and not dry_run:
-            # A run's execution needs only the plan: the snapshots go before it starts.
-            snapshots.clear()
+        # What is left needs only the plan (and a dry run, what a leftover is): the
+        # snapshots go before the writes, or a dry run's listing of every node's datasets.
+        unused = _unused(the_plan, snapshots, config.master.id) \
+            if the_plan is not None and dry_run else None
+        snapshots.clear()
         if the_plan is None:
             report.outcome = report.outcome or "aborted"
             return report
         report.plan_id = plan_text.plan_id(the_plan)
         if dry_run:
-            report.warnings += _leftovers(the_plan, snapshots, clients, config.master.id)
+            report.warnings += _leftovers(unused, clients)
             report.actions = plan_text.entries(
                 the_plan, entity_counts=_entity_counts(the_plan, clients), redact=redactor)
             report.summary = plan_text.summary(report.actions)

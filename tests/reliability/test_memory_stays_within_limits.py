@@ -149,6 +149,43 @@ def test_a_dry_run_asked_for_during_a_run_starts_after_the_run_has_ended(nodes) 
     assert dry["report"].outcome == "ok" and dry["report"].actions == []
 
 
+def test_a_dry_run_lets_the_snapshots_go_before_it_lists_every_nodes_datasets(
+        nodes, monkeypatch) -> None:
+    """A dry run lists every node's datasets to report leftovers (leftovers.py): 20,000 ids
+    at 10,000 pipes. What a leftover is, it reads off the snapshots first, and lists the
+    datasets once they are gone, instead of holding both at once."""
+    import gc
+    import weakref
+
+    from service import orchestrator
+    from orchestration import environ
+    master, slave = nodes(), nodes()
+    master.seed(systems=[{"_id": "crm", "type": "system:url", "base_url": "http://crm.invalid/"}],
+                pipes=[{"_id": "crm-person", "type": "pipe",
+                        "source": {"type": "json", "system": "crm", "url": "person"}}])
+    config = load_config(environ(master, {"s1": (slave, ["crm"])}))
+    assert orchestrator.run(config).outcome == "ok"
+    read = orchestrator.read_node
+    made: list[weakref.ref[NodeSnapshot]] = []
+
+    def read_node(*args: Any, **kwargs: Any) -> NodeSnapshot:
+        snapshot = read(*args, **kwargs)
+        made.append(weakref.ref(snapshot))
+        return snapshot
+    held: list[int] = []
+    listed = SesamClient.list_dataset_ids
+
+    def list_ids(self: SesamClient) -> list[str]:
+        gc.collect()
+        held.append(sum(ref() is not None for ref in made))
+        return listed(self)
+    monkeypatch.setattr(orchestrator, "read_node", read_node)
+    monkeypatch.setattr(SesamClient, "list_dataset_ids", list_ids)
+    report = orchestrator.run(config, dry_run=True)
+    assert report.outcome == "ok", report.errors
+    assert len(made) == 2 and held == [0, 0]
+
+
 # --- the answer-size cap -----------------------------------------------------------------
 
 class _Answers(BaseHTTPRequestHandler):
@@ -455,10 +492,11 @@ def test_dtl_rules_are_kept_deflated_and_still_found_by_what_reads_their_text() 
     assert str(kept) == canonical(rules)
 
 
-def test_kept_run_reports_are_held_as_json_text_and_read_back_whole(tmp_path) -> None:
-    """A first run's report lists thousands of actions: ~2 MB as dicts, held for as long as
-    the service runs; as JSON text ~0.6 MB. /status, /runs/<id> and the placement read the
-    same reports as before, and the history file holds what json.dump wrote."""
+def test_kept_run_reports_are_held_as_deflated_json_and_read_back_whole(tmp_path) -> None:
+    """A first run's report lists thousands of actions, held for as long as the service
+    runs: as dicts several MB, as JSON text most of that, deflated a tenth of the text.
+    /status, /runs/<id> and the placement read the same reports as before, and the history
+    file holds what json.dump wrote."""
     from service.web import history as history_file
     actions = [{"kind": "create-pipe", "node": "s1", "id": f"p{n}", "reason": "move system crm",
                 "status": "done"} for n in range(2000)]
@@ -473,9 +511,10 @@ def test_kept_run_reports_are_held_as_json_text_and_read_back_whole(tmp_path) ->
     runner = Runner(config=config, run=run)
     runner.sync()
     kept = runner._history[-1]
-    assert isinstance(kept, history_file.Entry) and isinstance(kept.text, bytes)
+    assert isinstance(kept, history_file.Entry) and isinstance(kept.packed, bytes)
     whole = runner.report(kept.id)
     assert whole is not None and whole["actions"] == actions and whole["counts"] == {"done": 2000}
+    assert len(kept.packed) < len(json.dumps(whole)) / 8
     assert runner.last_report() == whole
     assert runner.history() == [{k: v for k, v in whole.items() if k != "placement"}]
     assert runner.placement() == ({"s1": {"systems": ["crm"], "pipes": ["p0"]}}, whole["finished"])
@@ -685,21 +724,20 @@ def test_what_the_runner_packs_is_never_held_whole_as_text() -> None:
     items at a time go to the compressor, never the whole list as one text and its bytes."""
     import tracemalloc
 
-    from service.web.json_pieces import pieces
-    from service.web.runner import _packed, _unpacked
+    from service.web.json_pieces import deflated, inflated, pieces
     flows = [{"pipe": f"p{i:05d}", "slave": f"s{i % 15}", "state": "waiting",
               "last_success": None, "sides": [{"role": "slave copy", "exists": True}]}
              for i in range(10_000)]
     report = {"outcome": "ok", "actions": flows, "placement": {"s1": {"pipes": ["p"]}}}
     text = len(json.dumps(flows))
     tracemalloc.start()      # the report: a dict, its list in pieces
-    packed = _packed(report)
+    packed = deflated(report)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     # The compressor's own state is about 0.27 MB; the text is 1.3 MB.
     assert peak < text / 3, (peak, text)
-    assert _unpacked(packed) == json.loads(json.dumps(report))
-    assert _unpacked(_packed(flows)) == json.loads(json.dumps(flows))
+    assert inflated(packed) == json.loads(json.dumps(report))
+    assert inflated(deflated(flows)) == json.loads(json.dumps(flows))
     for value in ([], {}, {"a": []}, [[1, 2], {"b": [3]}] * 300, {"é": "ü"}, None, 1.5, "x",
                   {True: [1], None: 2, 3: {4: 5}, 1.5: "f"}):
         assert "".join(pieces(value)) == json.dumps(value, separators=(",", ":"))
