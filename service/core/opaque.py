@@ -210,28 +210,37 @@ class Digest(dict[str, Any]):
     """A config kept by its fingerprint: what a slave's copy of a pipe, and a sync pipe the
     orchestrator wrote in the master, are compared by.
 
-    It holds only what is read of one besides the comparison: its `metadata.orchestrator`
-    marker (the planner; in the master it keeps the user's config), its
-    `metadata["$config-group"]` (ownership.py: whose copy it is), and the `parts` it is
-    given. It is equal to any config whose digest is its own. A 10,000-pipe master has
-    10,000 such copies on its slaves and 10,000 sync pipes; whole, they would be the largest
-    part of a run's memory."""
+    As a dict it holds only the metadata read of one besides the comparison: its
+    `metadata.orchestrator` marker (the planner; in the master it keeps the user's config)
+    and its `metadata["$config-group"]` (ownership.py: whose copy it is). A sync pipe's
+    also keeps its source's `url` aside (`source_url`, see references.source_url). It is
+    equal to any config whose digest is its own. A 10,000-pipe master has 10,000 such
+    copies on its slaves and 10,000 sync pipes; whole, they would be the largest part of a
+    run's memory."""
 
-    __slots__ = ("fingerprint",)
+    __slots__ = ("fingerprint", "source_url")
 
     def __init__(self, config: dict[str, Any],
                  share: Callable[[dict[str, Any]], dict[str, Any]] | None = None, *,
-                 parts: dict[str, Any] | None = None) -> None:
+                 source_url: bool = False) -> None:
         """`share`: may hand back an equal dict already held for the kept metadata (a
-        slave's copies mostly carry the same group and nothing else). `parts`: more of the
-        config to keep, as the config has them (top-level keys)."""
+        slave's copies mostly carry the same group and nothing else). `source_url`: keep
+        the source's `url` (None when it has none)."""
         meta = config.get("metadata")
-        kept = {k: meta[k] for k in _DIGEST_KEEPS if k in meta} if isinstance(meta, dict) \
-            else {}
+        kept: dict[str, Any] = {}
+        if isinstance(meta, dict):
+            # The config's own metadata when it holds nothing else (a sync pipe's holds only
+            # the marker): a copy of it would be one more dict for every pipe.
+            kept = meta if all(k in _DIGEST_KEEPS for k in meta) \
+                else {k: meta[k] for k in _DIGEST_KEEPS if k in meta}
         if kept and share is not None:
             kept = share(kept)
-        super().__init__({**(parts or {}), **({"metadata": kept} if kept else {})})
+        super().__init__({"metadata": kept} if kept else {})
         self.fingerprint = digest(config)
+        source = config.get("source")
+        # Aside, not as a {"source": {"url": ..}} of the dict: two dicts less a sync pipe.
+        self.source_url = source.get("url") if source_url and isinstance(source, dict) \
+            else None
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Digest):

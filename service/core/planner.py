@@ -34,6 +34,7 @@ from service.core.references import (
     marker,
     remembering,
     roles,
+    source_url,
     systems_used,
     user_original,
 )
@@ -389,7 +390,7 @@ def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
         or (was_sync is not None and (
             was_sync.get("slave") != placed.slave or was_sync.get("reset_pending")
             or was_sync.get("url") != config["metadata"]["orchestrator"]["url"]
-            or have.get("source", {}).get("url") != config["source"]["url"]))
+            or source_url(have) != source_url(config)))
         or (not is_sync and has_offset))
     if pid in b.owed_first:
         after.append(b.owed_first[pid])

@@ -154,9 +154,7 @@ def _sync_pipe_kept(raw: dict[str, Any]) -> Digest:
 
     Digested as read, its rules deflated after (in the marker it keeps, which is the
     config's own): a digest of the deflated rules would inflate each one straight back."""
-    source = raw.get("source")
-    url = source.get("url") if isinstance(source, dict) else None
-    kept = Digest(raw, parts={"source": {"url": url}} if url is not None else None)
+    kept = Digest(raw, source_url=True)
     freeze(raw)
     return kept
 

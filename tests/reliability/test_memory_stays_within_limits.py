@@ -709,8 +709,9 @@ def test_a_sync_pipe_the_orchestrator_wrote_is_kept_by_digest_with_what_is_read_
     # Digested as read, before its rules were deflated: the same fingerprint as after.
     from service.core.opaque import digest
     assert kept.original.fingerprint == digest(freeze(json.loads(json.dumps(sync))))
-    assert set(kept.original) == {"source", "metadata"}
-    assert kept.original["source"] == {"url": "p"}
+    assert set(kept.original) == {"metadata"} and kept.original.source_url == "p"
+    raw = json.loads(json.dumps(sync))      # its metadata holds nothing else: kept, not copied
+    assert Digest(raw)["metadata"] is raw["metadata"]
     original, mark = user_original(kept)
     assert mark is not None and mark["slave"] == "s1" and original == user
     assert isinstance(original["transform"]["rules"], Opaque)
