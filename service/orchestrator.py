@@ -41,11 +41,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _client(config: Config, node: Node) -> SesamClient:
+def _client(config: Config, node: Node, strings: dict[str, str]) -> SesamClient:
     return SesamClient(node_id=node.id, api_url=node.api_url,
                        token=node.jwt_token.get_secret_value(),
                        timeout=config.request_timeout, concurrency=config.per_node_concurrency,
-                       run_timeout=config.run_timeout, max_answer_mb=config.max_answer_mb)
+                       run_timeout=config.run_timeout, max_answer_mb=config.max_answer_mb,
+                       strings=strings)
 
 
 def _redactor(config: Config, snapshots: dict[str, NodeSnapshot | SesamError]) -> Redactor:
@@ -169,7 +170,10 @@ def _run(config: Config, *, dry_run: bool, progress: Progress | None,
          now: Callable[[], datetime], plan_id: str | None) -> Report:
     report = Report(started=now().isoformat(), dry_run=dry_run)
     ends = time.monotonic() + config.run_timeout
-    clients = {node.id: _client(config, node) for node in config.nodes}
+    # The strings of everything the run reads, one object each (SesamClient): shared by the
+    # snapshots of all nodes, and let go of once the nodes are read.
+    strings: dict[str, str] = {}
+    clients = {node.id: _client(config, node, strings) for node in config.nodes}
     snapshots: dict[str, NodeSnapshot | SesamError] = {}
     redactor = _redactor(config, snapshots)
     try:
@@ -182,7 +186,8 @@ def _run(config: Config, *, dry_run: bool, progress: Progress | None,
                                  "nothing was changed")
             report.outcome = "aborted"
             return report
-        the_plan, redactor = _read_and_plan(config, clients, report, now, ends, snapshots)
+        the_plan, redactor = _read_and_plan(config, clients, report, now, ends, snapshots,
+                                            strings)
         # What is left needs only the plan (and a dry run, what a leftover is): the
         # snapshots go before the writes, or a dry run's listing of every node's datasets.
         unused = _unused(the_plan, snapshots, config.master.id) \
@@ -257,12 +262,13 @@ def _run(config: Config, *, dry_run: bool, progress: Progress | None,
 
 def _read_and_plan(config: Config, clients: dict[str, SesamClient], report: Report,
                    now: Callable[[], datetime], ends: float,
-                   snapshots: dict[str, NodeSnapshot | SesamError]
+                   snapshots: dict[str, NodeSnapshot | SesamError], strings: dict[str, str]
                    ) -> tuple[Plan | None, Redactor]:
     """Read every node into `snapshots` and plan; no plan when the run must stop (the report
     says why, and its outcome when it is not `aborted`). Also the run's redactor, made before
     anything logs a node's words."""
     snapshots.update(_read_all(clients, config.master.id))
+    strings.clear()
     redactor = _redactor(config, snapshots)
     if time.monotonic() >= ends:
         report.errors.append(_past_deadline(config) + "; nothing was changed")

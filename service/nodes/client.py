@@ -27,7 +27,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from http import HTTPStatus
-from sys import intern
 from typing import Any, Literal, TypeVar, overload
 
 import requests
@@ -126,19 +125,22 @@ def reason(status: int) -> str:
 _SHARE_ABOVE = 1_000_000   # bytes
 
 
-def _shared_strings(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # A node's list answers repeat the same short values thousands of times ("pipe",
-    # "dataset", system ids, each in original and effective config): one shared object per
-    # distinct value keeps a 10,000-pipe master's snapshot ~8 MB smaller (the 128 MB container).
-    # Keys too: a listing is parsed entry by entry, so the decoder's own key sharing (within
-    # one parse) no longer spans the listing.
-    return {intern(k): intern(v) if v.__class__ is str and len(v) <= 256 else v
-            for k, v in pairs}
+def _sharing(strings: dict[str, str]) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+    """A JSON object hook holding one object per distinct key and short value in `strings`.
 
+    A node's list answers repeat the same short values thousands of times ("pipe",
+    "dataset", system ids, each in original and effective config): one shared object per
+    distinct value keeps a 10,000-pipe master's snapshot ~8 MB smaller (the 128 MB
+    container). Keys too: a listing is parsed entry by entry, so the decoder's own key
+    sharing (within one parse) does not span the listing. Not `sys.intern`: the process's
+    table of interned strings grew to hold a run's 100,000s of them and kept that size
+    for good (1.8 MB at 10,000 pipes); `strings` goes when its run has read the nodes."""
+    share = strings.setdefault
 
-# Entries of a listing are parsed one by one: without this, each would hold its own copy
-# of every key and short value.
-_SHARED = json.JSONDecoder(object_pairs_hook=_shared_strings)
+    def shared(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        return {share(k, k): share(v, v) if v.__class__ is str and len(v) <= 256 else v
+                for k, v in pairs}
+    return shared
 
 
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -166,8 +168,12 @@ class _Failed(Exception):
 class SesamClient:
     def __init__(self, *, node_id: str, api_url: str, token: str, timeout: float = 30.0,
                  concurrency: int = 8, retries: int = 3, backoff: float = 0.2,
-                 run_timeout: float | None = None, max_answer_mb: int = MAX_ANSWER_MB) -> None:
+                 run_timeout: float | None = None, max_answer_mb: int = MAX_ANSWER_MB,
+                 strings: dict[str, str] | None = None) -> None:
+        """`strings`: where the strings of what it reads are shared (see `_sharing`); a
+        run's clients share one and clear it once the nodes are read."""
         self.node_id = node_id
+        self._shared = _sharing({} if strings is None else strings)
         self._max_answer = max_answer_mb * 1024 * 1024
         self.concurrency = max(1, concurrency)   # the executor schedules by it, too
         self.api_url = api_url.rstrip("/")
@@ -355,7 +361,10 @@ class SesamClient:
         each entry stays, never the listing's text (tens of MB for a big master)."""
         with _json_errors(where, headers):
             try:
-                entries = iter_array(chunks, _SHARED,
+                # Entries are parsed one by one: without the hook, each would hold its own
+                # copy of every key and short value.
+                decoder = json.JSONDecoder(object_pairs_hook=self._shared)
+                entries = iter_array(chunks, decoder,
                                      max_entry=min(self._max_answer, MAX_ENTRY_MB * 2**20))
                 return [each(at, item) for at, item in enumerate(entries)]
             except EntryTooLarge as exc:
@@ -367,7 +376,7 @@ class SesamClient:
     def _parse(self, where: str, body: bytes, headers: Any) -> Any:
         with _json_errors(where, headers):
             # Sharing strings pays for itself in memory only on big answers; it costs CPU.
-            hook = _shared_strings if len(body) > _SHARE_ABOVE else None
+            hook = self._shared if len(body) > _SHARE_ABOVE else None
             return json.loads(body, object_pairs_hook=hook)
 
     def _exchange(self, method: str, path: str, where: str, kwargs: dict[str, Any], *,
