@@ -26,7 +26,7 @@ from service.core.snapshots import Component, NodeSnapshot
 PipeShape = Literal["sync", "placeholder", "master"]
 # What the master should hold for a pipe: a config (the user's, a placeholder, or what it
 # holds already, maybe kept by digest), or a sync pipe as what it is made of.
-MasterPipe = dict[str, Any] | SyncPipe
+MasterPipe = Mapping[str, Any] | SyncPipe
 # Per slave, the (kind, id) of the components there that are not ours.
 Taken = Mapping[str, frozenset[tuple[ComponentKind, str]]]
 
@@ -46,7 +46,7 @@ class PipePlacement:
 @dataclass
 class Desired:
     """What every node should hold after the run."""
-    master_systems: dict[str, dict[str, Any]] = field(default_factory=dict)
+    master_systems: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     master_pipes: dict[str, MasterPipe] = field(default_factory=dict)
     pipes: dict[str, PipePlacement] = field(default_factory=dict)
     system_slave: dict[str, str] = field(default_factory=dict)   # managed system -> slave

@@ -83,13 +83,13 @@ def _not_sesams(node: str) -> bool:
     return not node.startswith("system:")
 
 
-def _with_reset_pending(config: dict[str, Any]) -> dict[str, Any]:
+def _with_reset_pending(config: Mapping[str, Any]) -> dict[str, Any]:
     meta = dict(config["metadata"])
     meta["orchestrator"] = {**meta["orchestrator"], "reset_pending": True}
     return {**config, "metadata": meta}
 
 
-def _reads_another_master(have: dict[str, Any], want: dict[str, Any]) -> bool:
+def _reads_another_master(have: Mapping[str, Any], want: Mapping[str, Any]) -> bool:
     was, will = marker(have) or {}, marker(want) or {}
     return bool(will.get("feeder")) and was.get("master") != will.get("master")
 
@@ -178,7 +178,7 @@ def _copy_payload(want: dict[str, Any], *, quiet: bool) -> dict[str, Any]:
     return {**want, "pump": {**(want.get("pump") or {}), "mode": "manual"}}
 
 
-def _pump_mode(config: dict[str, Any], env: Mapping[str, Any] | None = None) -> str:
+def _pump_mode(config: Mapping[str, Any], env: Mapping[str, Any] | None = None) -> str:
     """The pump's mode as the node will see it: `$ENV(..)` read with `env` (the master's,
     which a slave's becomes before a config using it is written)."""
     pump = config.get("pump")

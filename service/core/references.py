@@ -58,6 +58,9 @@ def user_original(component: Component) -> tuple[dict[str, Any], dict[str, Any] 
     mark = our_mark(component.id, component.original)
     if mark is not None:
         return mark["original_configuration"], mark
+    if not isinstance(component.original, dict):
+        # Kept by digest (snapshots.py): only ours are, and they carry the marker read above.
+        raise TypeError(f"{component.id}: kept by digest, without a marker of ours")
     return component.original, None
 
 

@@ -74,7 +74,7 @@ def uses_of(component_id: str, effective: dict[str, Any],
 @dataclass(frozen=True, slots=True)   # slots: 40 bytes less each, 10,000s of them
 class Component:
     id: str
-    original: dict[str, Any]
+    original: Mapping[str, Any]   # a dict, or a Digest
     uses: Uses
     runtime: Runtime = Runtime()
 
@@ -133,7 +133,7 @@ def component_of(item: dict[str, Any], *, whole: bool = True,
     uses = uses_of(item["_id"], effective if isinstance(effective, dict) else config["original"],
                    equal)
     raw = config["original"]
-    original: dict[str, Any]
+    original: Mapping[str, Any]
     if not whole:
         original = Digest(raw, share=lambda kept: _shared(kept, leaves))
     elif uses.roles.source_type in ("json", "binary") and our_mark(item["_id"], raw) is not None:

@@ -18,6 +18,7 @@ from typing import Any
 from service.core.actions import Action, Kind, Plan, Status
 from service.core.generated import built
 from service.core.names import ComponentKind
+from service.core.opaque import Digest
 from service.nodes import pumps
 from service.nodes.client import SesamClient, SesamError, SesamForbidden, SesamInvalid
 
@@ -59,6 +60,8 @@ def _payload(action: Action) -> dict[str, Any]:
     the client only reads it)."""
     if action.payload is None:   # a planner's bug: never send a null config
         raise ValueError(f"{action.kind} without a payload")
+    if isinstance(action.payload, Digest):   # likewise: a digest is no config to send
+        raise ValueError(f"{action.kind} of a config kept by its digest")
     payload = built(action.payload)
     return payload if isinstance(payload, dict) else dict(payload)
 

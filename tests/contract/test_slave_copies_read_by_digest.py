@@ -3,11 +3,14 @@
 - says whose copy it is: its `$config-group` is kept, so ownership.py tells ours from a
   person's or another orchestrator's;
 - shows in a plan as "(differs ...)" rather than as a diff of a near-empty dict;
-- changes the plan id when it changes, though its kept marks stay the same.
+- changes the plan id when it changes, though its kept marks stay the same;
+- is never sent: a digest is no config, and a write of one fails rather than send its marks.
 """
 from __future__ import annotations
 
 from typing import Any
+
+import pytest
 
 from service.core.actions import Action, Plan
 from service.core.opaque import Digest
@@ -51,3 +54,12 @@ def test_the_plan_id_changes_when_a_copy_kept_by_digest_changes() -> None:
                                     before=before),))
     assert plan_id(plan("a")) == plan_id(plan("a"))
     assert plan_id(plan("a")) != plan_id(plan("b"))
+
+
+def test_a_copy_kept_by_digest_is_never_sent_as_a_config() -> None:
+    from service.nodes.executor import _payload
+    kept = Digest(_copy("a", group_name("master")))
+    with pytest.raises(ValueError, match="kept by its digest"):
+        _payload(Action(kind="update-pipe", node="s1", id="p1", payload=kept))
+    whole = _copy("a", group_name("master"))
+    assert _payload(Action(kind="update-pipe", node="s1", id="p1", payload=whole)) is whole

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -403,7 +404,14 @@ def test_a_slave_copy_kept_by_digest_compares_like_the_config() -> None:
     assert kept != {**copy, "type": "other"} and {**copy, "type": "other"} != kept
     assert kept.get("metadata") == {"orchestrator": {"feeder": True, "master": "http://m"}}
     assert "transform" not in kept                               # the rest is not held
+    assert dict(kept) == {"metadata": copy["metadata"]} and len(kept) == 1
     assert json.loads(dumps([freeze(json.loads(json.dumps(copy)))])) == [copy]
+    # Not a dict: a dict's own table, to hold that one key, was ~0.2 KB a copy (10,000s).
+    assert not isinstance(kept, dict) and sys.getsizeof(kept) < 80
+    bare = Digest({"_id": "p", "type": "pipe"})
+    assert dict(bare) == {} and bare.get("metadata") is None and bare == {"type": "pipe", "_id": "p"}
+    with pytest.raises(TypeError):
+        json.dumps(kept)                      # never written: it is no config
 
 
 def test_the_benchmark_runs_the_service_with_the_images_memory_settings() -> None:
