@@ -34,7 +34,7 @@ def _when(value: Any) -> datetime | None:
 
 
 def _interval(comp: Component | None) -> int | None:
-    return comp.uses.interval if comp is not None else None
+    return comp.interval if comp is not None else None
 
 
 class Side(NamedTuple):
@@ -84,7 +84,7 @@ def _flow(pid: str, comp: Component, slave_id: str, snap: NodeSnapshot | None,
           master_id: str) -> tuple[FlowKind, tuple[Side, ...], Component | None]:
     """What carries the flow of a pipe moved to `slave_id`: its kind, its sides, and the
     component whose schedule says how often it should sync."""
-    r = comp.uses.roles
+    r = comp.roles
     copy = snap.pipes.get(pid) if snap is not None else None
     copied = _side("slave copy", slave_id, pid, copy)
     if r.source_type in ("json", "binary"):

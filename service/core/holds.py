@@ -104,23 +104,22 @@ def _keep_what_kept_things_need(keep: set[str], snap: NodeSnapshot,
     users: dict[str, set[str]] = {}      # system -> master-known pipes using it
     writers: dict[str, set[str]] = {}    # dataset -> pipes writing it here (feeders too)
     for pid, comp in snap.pipes.items():
-        r = comp.uses.roles
+        r = comp.roles
         if r.sink_dataset and (pid in in_master or pid.startswith(FEEDER_PREFIX)):
             writers.setdefault(r.sink_dataset, set()).add(pid)
         if pid not in in_master:
             continue
-        for system in comp.uses.systems:
+        for system in comp.systems:
             users.setdefault(system, set()).add(pid)
     todo = list(keep)
     while todo:
         cid = todo.pop()
         found: set[str] = set()
         if cid in snap.pipes:
-            uses = snap.pipes[cid].uses
-            r = uses.roles
-            found |= {s for s in uses.systems if s in snap.systems}
+            comp = snap.pipes[cid]
+            found |= {s for s in comp.systems if s in snap.systems}
             # ... and whatever writes the dataset it reads here (a feeder, or a local pipe).
-            found |= writers.get(r.source_dataset or "", set())
+            found |= writers.get(comp.roles.source_dataset or "", set())
         if cid in snap.systems:
             found |= users.get(cid, set())
         for new in found - keep:
@@ -132,7 +131,7 @@ def _feeders_for_kept_sinks(desired: Desired, slave_id: str, keep: set[str],
                             snap: NodeSnapshot) -> frozenset[str]:
     # A dataset a kept pipe writes in the slave needs no feeder (it would be a second writer);
     # with no feeder pipe left, the feeder system goes too.
-    written = {snap.pipes[pid].uses.roles.sink_dataset
+    written = {snap.pipes[pid].roles.sink_dataset
                for pid in keep if pid in snap.pipes and not pid.startswith(FEEDER_PREFIX)}
     pipes = desired.slave_pipes[slave_id]
     unneeded = {FEEDER_PREFIX + d for d in written

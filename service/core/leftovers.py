@@ -44,7 +44,7 @@ class Unused:
 def _datasets_named(snap: NodeSnapshot) -> set[str]:
     named: set[str] = set()
     for comp in snap.pipes.values():
-        r = comp.uses.roles
+        r = comp.roles
         named.update(d for d in (r.source_dataset, r.sink_dataset) if d)
     return named
 

@@ -160,7 +160,7 @@ def _record_owed_resets(b: _Builder, *, config: Config, master: NodeSnapshot, de
                 or pid in readable[slave].pipes or ("pipes", pid) in blocked:
             continue
         was = user_original(comp)[1]
-        if was is None or comp.uses.roles.source_type not in ("json", "binary"):
+        if was is None or comp.roles.source_type not in ("json", "binary"):
             continue   # not a sync pipe yet: no offsets of that slave's to owe a reset for
         if was.get("slave") == slave and not was.get("reset_pending"):
             b.owed_first[pid] = b.add(
@@ -243,7 +243,7 @@ def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
                     user_disabled=pid in desired.disabled, mode=_pump_mode(want, env),
                     by=placed.systems if placed is not None else ())
         if have is not None and r.sink_dataset and want.get("disable_set_last_seen") is not True \
-                and have.uses.roles.sink_dataset != r.sink_dataset:
+                and have.roles.sink_dataset != r.sink_dataset:
             # The copy now writes a dataset new to it: only a full run fills (and populates)
             # it, so the master's sync pipe, gated on populated, ever gets it. (A crash right
             # after the rewrite loses this reset, as does a user's disable_set_last_seen: the
@@ -377,7 +377,7 @@ def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
     # reading another source (a new slave, or its first slave after having run in the
     # master) is reset, and so is a sync pipe given back its original source.
     # Its marker, when it is a sync pipe already.
-    was_sync = was if was is not None and comp.uses.roles.source_type in (
+    was_sync = was if was is not None and comp.roles.source_type in (
         "json", "binary") else None
     is_sync = was_sync is not None
     has_offset = comp.runtime.get("last-seen") not in (None, "")
@@ -448,18 +448,18 @@ def _clean_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
                      for pid, cfg in wanted_pipes.items()}
     changed = {pid for pid, cfg in wanted_pipes.items()
                if pid in snap.pipes and snap.pipes[pid].original != desired.marked(cfg)}
-    kept_datasets |= {snap.pipes[pid].uses.roles.sink_dataset
+    kept_datasets |= {snap.pipes[pid].roles.sink_dataset
                       for pid in (set(wanted_pipes) - changed) | keep if pid in snap.pipes}
     for pid, comp in snap.pipes.items():
         if ("pipes", pid) not in owned.ours:
-            r = comp.uses.roles
+            r = comp.roles
             kept_datasets |= {r.sink_dataset, r.source_dataset}
     # A name still holding $ENV(..) could be any dataset: delete none on this slave.
     unsure = any(d and "$ENV(" in d for d in kept_datasets)
     # A pipe the user re-pointed at another dataset leaves its old one: it goes once the copy
     # writes the new one and the master no longer reads the old one.
     for pid in sorted(changed):
-        old = snap.pipes[pid].uses.roles.sink_dataset
+        old = snap.pipes[pid].roles.sink_dataset
         if old and old not in kept_datasets and not unsure:
             kept_datasets.add(old)
             after = [b.slave_write.get((slave_id, "pipes", pid))]
@@ -470,9 +470,9 @@ def _clean_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
     for pid, comp in sorted(snap.pipes.items()):
         if ("pipes", pid) not in owned.ours or pid in wanted_pipes or pid in keep:
             continue
-        r = comp.uses.roles
+        r = comp.roles
         why = reasons.delete(master, "pipes", pid, target=_placed_on(desired, pid))
-        used = set(comp.uses.systems)
+        used = set(comp.systems)
         after = list(b.master_write.get(("pipes", pid), []))
         for system in sorted(used):
             after += b.master_write.get(("systems", system), [])

@@ -303,7 +303,7 @@ def test_a_second_master_needing_a_feeder_on_a_shared_slave_gets_an_error(nodes)
 
 def _snap(node_id, systems=(), pipes=()):
     def comp(cfg):
-        return Component(id=cfg["_id"], original=cfg, uses=uses_of(cfg["_id"], cfg))
+        return Component.using(cfg["_id"], cfg, uses_of(cfg["_id"], cfg))
     return NodeSnapshot(node_id=node_id, systems={s["_id"]: comp(s) for s in systems},
                         pipes={p["_id"]: comp(p) for p in pipes}, env={}, secrets=frozenset())
 

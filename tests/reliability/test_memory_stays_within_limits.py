@@ -369,16 +369,18 @@ def test_of_an_effective_config_a_component_keeps_what_the_planner_reads_only() 
                  "metadata": {"orchestrator": {"original_configuration": {"_id": "p"}}}}
     comp = component_of({"_id": "p", "config": {"original": {"_id": "p", "type": "pipe"},
                                                 "effective": effective}})
-    assert comp.uses == Uses(
-        roles=Roles(source_type="json", source_system="s1", source_dataset=None,
-                    sink_type="dataset", sink_system=None, sink_dataset="d"),
-        systems=frozenset({"s1", "s2"}), interval=5)
-    assert not hasattr(comp, "effective") and not hasattr(comp.uses, "__dict__")
+    assert (comp.roles, comp.systems, comp.interval) == (
+        Roles(source_type="json", source_system="s1", source_dataset=None,
+              sink_type="dataset", sink_system=None, sink_dataset="d"),
+        frozenset({"s1", "s2"}), 5)
+    assert not hasattr(comp, "effective") and not hasattr(comp, "__dict__")
+    # Held field by field in the component, not as a Uses apiece.
+    assert not any(isinstance(getattr(comp, f), Uses) for f in comp.__slots__)
     # No effective config: Sesam's defaults read from the original; an interval that is not
     # a positive whole number is none.
     bare = component_of({"_id": "q", "config": {"original": {
         "_id": "q", "type": "pipe", "pump": {"schedule_interval": True}}}})
-    assert bare.uses == Uses(
+    assert Uses(bare.roles, bare.systems, bare.interval) == Uses(
         roles=Roles(source_type="embedded", source_system=None, source_dataset=None,
                     sink_type="dataset", sink_system=None, sink_dataset="q"),
         systems=frozenset(), interval=None)
@@ -471,7 +473,7 @@ def test_a_pipe_placement_and_a_component_have_no_per_object_dict() -> None:
     from service.core.snapshots import Component
     placed = PipePlacement(id="p", original={}, slave="s1", shape="sync")
     assert not hasattr(placed, "__dict__")
-    assert not hasattr(Component(id="p", original={}, uses=uses_of("p", {})), "__dict__")
+    assert not hasattr(Component.using("p", {}, uses_of("p", {})), "__dict__")
 
 
 def test_a_big_answer_reaches_the_server_in_pieces_and_the_body_is_closed() -> None:
@@ -873,7 +875,7 @@ def _snapshot(node_id: str, pipes: list[dict[str, Any]], systems: list[dict[str,
               ) -> NodeSnapshot:
     """A node's snapshot as the reading makes it, of these configs (no runtime)."""
     def comp(c: dict[str, Any]) -> Component:
-        return Component(id=c["_id"], original=c, uses=uses_of(c["_id"], c))
+        return Component.using(c["_id"], c, uses_of(c["_id"], c))
     return NodeSnapshot(node_id=node_id, pipes={p["_id"]: comp(p) for p in pipes},
                         systems={s["_id"]: comp(s) for s in systems}, env={},
                         secrets=frozenset())

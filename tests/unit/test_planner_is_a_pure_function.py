@@ -19,8 +19,7 @@ CONFIG = load_config({
 
 
 def _component(config: dict) -> Component:
-    return Component(id=config["_id"], original=config, uses=uses_of(config["_id"], config),
-                     runtime={})
+    return Component.using(config["_id"], config, uses_of(config["_id"], config))
 
 
 def _node(node_id: str, systems=(), pipes=(), env=None) -> NodeSnapshot:
