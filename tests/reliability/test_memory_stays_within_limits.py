@@ -323,20 +323,28 @@ RULES = {"default": [["copy", "*"], ["add", "x", ["lower", "_S.y"]]], "b": [["co
 
 
 def test_dtl_rules_are_kept_as_text_that_compares_and_writes_like_the_rules() -> None:
+    """A plain DTL transform ({type, rules}: nearly all of them) is deflated whole; one with
+    more keys keeps its dict and its rules are deflated. Either compares, thaws and digests
+    like the transform it stands for."""
+    from service.core.opaque import DtlTransform, digest
     pipe = {"_id": "p", "type": "pipe", "transform": {"type": "dtl", "rules": json.loads(
         json.dumps(RULES))}, "metadata": {"orchestrator": {"original_configuration": {
-            "_id": "p", "transform": [{"type": "dtl", "rules": {"default": []}}]}}}}
+            "_id": "p", "transform": [{"type": "dtl", "rules": {"default": []}, "name": "n"},
+                                      {"type": "dtl", "rules": RULES}]}}}}
     frozen = freeze(json.loads(json.dumps(pipe)))
-    assert isinstance(frozen["transform"]["rules"], Opaque)
-    inner = frozen["metadata"]["orchestrator"]["original_configuration"]["transform"][0]
-    assert isinstance(inner["rules"], Opaque)
+    assert isinstance(frozen["transform"], DtlTransform)
+    named, plain = frozen["metadata"]["orchestrator"]["original_configuration"]["transform"]
+    assert isinstance(named["rules"], Opaque) and isinstance(plain, DtlTransform)
     assert frozen == pipe and pipe == frozen
     reordered = {"b": RULES["b"], "default": RULES["default"]}
-    assert frozen["transform"]["rules"] == reordered
-    assert frozen["transform"]["rules"] != {"default": [["copy", "*"]]}
-    assert frozen["transform"]["rules"] != json.dumps(RULES)     # a string is not the rules
+    assert frozen["transform"] == {"rules": reordered, "type": "dtl"}
+    assert frozen["transform"] != {"type": "dtl", "rules": {"default": [["copy", "*"]]}}
+    assert frozen["transform"] != json.dumps(pipe["transform"])     # a string is not it
+    assert frozen["transform"].rules_text() == json.dumps(RULES, sort_keys=True,
+                                                          separators=(",", ":"))
     assert thaw(frozen) == pipe and not isinstance(thaw(frozen)["transform"]["rules"], str)
     assert json.loads(json.dumps(thaw(frozen))) == pipe
+    assert digest(frozen) == digest(pipe)        # a slave's copy, read as it is, digests alike
 
 
 def test_a_write_splices_rules_in_and_leaves_placeholder_shaped_strings_alone() -> None:
@@ -527,8 +535,8 @@ def test_dtl_rules_are_kept_deflated_and_still_found_by_what_reads_their_text() 
     from service.core.references import secrets_used
     rules = dtl_transform("crm-0001-entity-03")["rules"]
     rules["default"].append(["add", "key", "$SECRET(crm-key)"])
-    kept = freeze({"_id": "p", "transform": {"type": "dtl", "rules": json.loads(json.dumps(
-        rules))}})["transform"]["rules"]
+    kept = freeze({"_id": "p", "transform": {"type": "dtl", "name": "n", "rules": json.loads(
+        json.dumps(rules))}})["transform"]["rules"]
     assert isinstance(kept, Opaque) and kept == rules and kept.text() == canonical(rules)
     assert sys.getsizeof(kept) < len(canonical(rules)) / 3
     assert Opaque.of(json.loads(json.dumps(rules))) == kept          # equal bytes, equal rules
@@ -759,10 +767,10 @@ def test_a_sync_pipe_the_orchestrator_wrote_is_kept_by_digest_with_what_is_read_
     assert Digest(raw)["metadata"] is raw["metadata"]
     original, mark = user_original(kept)
     assert mark is not None and mark["slave"] == "s1" and original == user
-    assert isinstance(original["transform"]["rules"], Opaque)
+    assert isinstance(original["transform"], Opaque)
     upload = component_of({"_id": "p", "config": {"original": json.loads(json.dumps(user))}})
     assert not isinstance(upload.original, Digest) and upload.original == user
-    assert isinstance(upload.original["transform"]["rules"], Opaque)
+    assert isinstance(upload.original["transform"], Opaque)
 
 
 def test_what_the_runner_packs_is_never_held_whole_as_text() -> None:
