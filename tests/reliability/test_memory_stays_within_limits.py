@@ -718,6 +718,10 @@ def test_a_runtime_keeps_the_fields_the_planner_reads_in_a_tuple_read_like_a_dic
     valid = Runtime.of({"is-valid-config": True, "config-errors": [{"msg": "x"}]})
     assert valid.get("config-errors") is None and valid.get("is-disabled") is None
     assert Runtime().get("is-disabled") is None
+    # A component holds the fields one by one, no Runtime of its own, and reads the same.
+    comp = component_of({"_id": "p", "config": {"original": {"_id": "p"}}, "runtime": node_said})
+    assert comp.runtime == runtime and comp.last_seen == "42"
+    assert not any(isinstance(getattr(comp, f), Runtime) for f in comp.__slots__)
 
 
 def test_the_answer_to_a_write_is_read_to_its_end_and_not_kept(node, monkeypatch) -> None:
