@@ -171,7 +171,8 @@ def _run(config: Config, *, dry_run: bool, progress: Progress | None,
     report = Report(started=now().isoformat(), dry_run=dry_run)
     ends = time.monotonic() + config.run_timeout
     # The strings of everything the run reads, one object each (SesamClient): shared by the
-    # snapshots of all nodes, and let go of once the nodes are read.
+    # snapshots of all nodes, and let go of once the nodes are read (a dry run's dataset
+    # listings fill it again, once the snapshots are gone).
     strings: dict[str, str] = {}
     clients = {node.id: _client(config, node, strings) for node in config.nodes}
     snapshots: dict[str, NodeSnapshot | SesamError] = {}

@@ -66,8 +66,8 @@ def save(path: str | None, entries: list[Entry]) -> None:
         fd, temp = tempfile.mkstemp(dir=folder, prefix=".history-", suffix=".json")
         try:
             with os.fdopen(fd, "wb") as handle:
-                # What json.dump of the parsed reports writes, without parsing them; one
-                # report's text at a time.
+                # A JSON list of the reports (compact), one report's text at a time,
+                # never parsed.
                 handle.write(b"[")
                 for at, entry in enumerate(entries):
                     handle.write(b", " * bool(at) + zlib.decompress(entry.packed))
