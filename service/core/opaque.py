@@ -157,12 +157,14 @@ def _frozen(transform: Any) -> Any:
     return {**transform, "rules": Opaque.of(transform["rules"])}
 
 
+def _each(transform: Any, change: Callable[[Any], Any]) -> Any:
+    """A `transform` value (one transform or a list of them) with `change` applied to each."""
+    return [change(t) for t in transform] if isinstance(transform, list) else change(transform)
+
+
 def _freeze_transforms(config: dict[str, Any]) -> None:
-    transform = config.get("transform")
-    if isinstance(transform, list):
-        config["transform"] = [_frozen(t) for t in transform]
-    elif transform is not None:
-        config["transform"] = _frozen(transform)
+    if "transform" in config:
+        config["transform"] = _each(config["transform"], _frozen)
 
 
 def freeze(config: dict[str, Any]) -> dict[str, Any]:
@@ -209,11 +211,8 @@ def _text_copy(config: Mapping[str, Any]) -> dict[str, Any]:
     Text, not Opaque: a slave's copies are read by digest, and deflating the rules of each
     (3,000 at 3,000 pipes) to compare them cost more than inflating the planner's side."""
     out = dict(config)
-    transform = out.get("transform")
-    if isinstance(transform, list):
-        out["transform"] = [_as_text(t) for t in transform]
-    elif transform is not None:
-        out["transform"] = _as_text(transform)
+    if "transform" in out:
+        out["transform"] = _each(out["transform"], _as_text)
     meta = out.get("metadata")
     meta = meta if isinstance(meta, dict) else {}
     mark = meta.get("orchestrator")
@@ -239,7 +238,7 @@ class Digest(Mapping[str, Any]):
     Read as a mapping it holds only the metadata read of one besides the comparison: its
     `metadata.orchestrator` marker (the planner; in the master it keeps the user's config)
     and its `metadata["$config-group"]` (ownership.py: whose copy it is). A sync pipe's
-    also keeps its source's `url` aside (`source_url`, see references.source_url). It is
+    also keeps its source's `url` aside (read with `source_url`). It is
     equal to any config whose digest is its own. A 10,000-pipe master has 10,000 such
     copies on its slaves and 10,000 sync pipes; whole, they would be the largest part of a
     run's memory. Not a dict: a dict's own table, for that one key, was ~0.2 KB a copy."""
@@ -248,10 +247,10 @@ class Digest(Mapping[str, Any]):
 
     def __init__(self, config: dict[str, Any],
                  share: Callable[[dict[str, Any]], dict[str, Any]] | None = None, *,
-                 source_url: bool = False) -> None:
+                 keep_source_url: bool = False) -> None:
         """`share`: may hand back an equal dict already held for the kept metadata (a
-        slave's copies mostly carry the same group and nothing else). `source_url`: keep
-        the source's `url` (None when it has none)."""
+        slave's copies mostly carry the same group and nothing else). `keep_source_url`:
+        keep the source's `url` (None when it has none)."""
         meta = config.get("metadata")
         kept: dict[str, Any] = {}
         if isinstance(meta, dict):
@@ -263,10 +262,8 @@ class Digest(Mapping[str, Any]):
             kept = share(kept)
         self._metadata = kept or None
         self.fingerprint = digest(config)
-        source = config.get("source")
         # Aside, not as a {"source": {"url": ..}} of the dict: two dicts less a sync pipe.
-        self.source_url = source.get("url") if source_url and isinstance(source, dict) \
-            else None
+        self.source_url = source_url(config) if keep_source_url else None
 
     def __getitem__(self, key: str) -> Any:
         if key != "metadata" or self._metadata is None:
@@ -294,3 +291,11 @@ class Digest(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return f"Digest({self.fingerprint.hex()})"
+
+
+def source_url(config: Mapping[str, Any]) -> Any:
+    """The `url` of a pipe's source; a sync pipe kept by digest keeps it aside."""
+    if isinstance(config, Digest):
+        return config.source_url
+    source = config.get("source")
+    return source.get("url") if isinstance(source, dict) else None

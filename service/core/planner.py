@@ -19,7 +19,7 @@ from service.core.actions import Action, Kind, Plan
 from service.core.generated import built
 from service.core.holds import holds, without_feeders
 from service.core.names import ComponentKind, name
-from service.core.opaque import env_text_of
+from service.core.opaque import env_text_of, source_url
 from service.core.operator_warnings import warnings_for
 from service.core.ownership import Ownership, ownership
 from service.core.placement import (
@@ -34,7 +34,6 @@ from service.core.references import (
     marker,
     remembering,
     roles,
-    source_url,
     systems_used,
     user_original,
 )
@@ -406,8 +405,10 @@ def _write_master_pipe(b: _Builder, *, master: NodeSnapshot, comp: Component,
     if to_new_source:
         # Crash-safe: the flag records "reset still owed" in the master itself.
         # `want` may be what the master holds, kept by digest: the writes need it made.
-        want = writable()
-        flagged = _with_reset_pending(built(want))
+        made = writable()
+        if made is not want:
+            want, config = made, built(made)
+        flagged = _with_reset_pending(config)
         if have != flagged and pid not in b.owed_first:
             done.append(b.add("update-pipe", master.node_id, pid, payload=flagged, after=after,
                               reason=intern(f"{why}: record the full re-read it owes first")))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from service.core.opaque import Digest, Opaque
+from service.core.opaque import Opaque
 
 if TYPE_CHECKING:     # snapshots.py works out what an effective config names with roles()
     from service.core.snapshots import Component
@@ -39,14 +39,6 @@ def our_mark(component_id: str, config: Mapping[str, Any]) -> dict[str, Any] | N
             and isinstance(mark.get("slave", ""), str):
         return mark
     return None
-
-
-def source_url(config: Mapping[str, Any]) -> Any:
-    """The `url` of a pipe's source; a sync pipe kept by digest keeps it aside."""
-    if isinstance(config, Digest):
-        return config.source_url
-    source = config.get("source")
-    return source.get("url") if isinstance(source, dict) else None
 
 
 def user_original(component: Component) -> tuple[dict[str, Any], dict[str, Any] | None]:

@@ -180,7 +180,7 @@ def _sync_pipe_kept(raw: dict[str, Any]) -> Digest:
 
     Digested as read, its rules deflated after (in the marker it keeps, which is the
     config's own): a digest of the deflated rules would inflate each one straight back."""
-    kept = Digest(raw, source_url=True)
+    kept = Digest(raw, keep_source_url=True)
     freeze(raw)
     return kept
 

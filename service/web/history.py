@@ -14,10 +14,9 @@ import json
 import logging
 import os
 import tempfile
-import zlib
 from typing import Any, NamedTuple
 
-from service.web.json_pieces import deflated, inflated
+from service.web.json_pieces import deflated, inflated, json_text
 
 log = logging.getLogger("service.runs")
 
@@ -70,7 +69,7 @@ def save(path: str | None, entries: list[Entry]) -> None:
                 # never parsed.
                 handle.write(b"[")
                 for at, entry in enumerate(entries):
-                    handle.write(b", " * bool(at) + zlib.decompress(entry.packed))
+                    handle.write(b", " * bool(at) + json_text(entry.packed))
                 handle.write(b"]")
             os.replace(temp, path)
         except BaseException:

@@ -68,4 +68,9 @@ def deflated(value: Any) -> bytes:
 
 
 def inflated(packed: bytes) -> Any:
-    return json.loads(zlib.decompress(packed))
+    return json.loads(json_text(packed))
+
+
+def json_text(packed: bytes) -> bytes:
+    """What `deflated` packed, as its JSON text (UTF-8), not parsed."""
+    return zlib.decompress(packed)
