@@ -6,6 +6,8 @@ back to the master (no slave manages it any more), `a` and `b` stay.
 """
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,8 +133,11 @@ def latest_originals(master: EmulatorNode) -> dict[tuple[str, str], dict]:
 
 
 def _original(item: dict) -> dict:
-    from service.core.snapshots import component_of  # the same reading the service does
-    return user_original(component_of(item))[0]
+    """The same reading the service does, of a copy (the service changes what it reads: it
+    packs the user's config a synchronising pipe keeps), as plain JSON values."""
+    from service.core.opaque import inflated, thaw
+    from service.core.snapshots import component_of
+    return thaw(inflated(user_original(component_of(json.loads(json.dumps(item))))[0]))
 
 
 def holds_every_original(master: EmulatorNode, expected: dict[tuple[str, str], dict]) -> list[str]:

@@ -212,17 +212,17 @@ def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
                 reason=reasons.write(master, b.slaves, "systems", sid, target=slave_id,
                                      node=slave_id),
                 before=have.original if have is not None else None)
-    for pid, config in sorted(desired.slave_pipes[slave_id].items()):
+    for pid, user in sorted(desired.slave_pipes[slave_id].items()):
         # Marked here, and kept only by the write that sends it: compared, then dropped.
-        want = desired.marked(config)
+        want = desired.marked(user)
         have = snap.pipes.get(pid)
         # Named with the master's env: the slave's will be that once set-env is done. Asked
         # of the config placement asked already (the answers are remembered per object, and
         # the mark names nothing).
         env = master.env or snap.env or {}
-        r = roles(pid, config, env)
+        r = roles(pid, user, env)
         after = [b.slave_write.get((slave_id, "systems", s))
-                 for s in sorted(systems_used(config, env))]
+                 for s in sorted(systems_used(user, env))]
         after.append(_env_first(set_env, want))
         # The marker test first: it is cheap, and the comparison digests the wanted config
         # (of every copy a slave holds, every run).

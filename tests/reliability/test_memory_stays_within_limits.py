@@ -749,10 +749,10 @@ def test_the_answer_to_a_write_is_read_to_its_end_and_not_kept(node, monkeypatch
 def test_a_sync_pipe_the_orchestrator_wrote_is_kept_by_digest_with_what_is_read_of_it(
         ) -> None:
     """In the master, a sync pipe of ours is kept by its digest, its marker (the user's
-    config, rules deflated) and its source's url; a user's upload stays whole, rules
+    config packed whole) and its source's url; a user's upload stays whole, rules
     deflated; the planner makes a kept one whole again where a write needs it (tested with
     the owed resets in tests/contract/test_resets_that_stick.py)."""
-    from service.core.opaque import Digest
+    from service.core.opaque import Digest, PackedConfig, inflated
     from service.core.references import user_original
     user = {"_id": "p", "type": "pipe", "source": {"type": "json", "system": "crm", "url": "x"},
             "transform": {"type": "dtl", "rules": {"default": RULES}}}
@@ -770,8 +770,12 @@ def test_a_sync_pipe_the_orchestrator_wrote_is_kept_by_digest_with_what_is_read_
     raw = json.loads(json.dumps(sync))      # its metadata holds nothing else: kept, not copied
     assert Digest(raw)["metadata"] is raw["metadata"]
     original, mark = user_original(kept)
-    assert mark is not None and mark["slave"] == "s1" and original == user
-    assert isinstance(original["transform"], Opaque)
+    assert mark is not None and mark["slave"] == "s1"
+    # The user's config packed whole: read back equal, and smaller than its text.
+    assert isinstance(original, PackedConfig) and inflated(original) == user
+    assert len(original) < len(json.dumps(user))
+    with pytest.raises(TypeError):      # its text and a frozen config's differ when equal
+        assert original == freeze(json.loads(json.dumps(user)))
     upload = component_of({"_id": "p", "config": {"original": json.loads(json.dumps(user))}})
     assert not isinstance(upload.original, Digest) and upload.original == user
     assert isinstance(upload.original["transform"], Opaque)
