@@ -55,6 +55,8 @@ class _Builder:
         self.master_config: dict[tuple[Kind, str], Any] = {}
         # pipe id -> the master write recording `reset_pending` before its slave copy is made
         self.owed_first: dict[str, int] = {}
+        # (slave, pipe id) of the copies that differ from what they should be (_write_slave)
+        self.changed_copies: set[tuple[str, str]] = set()
 
     def add(self, kind: Kind, node: str, cid: str, *, payload: Any = None,
             after: Iterable[int | None] = (), reason: str = "",
@@ -224,10 +226,12 @@ def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
         after = [b.slave_write.get((slave_id, "systems", s))
                  for s in sorted(systems_used(user, env))]
         after.append(_env_first(set_env, want))
-        # The marker test first: it is cheap, and the comparison digests the wanted config
-        # (of every copy a slave holds, every run).
-        if (have is not None and _reads_another_master(have.original, want)
-                and have.original != want):
+        # Compared once here, for the writes and for the cleanup after them: the comparison
+        # digests the wanted config, of every copy a slave holds, every run.
+        changed = have is None or have.original != want
+        if have is not None and changed:
+            b.changed_copies.add((slave_id, pid))
+        if have is not None and changed and _reads_another_master(have.original, want):
             # A feeder whose master moved: its offsets are the old master's. Reset first,
             # mark the new master last, so a crash in between resets again next run.
             after = [b.add("reset-pipe", slave_id, pid, after=after,
@@ -238,9 +242,9 @@ def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
                        user_disabled=pid in desired.disabled) \
                 and r.sink_dataset and _pump_mode(want, env) != "off":
             after = _refill(b, slave_id, pid, r.sink_dataset, want, after)
-        _write_copy(b, slave_id=slave_id, pid=pid, want=want, have=have, after=after,
-                    user_disabled=pid in desired.disabled, mode=_pump_mode(want, env),
-                    by=placed.systems if placed is not None else ())
+        _write_copy(b, slave_id=slave_id, pid=pid, want=want, have=have, changed=changed,
+                    after=after, user_disabled=pid in desired.disabled,
+                    mode=_pump_mode(want, env), by=placed.systems if placed is not None else ())
         if have is not None and r.sink_dataset and want.get("disable_set_last_seen") is not True \
                 and have.roles.sink_dataset != r.sink_dataset:
             # The copy now writes a dataset new to it: only a full run fills (and populates)
@@ -278,12 +282,12 @@ def _refill(b: _Builder, slave_id: str, pid: str, dataset: str, want: dict[str, 
 
 
 def _write_copy(b: _Builder, *, slave_id: str, pid: str, want: dict[str, Any],
-                have: Component | None, after: list[int | None], user_disabled: bool,
-                mode: str, by: tuple[str, ...] = ()) -> None:
-    """Create or update a pipe's copy; it runs exactly when the user's pipe did (disabled in
-    the master, disabled here) and is never enabled, not for a moment, while the user has it
-    disabled. A pump in `off` mode cannot run: its enabled flag means nothing and is left."""
-    changed = have is None or have.original != want
+                have: Component | None, changed: bool, after: list[int | None],
+                user_disabled: bool, mode: str, by: tuple[str, ...] = ()) -> None:
+    """Create or update a pipe's copy (`changed`: it is missing or differs from `want`); it
+    runs exactly when the user's pipe did (disabled in the master, disabled here) and is
+    never enabled, not for a moment, while the user has it disabled. A pump in `off` mode
+    cannot run: its enabled flag means nothing and is left."""
     why = reasons.write(b.master, b.slaves, "pipes", pid, target=slave_id, node=slave_id, by=by)
     before = have.original if have is not None else None
     copy_disabled = have is not None and have.runtime.get("is-disabled") is True
@@ -447,8 +451,7 @@ def _clean_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
     # the slave's will be once copied) and by the slave's own effective configs.
     kept_datasets = {roles(pid, cfg, master.env or snap.env or {}).sink_dataset
                      for pid, cfg in wanted_pipes.items()}
-    changed = {pid for pid, cfg in wanted_pipes.items()
-               if pid in snap.pipes and snap.pipes[pid].original != desired.marked(cfg)}
+    changed = {pid for pid in wanted_pipes if (slave_id, pid) in b.changed_copies}
     kept_datasets |= {snap.pipes[pid].roles.sink_dataset
                       for pid in (set(wanted_pipes) - changed) | keep if pid in snap.pipes}
     for pid, comp in snap.pipes.items():

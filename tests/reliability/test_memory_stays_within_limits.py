@@ -781,6 +781,45 @@ def test_a_sync_pipe_the_orchestrator_wrote_is_kept_by_digest_with_what_is_read_
     assert isinstance(upload.original["transform"], Opaque)
 
 
+def test_a_steady_plan_compares_each_copy_once_and_reads_each_packed_config_at_most_thrice(
+        nodes, monkeypatch) -> None:
+    """The CPU price of packing the user's configs of the master's sync pipes: a steady plan
+    inflates each at most three times (placement's questions, the slave copy it is compared
+    with, the master's sync pipe it is compared with). And each slave copy is compared with
+    what it should be once: digesting a config is most of what comparing costs."""
+    from service import orchestrator
+    from service.core import opaque
+    from orchestration import environ
+    master, slave = nodes(), nodes()
+    pids = [f"crm-{i}" for i in range(5)]
+    master.seed(systems=[{"_id": "crm", "type": "system:url", "base_url": "http://crm.invalid/"}],
+                pipes=[{"_id": pid, "type": "pipe",
+                        "source": {"type": "json", "system": "crm", "url": pid},
+                        "transform": {"type": "dtl", "rules": RULES}}
+                       for pid in pids])
+    config = load_config(environ(master, {"s1": (slave, ["crm"])}))
+    assert orchestrator.run(config).outcome == "ok"
+    inflated: dict[str, int] = {}
+    digested: list[str] = []
+    value, equal = opaque.PackedConfig.value, opaque.Digest.__eq__
+
+    def counted_value(self: opaque.PackedConfig) -> Any:
+        found = value(self)
+        inflated[found["_id"]] = inflated.get(found["_id"], 0) + 1
+        return found
+
+    def counted_equal(self: opaque.Digest, other: object) -> bool:
+        if isinstance(other, dict) and "$config-group" in (other.get("metadata") or {}):
+            digested.append(other["_id"])
+        return equal(self, other)
+    monkeypatch.setattr(opaque.PackedConfig, "value", counted_value)
+    monkeypatch.setattr(opaque.Digest, "__eq__", counted_equal)
+    report = orchestrator.run(config)
+    assert report.outcome == "ok" and report.actions == [], report.as_json()
+    assert sorted(inflated) == pids and max(inflated.values()) <= 3, inflated
+    assert sorted(digested) == pids
+
+
 def test_what_the_runner_packs_is_never_held_whole_as_text() -> None:
     """Flows and plans are packed at a run's end, on top of all else the run held: a few
     items at a time go to the compressor, never the whole list as one text and its bytes."""
