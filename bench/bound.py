@@ -3,8 +3,9 @@
 Model (what the design promises the executor does, with every request costing exactly one
 round trip of latency `L` and no CPU time anywhere):
 
-1. **Reads.** A run first reads every node: 4 list requests per node, all nodes at once, so
-   `read_rounds = ceil(4 / c)` round trips (1 at the default concurrency `c` = 8).
+1. **Reads.** A run first reads every node: 4 list requests per node, up to 8 nodes at once
+   (``service.orchestrator.READ_AT_ONCE``), so `read_rounds = ceil(nodes / 8) * ceil(4 / c)`
+   round trips (1 for up to 8 nodes at the default concurrency `c` = 8).
 
 2. **Requests.** Each action is one request, except creations: the creations of one kind
    (`create-pipe` / `create-system`) on one node that become ready in the same round are
@@ -56,6 +57,7 @@ from typing import Sequence
 
 from service.core.actions import Action
 from service.nodes.executor import BULK
+from service.orchestrator import READ_AT_ONCE
 
 READS_PER_NODE = 4
 CREATES = ("create-pipe", "create-system")
@@ -202,7 +204,7 @@ def critical_path(actions: Sequence[Action], nodes: Sequence[str], *, concurrenc
     """The bound for running `actions` (a Plan's) after reading every node in `nodes`."""
     actions = with_rereads(actions)
     reqs = requests_of(actions, bulk)
-    read_rounds = ceil(READS_PER_NODE / concurrency)
+    read_rounds = ceil(len(nodes) / READ_AT_ONCE) * ceil(READS_PER_NODE / concurrency)
     depth = max((r.est + 1 + r.tail for r in reqs), default=0)   # the longest chain alone
     best, limiting = depth, f"dependent rounds ({depth})"
     if len(reqs) <= REFINE_LIMIT:
