@@ -133,11 +133,11 @@ def latest_originals(master: EmulatorNode) -> dict[tuple[str, str], dict]:
 
 
 def _original(item: dict) -> dict:
-    """The same reading the service does, of a copy (the service changes what it reads: it
-    packs the user's config a synchronising pipe keeps), as plain JSON values."""
-    from service.core.opaque import inflated, thaw
+    """The same reading the service does, of a copy (the service changes what it reads in
+    place: it deflates DTL rules), as plain JSON values."""
+    from service.core.opaque import thaw
     from service.core.snapshots import component_of
-    return thaw(inflated(user_original(component_of(json.loads(json.dumps(item))))[0]))
+    return thaw(user_original(component_of(json.loads(json.dumps(item))))[0])
 
 
 def holds_every_original(master: EmulatorNode, expected: dict[tuple[str, str], dict]) -> list[str]:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from service.core.names import FEEDER_PREFIX, FEEDER_SYSTEM, ComponentKind
-from service.core.opaque import UserConfig
 from service.core.placement import Desired
 from service.core.references import marker, user_original
 from service.core.snapshots import Component, NodeSnapshot
@@ -142,6 +142,5 @@ def _feeders_for_kept_sinks(desired: Desired, slave_id: str, keep: set[str],
     return frozenset(unneeded)
 
 
-def _is_feeder(config: UserConfig | None) -> bool:
-    # A packed config is a user's pipe a synchronising pipe keeps: never a feeder.
-    return isinstance(config, Mapping) and (marker(config) or {}).get("feeder") is True
+def _is_feeder(config: Mapping[str, Any] | None) -> bool:
+    return config is not None and (marker(config) or {}).get("feeder") is True

@@ -147,39 +147,6 @@ class DtlTransform(Opaque):
         return self.text()[len(self._HEAD):-len(self._TAIL)]
 
 
-class PackedConfig(Opaque):
-    """The user's config a synchronising pipe in the master carries in its marker, deflated
-    whole (~0.4 KB for a pipe with a 20-rule DTL transform; as dicts beside its deflated
-    rules it was ~1 KB, 10 MB at 10,000 pipes). The planner reads it through `inflated`,
-    one pipe at a time, and remembers what it asks of it per object (references.py).
-
-    Never compared with a config: its text holds the rules as JSON, a frozen config's holds
-    them as an Opaque, so the two would differ when equal. Compared, it says so."""
-
-    __slots__ = ()
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, PackedConfig):
-            return bytes.__eq__(self, other)
-        raise TypeError("a PackedConfig is compared with a config only once inflated()")
-
-    __hash__ = bytes.__hash__
-
-    def __repr__(self) -> str:       # the user's config may hold a token: never in a log
-        return f"PackedConfig({len(self)} bytes)"
-
-    __str__ = __repr__
-
-
-# A user's config: as read, or packed (a synchronising pipe's marker keeps it so).
-UserConfig = Mapping[str, Any] | PackedConfig
-
-
-def inflated(config: UserConfig) -> Mapping[str, Any]:
-    """A config as a mapping: a PackedConfig as a new dict, anything else as it is."""
-    return config.value() if isinstance(config, PackedConfig) else config
-
-
 def _frozen(transform: Any) -> Any:
     """A transform with its DTL rules deflated; a plain DTL transform deflated whole."""
     if not isinstance(transform, dict) or transform.get("type") != "dtl" \
@@ -249,10 +216,8 @@ def _text_copy(config: Mapping[str, Any]) -> dict[str, Any]:
     meta = out.get("metadata")
     meta = meta if isinstance(meta, dict) else {}
     mark = meta.get("orchestrator")
-    mark = mark if isinstance(mark, dict) else {}
-    inner = mark.get("original_configuration")
-    if isinstance(inner, (dict, PackedConfig)):
-        inner = _text_copy(inflated(inner))
+    if isinstance(mark, dict) and isinstance(mark.get("original_configuration"), dict):
+        inner = _text_copy(mark["original_configuration"])
         out["metadata"] = {**meta, "orchestrator": {**mark, "original_configuration": inner}}
     return out
 

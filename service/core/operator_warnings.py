@@ -104,8 +104,8 @@ def _slave_secret_warnings(slave_id: str, snap: NodeSnapshot, master: NodeSnapsh
                 f"for that system; set them on {slave_id} with PUT {path} "
                 "(or globally with POST /secrets)")
     needed = set(master.secrets or ())
-    for user in desired.slave_pipes[slave_id].values():
-        needed |= secrets_used(user)       # a packed one's text is read only if it names one
+    for cfg in desired.slave_pipes[slave_id].values():
+        needed |= secrets_used(cfg)
     missing = sorted(needed - snap.secrets - covered)
     if missing:
         warnings.append(f"slave {slave_id}: missing secrets {', '.join(map(name, missing))} "

@@ -14,7 +14,6 @@ from typing import Any
 from service.config import Config, SlaveNode
 from service.core.generated import component_url
 from service.core.names import FEEDER_PREFIX, FEEDER_SYSTEM, ComponentKind
-from service.core.opaque import inflated
 from service.core.references import marker, user_original
 from service.core.snapshots import Component, NodeSnapshot
 
@@ -93,7 +92,7 @@ def _adoptable(config: Config, master: NodeSnapshot, slave: SlaveNode, kind: Com
     was = user_original(table[comp.id])[1]
     return bool(was and was.get("slave") == slave.id
                 and was.get("url") == component_url(slave, kind, comp.id)
-                and comp.original == inflated(was["original_configuration"]))
+                and was.get("original_configuration") == comp.original)
 
 
 def _our_feeder(config: Config, kind: ComponentKind, comp: Component) -> bool:

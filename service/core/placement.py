@@ -18,7 +18,7 @@ from service.core.generated import (
     url_system,
 )
 from service.core.names import FEEDER_SYSTEM, ComponentKind, name, node_message
-from service.core.opaque import Digest, PackedConfig, UserConfig, inflated
+from service.core.opaque import Digest
 from service.core.ownership import group_name, with_mark
 from service.core.references import expand_env, roles, systems_used, user_original
 from service.core.snapshots import Component, NodeSnapshot
@@ -34,7 +34,7 @@ Taken = Mapping[str, frozenset[tuple[ComponentKind, str]]]
 @dataclass(frozen=True, kw_only=True, slots=True)   # slots: one per pipe, 10,000s
 class PipePlacement:
     id: str
-    original: UserConfig                # packed for a pipe already synchronised (opaque.py)
+    original: dict[str, Any]
     slave: str | None               # None: stays in the master
     shape: PipeShape
     systems: tuple[str, ...] = ()   # managed systems it uses (for ordering)
@@ -60,18 +60,18 @@ class Desired:
     # slave id -> {component id: config}, as the slave should hold it less the group mark
     # `marked` adds: marked copies of thousands of pipes, held for the whole plan, were
     # 0.5 KB a pipe, where a steady plan only compares each with the copy read.
-    slave_systems: dict[str, dict[str, Mapping[str, Any]]] = field(default_factory=dict)
-    slave_pipes: dict[str, dict[str, UserConfig]] = field(default_factory=dict)
+    slave_systems: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    slave_pipes: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     group: str = ""      # the config group of the orchestrator's components on the slaves
 
-    def marked(self, config: UserConfig) -> dict[str, Any]:
+    def marked(self, config: dict[str, Any]) -> dict[str, Any]:
         """A config of `slave_systems` or `slave_pipes` as the slave should hold it."""
-        return with_mark(inflated(config), self.group)
+        return with_mark(config, self.group)
 
 
-def _place_pipe(pid: str, original: UserConfig, env: Mapping[str, Any],
+def _place_pipe(pid: str, original: dict[str, Any], env: Mapping[str, Any],
                 placed: Mapping[str, str]) -> tuple[PipePlacement, str | None]:
     """Where a pipe runs: in the slave of every managed system it names (contract 2), or in
     the master; and, for an unplaceable pipe, why. That one gets `shape="master"` with its
@@ -127,13 +127,11 @@ def _place_pipe(pid: str, original: UserConfig, env: Mapping[str, Any],
         "writes to something that slave cannot reach; it stays in the master")
 
 
-def _populated_early(original: UserConfig, env: Mapping[str, Any]) -> bool:
+def _populated_early(original: dict[str, Any], env: Mapping[str, Any]) -> bool:
     """The populated gate (a synchronising pipe reads with populated=true) holds only if the
     dataset is flagged populated after its first complete full run: Sesam's default. The
     sink options `onload` and `initially` flag it sooner."""
-    if isinstance(original, PackedConfig) and "set_initial_offset" not in original.text():
-        return False          # the common case, told without parsing the whole config
-    sink = inflated(original).get("sink")
+    sink = original.get("sink")
     sinks = [sink] if isinstance(sink, dict) else []
     if isinstance(sink, dict) and sink.get("type") == "conditional" \
             and isinstance(sink.get("alternatives"), dict):
@@ -143,28 +141,26 @@ def _populated_early(original: UserConfig, env: Mapping[str, Any]) -> bool:
                for part in sinks)
 
 
-def _conditions(config: UserConfig) -> list[str]:
+def _conditions(config: dict[str, Any]) -> list[str]:
     """The conditions of a pipe's conditional source and sink: they pick what it uses."""
-    readable = inflated(config)
-    parts = [readable.get("source"), readable.get("sink")]
+    parts = [config.get("source"), config.get("sink")]
     return [str(p.get("condition")) for p in parts
             if isinstance(p, dict) and p.get("type") == "conditional"]
 
 
-def _undecidable(pid: str, original: UserConfig, env: Mapping[str, Any] | None,
+def _undecidable(pid: str, original: dict[str, Any], env: Mapping[str, Any] | None,
                  missing_systems: Mapping[str, str]) -> tuple[bool, str | None]:
     """Whether the run cannot judge a pipe, and the warning that says so (if any)."""
+    r = roles(pid, original, env or {})
     systems = systems_used(original, env or {})
-    if env is None:
-        r = roles(pid, original, {})
-        named = (*systems, r.source_dataset, r.sink_dataset, *_conditions(original))
-        if any(n and "$ENV(" in n for n in named):
-            return True, (f"pipe {name(pid)}: names a system or dataset through $ENV(..) and "
-                          "the master's env vars cannot be read; left where it is")
+    named = (*systems, r.source_dataset, r.sink_dataset, *_conditions(original))
+    if env is None and any(n and "$ENV(" in n for n in named):
+        return True, (f"pipe {name(pid)}: names a system or dataset through $ENV(..) and the "
+                      "master's env vars cannot be read; left where it is")
     return any(n in missing_systems for n in systems), None
 
 
-def _placements(pipes: Mapping[str, UserConfig], env: Mapping[str, Any],
+def _placements(pipes: Mapping[str, dict[str, Any]], env: Mapping[str, Any],
                 system_slave: Mapping[str, str], kept_by: Mapping[str, set[str]]
                 ) -> tuple[dict[str, PipePlacement], dict[str, set[str]], list[str]]:
     """Every pipe's placement; the managed systems that must stay in the master, each with
@@ -228,7 +224,7 @@ def _clash(kind: ComponentKind, cid: str, slave_id: str) -> str:
             "placed there")
 
 
-def _clashing_pipe(pid: str, original: UserConfig, env: Mapping[str, Any],
+def _clashing_pipe(pid: str, original: dict[str, Any], env: Mapping[str, Any],
                    system_slave: Mapping[str, str],
                    taken: Taken) -> str | None:
     """The clash, when a pipe would go to a slave holding someone else's pipe of that id."""
@@ -249,7 +245,7 @@ def desired_state(config: Config, master: NodeSnapshot, *,
     taken = taken or {}
     env = master.env or {}
     slaves = {s.id: s for s in config.slaves}
-    originals = {sid: inflated(user_original(c)[0]) for sid, c in master.systems.items()
+    originals = {sid: user_original(c)[0] for sid, c in master.systems.items()
                  if not sid.startswith("system:")}
     for slave in config.slaves:
         for system in slave.managed_systems:
@@ -313,13 +309,13 @@ def desired_state(config: Config, master: NodeSnapshot, *,
 
     feeds: dict[str, set[str]] = {}
     for pid, placement in placements.items():
-        component = master.pipes[pid]
+        component, original = master.pipes[pid], pipes[pid]
         desired.pipes[pid] = placement
         if placement.slave is None:
-            desired.master_pipes[pid] = inflated(placement.original)     # written back whole
+            desired.master_pipes[pid] = original
             continue
         slave = slaves[placement.slave]
-        desired.slave_pipes[slave.id][pid] = placement.original
+        desired.slave_pipes[slave.id][pid] = original
         if _user_disabled(component):
             # The user had disabled it: its slave copy stays disabled, and moving it back
             # must not switch it on.

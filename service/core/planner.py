@@ -214,17 +214,17 @@ def _write_slave(b: _Builder, *, slave_id: str, snap: NodeSnapshot, master: Node
                 reason=reasons.write(master, b.slaves, "systems", sid, target=slave_id,
                                      node=slave_id),
                 before=have.original if have is not None else None)
-    for pid, user in sorted(desired.slave_pipes[slave_id].items()):
+    for pid, config in sorted(desired.slave_pipes[slave_id].items()):
         # Marked here, and kept only by the write that sends it: compared, then dropped.
-        want = desired.marked(user)
+        want = desired.marked(config)
         have = snap.pipes.get(pid)
         # Named with the master's env: the slave's will be that once set-env is done. Asked
         # of the config placement asked already (the answers are remembered per object, and
         # the mark names nothing).
         env = master.env or snap.env or {}
-        r = roles(pid, user, env)
+        r = roles(pid, config, env)
         after = [b.slave_write.get((slave_id, "systems", s))
-                 for s in sorted(systems_used(user, env))]
+                 for s in sorted(systems_used(config, env))]
         after.append(_env_first(set_env, want))
         # Compared once here, for the writes and for the cleanup after them: the comparison
         # digests the wanted config, of every copy a slave holds, every run.

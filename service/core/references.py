@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from service.core.opaque import Opaque, PackedConfig, UserConfig, inflated
+from service.core.opaque import Opaque
 
 if TYPE_CHECKING:     # snapshots.py works out what an effective config names with roles()
     from service.core.snapshots import Component
@@ -34,21 +34,18 @@ def our_mark(component_id: str, config: Mapping[str, Any]) -> dict[str, Any] | N
     """The marker of a master component the orchestrator wrote, keeping the user's config of
     that id; None for anything else (what the user uploaded last, contract 4)."""
     mark = marker(config)
-    if mark is None or not isinstance(mark.get("slave", ""), str):
-        return None
-    kept = mark.get("original_configuration")
-    # Packed only once read as ours, its id checked then (snapshots.py).
-    if isinstance(kept, PackedConfig) or isinstance(kept, dict) and kept.get("_id") == component_id:
+    if mark is not None and isinstance(mark.get("original_configuration"), dict) \
+            and mark["original_configuration"].get("_id") == component_id \
+            and isinstance(mark.get("slave", ""), str):
         return mark
     return None
 
 
-def user_original(component: Component) -> tuple[UserConfig, dict[str, Any] | None]:
+def user_original(component: Component) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The user's latest original of a master component, and its marker if ours.
 
-    A component with our marker keeps the user's config in `original_configuration` (a
-    synchronising pipe's packed: read it with `inflated`); one without is what the user
-    uploaded last, so it is the new original (contract 4).
+    A component with our marker keeps the user's config in `original_configuration`; one
+    without is what the user uploaded last, so it is the new original (contract 4).
     """
     mark = our_mark(component.id, component.original)
     if mark is not None:
@@ -134,7 +131,7 @@ def _named_systems(part: Any, env: Mapping[str, Any]) -> set[str]:
 class _Answers:
     __slots__ = ("config", "env", "pipe_id", "roles", "systems")
 
-    def __init__(self, config: UserConfig, env: Mapping[str, Any]) -> None:
+    def __init__(self, config: Mapping[str, Any], env: Mapping[str, Any]) -> None:
         self.config, self.env = config, env
         self.pipe_id = ""                          # the pipe id `roles` was asked with
         self.roles: Roles | None = None
@@ -170,7 +167,7 @@ def remembering() -> Iterator[None]:
                 _equal.clear()
 
 
-def _answers(config: UserConfig, env: Mapping[str, Any]) -> _Answers | None:
+def _answers(config: Mapping[str, Any], env: Mapping[str, Any]) -> _Answers | None:
     """The record of what `config` says under `env`; None when nothing is remembered now, or
     when the config was first asked about under another env (rare: worked out each time)."""
     if not _memo_users:
@@ -182,16 +179,16 @@ def _answers(config: UserConfig, env: Mapping[str, Any]) -> _Answers | None:
     return found if found.env is env else None
 
 
-def systems_used(config: UserConfig, env: Mapping[str, Any]) -> frozenset[str]:
+def systems_used(config: Mapping[str, Any], env: Mapping[str, Any]) -> frozenset[str]:
     """Every system a pipe names anywhere (source, sink, transforms, nested parts), with
     `$ENV(..)` read from `env`; a conditional counts the alternative in force (all of them
     when that cannot be told). A name still holding `$ENV(..)` is returned as it is."""
     answers = _answers(config, env)
     if answers is None:
-        return _systems_used(inflated(config), env)
+        return _systems_used(config, env)
     if answers.systems is None:
-        _remember(answers, None)
-    assert answers.systems is not None
+        found = _systems_used(config, env)
+        answers.systems = _equal.setdefault(found, found)
     return answers.systems
 
 
@@ -200,22 +197,6 @@ def named(pipe_id: str, config: Mapping[str, Any]) -> tuple[Roles, frozenset[str
     config: Sesam has applied it), worked out now and not remembered: snapshots.py asks once
     for each entry of a listing, as it is read."""
     return _roles(pipe_id, config, _NO_ENV), _systems_used(config, _NO_ENV)
-
-
-def _remember(answers: _Answers, pipe_id: str | None) -> None:
-    """Work out what `answers` lacks: its systems, and its roles when `pipe_id` is given. A
-    packed config gets both at once, its roles under its own id (what the planner asks
-    with): inflating it is most of the cost, and both are asked of every pipe."""
-    config = inflated(answers.config)
-    if isinstance(answers.config, PackedConfig) and pipe_id is None:
-        found_id = config.get("_id")
-        pipe_id = found_id if isinstance(found_id, str) else None
-    if answers.systems is None:
-        systems = _systems_used(config, answers.env)
-        answers.systems = _equal.setdefault(systems, systems)
-    if answers.roles is None and pipe_id is not None:
-        found = _roles(pipe_id, config, answers.env)
-        answers.roles, answers.pipe_id = _equal.setdefault(found, found), pipe_id
 
 
 def _systems_used(config: Mapping[str, Any], env: Mapping[str, Any]) -> frozenset[str]:
@@ -234,15 +215,15 @@ class Roles:
     sink_dataset: str | None
 
 
-def roles(pipe_id: str, config: UserConfig, env: Mapping[str, Any]) -> Roles:
+def roles(pipe_id: str, config: Mapping[str, Any], env: Mapping[str, Any]) -> Roles:
     """Sesam's defaults, applied to an original: a missing sink writes the dataset named after
     the pipe, a missing source is an empty embedded one, a missing type is `dataset`."""
     answers = _answers(config, env)
     if answers is None or answers.roles is not None and answers.pipe_id != pipe_id:
-        return _roles(pipe_id, inflated(config), env)
+        return _roles(pipe_id, config, env)
     if answers.roles is None:
-        _remember(answers, pipe_id)
-    assert answers.roles is not None
+        found = _roles(pipe_id, config, env)
+        answers.roles, answers.pipe_id = _equal.setdefault(found, found), pipe_id
     return answers.roles
 
 

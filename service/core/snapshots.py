@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.core.opaque import Digest, PackedConfig, freeze
+from service.core.opaque import Digest, freeze
 from service.core.references import Roles, named, our_mark
 
 # "success" and "last-run": the last pump run, for the data-flow health (flows.py).
@@ -162,9 +162,8 @@ def component_of(item: dict[str, Any], *, whole: bool = True,
     original: Mapping[str, Any]
     if not whole:
         original = Digest(raw, share=lambda kept: _shared(kept, leaves))
-    elif uses.roles.source_type in ("json", "binary") and \
-            (mark := our_mark(item["_id"], raw)) is not None:
-        original = _sync_pipe_kept(raw, mark)
+    elif uses.roles.source_type in ("json", "binary") and our_mark(item["_id"], raw) is not None:
+        original = _sync_pipe_kept(raw)
     else:
         original = freeze(raw)
     # Only what the planner reads: a node with 10,000 pipes sends a lot of runtime we would
@@ -173,16 +172,16 @@ def component_of(item: dict[str, Any], *, whole: bool = True,
     return Component.using(item["_id"], original, uses, runtime)
 
 
-def _sync_pipe_kept(raw: dict[str, Any], mark: dict[str, Any]) -> Digest:
-    """A sync pipe the orchestrator wrote in the master (`mark`: its marker, ours), kept by
-    its digest: the planner compares it with the one it wants, reads its marker and its
-    source's `url`, and writes a new one whole when they differ. Whole, its source, sink,
-    pump and own keys were about 0.5 KB a pipe beside the user's config.
+def _sync_pipe_kept(raw: dict[str, Any]) -> Digest:
+    """A sync pipe the orchestrator wrote in the master, kept by its digest: the planner
+    compares it with the one it wants, reads its marker (with the user's config in it) and
+    its source's `url`, and writes a new one whole when they differ. Whole, its source,
+    sink, pump and own keys were about 0.5 KB a pipe beside the user's config.
 
-    Digested as read, the user's config in the marker (which is the config's own) packed
-    after: a digest of the packed config would inflate each one straight back."""
+    Digested as read, its rules deflated after (in the marker it keeps, which is the
+    config's own): a digest of the deflated rules would inflate each one straight back."""
     kept = Digest(raw, keep_source_url=True)
-    mark["original_configuration"] = PackedConfig.of(mark["original_configuration"])
+    freeze(raw)
     return kept
 
 
