@@ -7,7 +7,6 @@ back to the master (no slave manages it any more), `a` and `b` stay.
 from __future__ import annotations
 
 import json
-
 from dataclasses import dataclass
 from typing import Any
 
